@@ -1,0 +1,112 @@
+"""Model presets: the input sizes, footprints and depth conventions each checkpoint was trained with.
+
+Frames: the aerial image is north up unless ``aerial_heading_aligned`` (then the camera's prior heading
+points to the image's right, east). Footprints are metres across the square aerial crop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+CameraKind = Literal["panorama", "pinhole"]
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Everything the pipeline needs to know about one trained model's inputs.
+
+    Attributes:
+        name: preset name (``vigor``, ``kitti``, ``demo`` or a checkpoint's own).
+        camera: ``panorama`` (equirectangular, 360°) or ``pinhole``.
+        ground_size_hw: ground image size fed to the backbone, (height, width) pixels.
+        aerial_size_px: side of the square aerial image fed to the backbone, pixels.
+        aerial_footprint_m: ground extent of the aerial crop, metres across.
+        max_depth_m: depth clip; tokens at or beyond it are invalid.
+        depth_kind: ``radial`` (distance along the ray) or ``z`` (pinhole z-depth).
+        aerial_heading_aligned: the aerial crop is rotated so the prior heading points east.
+        backbone: backbone name understood by :func:`loc2.core.backbone.build_backbone`.
+        embed_dim: backbone feature width (channels).
+        desc_dim: descriptor width of the matcher heads.
+        head_widths: channel widths of the residual blocks of each head.
+        aerial_grid: side of the aerial point grid (aerial_grid² points).
+        temperature: dual-softmax temperature τ.
+        published_grid: bearings of ground tokens follow the published grid convention (method §5).
+        fov_deg: horizontal field of view used when a pinhole photo gives no intrinsics.
+    """
+
+    name: str
+    camera: CameraKind
+    ground_size_hw: tuple[int, int]
+    aerial_size_px: int
+    aerial_footprint_m: float
+    max_depth_m: float
+    depth_kind: Literal["radial", "z"]
+    aerial_heading_aligned: bool = False
+    backbone: str = "dinov2_vitl14"
+    embed_dim: int = 1024
+    desc_dim: int = 128
+    head_widths: tuple[int, ...] = (512, 256, 128)
+    aerial_grid: int = 41
+    temperature: float = 0.1
+    published_grid: bool = True
+    fov_deg: float = 90.0
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def replace(self, **changes) -> Preset:
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable description (for checkpoint sidecars)."""
+        d = dataclasses.asdict(self)
+        d["ground_size_hw"] = list(self.ground_size_hw)
+        d["head_widths"] = list(self.head_widths)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Preset:
+        """Inverse of :meth:`to_dict`; unknown keys are ignored."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        kw = {k: v for k, v in d.items() if k in names}
+        kw["ground_size_hw"] = tuple(kw["ground_size_hw"])
+        if "head_widths" in kw:
+            kw["head_widths"] = tuple(kw["head_widths"])
+        return cls(**kw)
+
+
+# VIGOR tiles are 640 px at 0.10-0.12 m/px; 72 m is the footprint used for our own orthophotos.
+VIGOR = Preset(
+    name="vigor",
+    camera="panorama",
+    ground_size_hw=(714, 1428),
+    aerial_size_px=630,
+    aerial_footprint_m=72.0,
+    max_depth_m=35.0,
+    depth_kind="radial",
+)
+
+# KITTI: zoom-18 tiles at latitude 49.015°, 2x scale, 512 px cropped, resized to 504 px.
+KITTI_METRES_PER_PIXEL_512 = 156543.03392 * math.cos(math.radians(49.015)) / 2**18 / 2
+KITTI = Preset(
+    name="kitti",
+    camera="pinhole",
+    ground_size_hw=(364, 1232),
+    aerial_size_px=504,
+    aerial_footprint_m=512 * KITTI_METRES_PER_PIXEL_512,
+    max_depth_m=40.0,
+    depth_kind="z",
+    aerial_heading_aligned=True,
+)
+
+PRESETS: dict[str, Preset] = {"vigor": VIGOR, "kitti": KITTI}
+
+
+def get_preset(name: str) -> Preset:
+    """Look a preset up by name; raises ``KeyError`` naming the known ones."""
+    try:
+        return PRESETS[name.lower()]
+    except KeyError:
+        raise KeyError(f"unknown preset {name!r}; known presets: {', '.join(sorted(PRESETS))}") from None
