@@ -1,0 +1,214 @@
+"""Feature backbones: our own DINOv2 ViT (loads the official checkpoints unchanged) and a small CNN.
+
+Every backbone maps images (B, 3, H, W), RGB in [0, 1] without mean/std normalisation, to a feature map
+(B, C, H // stride, W // stride). ``stride`` and ``embed_dim`` are attributes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ViTConfig:
+    """Size of a DINOv2 ViT with patch 14."""
+
+    embed_dim: int
+    depth: int
+    num_heads: int
+    ffn: str = "mlp"  # "mlp" (GELU) or "swiglu" (ViT-g)
+
+
+VIT_CONFIGS: dict[str, ViTConfig] = {
+    "vits14": ViTConfig(384, 12, 6),
+    "vitb14": ViTConfig(768, 12, 12),
+    "vitl14": ViTConfig(1024, 24, 16),
+    "vitg14": ViTConfig(1536, 40, 24, ffn="swiglu"),
+}
+
+PATCH = 14
+POS_GRID = 37  # position embeddings are stored for 37 × 37 patches (a 518 × 518 input)
+POS_OFFSET = 0.1  # added to the patch counts when interpolating, as the weights were used
+
+
+class Mlp(nn.Module):
+    """Linear → GELU → Linear."""
+
+    def __init__(self, dim: int, hidden: int):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(F.gelu(self.fc1(x)))
+
+
+class SwiGLU(nn.Module):
+    """The fused SwiGLU feed-forward of ViT-g: w12 gives both halves, w3 projects back."""
+
+    def __init__(self, dim: int, hidden: int):
+        super().__init__()
+        hidden = (int(hidden * 2 / 3) + 7) // 8 * 8
+        self.w12 = nn.Linear(dim, 2 * hidden)
+        self.w3 = nn.Linear(hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a, b = self.w12(x).chunk(2, dim=-1)
+        return self.w3(F.silu(a) * b)
+
+
+class LayerScale(nn.Module):
+    """Per-channel scaling of a residual branch (parameter ``gamma``)."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.gamma = nn.Parameter(torch.full((dim,), 1e-5))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gamma
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention with a joint qkv projection (with bias)."""
+
+    def __init__(self, dim: int, num_heads: int):
+        super().__init__()
+        self.num_heads = num_heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, c = x.shape
+        qkv = self.qkv(x).reshape(b, n, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4)
+        out = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])
+        return self.proj(out.transpose(1, 2).reshape(b, n, c))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block with LayerScale on both residual branches."""
+
+    def __init__(self, cfg: ViTConfig):
+        super().__init__()
+        d = cfg.embed_dim
+        self.norm1 = nn.LayerNorm(d, eps=1e-6)
+        self.attn = Attention(d, cfg.num_heads)
+        self.ls1 = LayerScale(d)
+        self.norm2 = nn.LayerNorm(d, eps=1e-6)
+        self.mlp = SwiGLU(d, 4 * d) if cfg.ffn == "swiglu" else Mlp(d, 4 * d)
+        self.ls2 = LayerScale(d)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.ls1(self.attn(self.norm1(x)))
+        return x + self.ls2(self.mlp(self.norm2(x)))
+
+
+class PatchEmbed(nn.Module):
+    """Non-overlapping 14 × 14 patches → tokens (``proj`` is a strided convolution)."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.proj = nn.Conv2d(3, dim, kernel_size=PATCH, stride=PATCH)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(x).flatten(2).transpose(1, 2)
+
+
+class DinoV2(nn.Module):
+    """DINOv2 ViT with patch 14, one class token, no registers; parameter names as the official release.
+
+    ``forward(images (B, 3, H, W) in [0, 1]) -> (B, embed_dim, H // 14, W // 14)``: the input is cropped
+    top-left to multiples of 14, the final LayerNorm is applied, the class token dropped (method §2).
+    """
+
+    stride = PATCH
+
+    def __init__(self, variant: str = "vitl14"):
+        super().__init__()
+        if variant not in VIT_CONFIGS:
+            raise ValueError(f"unknown DINOv2 variant {variant!r}; known: {', '.join(VIT_CONFIGS)}")
+        cfg = VIT_CONFIGS[variant]
+        self.variant = variant
+        self.embed_dim = cfg.embed_dim
+        d = cfg.embed_dim
+        self.patch_embed = PatchEmbed(d)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, d))
+        self.pos_embed = nn.Parameter(torch.zeros(1, 1 + POS_GRID * POS_GRID, d))
+        self.mask_token = nn.Parameter(torch.zeros(1, d))  # unused at inference; kept so weights load strictly
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.depth))
+        self.norm = nn.LayerNorm(d, eps=1e-6)
+        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        nn.init.normal_(self.cls_token, std=1e-6)
+
+    def position_embedding(self, h0: int, w0: int) -> torch.Tensor:
+        """Position embeddings (1, 1 + h0·w0, C) for an h0 × w0 patch grid (bicubic, scale_factor form)."""
+        pos = self.pos_embed
+        if (h0, w0) == (POS_GRID, POS_GRID):
+            return pos
+        cls_pos, patch_pos = pos[:, :1], pos[:, 1:]
+        grid = patch_pos.reshape(1, POS_GRID, POS_GRID, -1).permute(0, 3, 1, 2)
+        scale = ((h0 + POS_OFFSET) / POS_GRID, (w0 + POS_OFFSET) / POS_GRID)
+        grid = F.interpolate(grid.float(), scale_factor=scale, mode="bicubic", align_corners=False)
+        if grid.shape[-2:] != (h0, w0):
+            raise RuntimeError(f"position embedding interpolated to {tuple(grid.shape[-2:])}, not {(h0, w0)}")
+        grid = grid.to(pos.dtype).permute(0, 2, 3, 1).reshape(1, h0 * w0, -1)
+        return torch.cat([cls_pos, grid], dim=1)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        b, _, h, w = images.shape
+        h0, w0 = h // PATCH, w // PATCH
+        x = images[:, :, : h0 * PATCH, : w0 * PATCH]
+        x = self.patch_embed(x)
+        x = torch.cat([self.cls_token.expand(b, -1, -1), x], dim=1)
+        x = x + self.position_embedding(h0, w0)
+        for blk in self.blocks:
+            x = blk(x)
+        x = self.norm(x)[:, 1:]
+        return x.transpose(1, 2).reshape(b, self.embed_dim, h0, w0)
+
+
+class SmallCNN(nn.Module):
+    """A compact convolutional backbone (for the demo model trained from scratch on synthetic cities).
+
+    Four stride-2 stages (stride 16 overall unless ``stride`` = 8), BatchNorm and ReLU;
+    ``forward(images (B, 3, H, W) in [0, 1]) -> (B, embed_dim, H // stride, W // stride)``.
+    """
+
+    def __init__(self, embed_dim: int = 128, width: int = 32, stride: int = 8):
+        super().__init__()
+        if stride not in (8, 16):
+            raise ValueError("SmallCNN stride must be 8 or 16")
+        self.stride = stride
+        self.embed_dim = embed_dim
+        chans = [3, width, width * 2, width * 4, embed_dim]
+        layers: list[nn.Module] = []
+        n_down = 3 if stride == 8 else 4
+        for i in range(4):
+            s = 2 if i < n_down else 1
+            layers += [
+                nn.Conv2d(chans[i], chans[i + 1], 3, stride=s, padding=1, bias=False),
+                nn.BatchNorm2d(chans[i + 1]),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(chans[i + 1], chans[i + 1], 3, padding=1, bias=False),
+                nn.BatchNorm2d(chans[i + 1]),
+                nn.ReLU(inplace=True),
+            ]
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        b, _, h, w = images.shape
+        h0, w0 = h // self.stride, w // self.stride
+        x = images[:, :, : h0 * self.stride, : w0 * self.stride]
+        return self.layers(x)
+
+
+def build_backbone(name: str, **kwargs) -> nn.Module:
+    """A backbone by name: ``dinov2_vits14|vitb14|vitl14|vitg14`` or ``cnn`` (kwargs: embed_dim, width, stride)."""
+    if name.startswith("dinov2_"):
+        return DinoV2(name.removeprefix("dinov2_"))
+    if name == "cnn":
+        return SmallCNN(**kwargs)
+    raise ValueError(f"unknown backbone {name!r}; known: dinov2_vits14, dinov2_vitb14, dinov2_vitl14, dinov2_vitg14, cnn")

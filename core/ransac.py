@@ -1,0 +1,313 @@
+"""Pose from matching probabilities: RANSAC over scale-aware Procrustes, batched (method §6).
+
+All hypotheses of all rounds are solved and scored as tensors; nothing loops over hypotheses in Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .procrustes import weighted_procrustes
+
+
+@dataclass
+class PoseEstimate:
+    """A pose xy_aerial ≈ s·R·xy_ground + t with the correspondences that support it.
+
+    ``aerial_index``/``ground_index`` (K,) are the sampled correspondences the pose was judged on (the
+    kept round's sample); ``inlier_mask`` (K,) marks those within the inlier threshold.
+    """
+
+    R: torch.Tensor
+    t: torch.Tensor
+    s: torch.Tensor
+    valid: bool
+    num_inliers: int
+    inlier_mask: torch.Tensor
+    score: float
+    aerial_index: torch.Tensor
+    ground_index: torch.Tensor
+    prob: torch.Tensor
+    residual_m: torch.Tensor
+
+    @property
+    def inlier_ratio(self) -> float:
+        n = int(self.inlier_mask.numel())
+        return self.num_inliers / n if n else 0.0
+
+
+class CorrespondenceSampler:
+    """Draws distinct (aerial, ground) pairs ∝ P: sequential sampling without replacement.
+
+    Exactly the exponential race (entry i arrives at E_i / p_i; the earliest arrivals win), computed
+    cheaply: a Poisson process of rate Σp whose arrivals pick entries ∝ p is the superposition of the
+    entries' races, so draws with replacement kept at their first occurrence are already exact. When P is
+    so peaked that repeats dominate, the heaviest entries race explicitly and the light remainder arrives
+    as a Poisson process up to the decisive time.
+    """
+
+    def __init__(self, P: torch.Tensor):
+        self.shape = P.shape
+        self.flat = P.reshape(-1).float().clamp_min(0)
+        self.positive = int((self.flat > 0).sum())
+        self.cdf = torch.cumsum(self.flat, 0, dtype=torch.float64)
+        total = float(self.cdf[-1])
+        # Σq² (q = p / Σp) is the chance that two draws with replacement repeat.
+        self._collision = float((self.flat.double() / total).square().sum()) if total > 0 else 1.0
+        self._heavy: torch.Tensor | None = None
+        self._light: torch.Tensor | None = None
+        self._light_cdf: torch.Tensor | None = None
+
+    def _first_occurrences(self, drawn: torch.Tensor, keys: torch.Tensor | None = None) -> torch.Tensor:
+        """Distinct entries of ``drawn`` ordered by first occurrence (or by smallest ``keys``)."""
+        uniq, inverse = torch.unique(drawn, return_inverse=True)
+        order = torch.arange(len(drawn), device=drawn.device, dtype=torch.float64) if keys is None else keys
+        first = torch.full((len(uniq),), float("inf"), dtype=torch.float64, device=drawn.device)
+        first.scatter_reduce_(0, inverse, order, reduce="amin")
+        return uniq, first
+
+    def _draw(self, cdf: torch.Tensor, n: int, generator) -> torch.Tensor:
+        u = torch.rand(n, generator=generator, dtype=torch.float64, device=cdf.device) * cdf[-1]
+        return torch.searchsorted(cdf, u, right=True).clamp_max(len(cdf) - 1)
+
+    def draw(self, count: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``count`` distinct pairs (aerial index (K,), ground index (K,)), in the order they were drawn.
+
+        Which of the two exact methods runs depends on P only (never on the random draws), so the result
+        is distributed exactly as sequential sampling without replacement.
+        """
+        count = min(count, self.positive)
+        if count == 0:
+            empty = torch.zeros(0, dtype=torch.long, device=self.flat.device)
+            return empty, empty
+        if 2 * count * self._collision < 0.5:  # repeats are rare among 2·count draws
+            drawn = self._draw(self.cdf, 2 * count, generator)
+            while True:
+                uniq, first = self._first_occurrences(drawn)
+                if len(uniq) >= count:
+                    break
+                drawn = torch.cat([drawn, self._draw(self.cdf, 2 * count, generator)])
+            idx = uniq[torch.argsort(first)[:count]]
+        else:
+            idx = self._draw_peaked(count, generator)
+        return idx // self.shape[1], idx % self.shape[1]
+
+    def _draw_peaked(self, count: int, generator) -> torch.Tensor:
+        """Exact race: explicit keys for the heaviest entries; the light ones that beat the decisive time."""
+        if self._heavy is None:
+            self._split_heavy(2 * count)
+        p_heavy = self.flat[self._heavy]
+        keys_heavy = torch.empty_like(p_heavy, dtype=torch.float64).exponential_(generator=generator) / p_heavy
+        k_star = float(torch.kthvalue(keys_heavy, min(count, len(keys_heavy))).values)
+        light_idx, keys_light = self._light_arrivals(k_star, generator)
+        idx = torch.cat([self._heavy, light_idx])
+        keys = torch.cat([keys_heavy, keys_light])
+        first = torch.topk(keys, min(count, len(keys)), largest=False, sorted=True).indices
+        return idx[first]
+
+    def _split_heavy(self, at_least: int) -> None:
+        """Entries well above the mean probability are 'heavy' (at least ``at_least`` of them, or all)."""
+        tau = float(self.cdf[-1]) / len(self.flat) * 16
+        while True:
+            heavy = (self.flat > tau).nonzero()[:, 0]
+            if len(heavy) >= at_least or tau == 0:
+                break
+            tau = tau / 16 if tau > 1e-30 else 0.0
+        self._heavy = heavy
+        self._light = self.flat.clone()
+        self._light[heavy] = 0
+        self._light_cdf = torch.cumsum(self._light, 0, dtype=torch.float64)
+
+    def _light_arrivals(self, k_star: float, generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Light entries whose race time is below ``k_star``, with their times (exact, two ways)."""
+        light_mass = float(self._light_cdf[-1])
+        expected = k_star * light_mass
+        if light_mass == 0:
+            empty = torch.zeros(0, dtype=torch.long, device=self.flat.device)
+            return empty, torch.zeros(0, dtype=torch.float64, device=self.flat.device)
+        if expected < len(self._light) / 16:
+            # Their superposed arrivals form a Poisson process of rate Σp picking entries ∝ p.
+            n = int(torch.poisson(torch.tensor(expected, dtype=torch.float64), generator=generator))
+            drawn = self._draw(self._light_cdf, n, generator)
+            times = torch.rand(n, generator=generator, dtype=torch.float64, device=drawn.device) * k_star
+            return self._first_occurrences(drawn, times)
+        # Each arrives before k* with probability 1 − exp(−k*·p); its time is then a truncated exponential.
+        u = torch.rand(len(self._light), generator=generator, dtype=torch.float32, device=self._light.device)
+        idx = (torch.log(u).neg_() < self._light * k_star).nonzero()[:, 0]
+        p = self._light[idx].double()  # (float32 light probabilities, float64 times)
+        beat = -torch.expm1(-k_star * p)
+        v = torch.rand(len(idx), generator=generator, dtype=torch.float64, device=p.device)
+        return idx, -torch.log1p(-v * beat) / p
+
+
+def sample_correspondences(
+    P: torch.Tensor, count: int, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Draw ``count`` distinct (aerial, ground) pairs with probability ∝ P (A, G); fewer if P has fewer."""
+    return CorrespondenceSampler(P).draw(count, generator)
+
+
+def minimal_sets(prob: torch.Tensor, size: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """For each row of ``prob`` (N, K), ``size`` distinct column indices drawn ∝ prob without replacement.
+
+    Draws with replacement and keeps first occurrences (exact, see :class:`CorrespondenceSampler`); the rare
+    rows that repeat too often fall back to ``torch.multinomial``.
+    """
+    n, k = prob.shape
+    cdf = torch.cumsum(prob.double(), 1)
+    tries = 4 * size
+    u = torch.rand(n, tries, generator=generator, dtype=torch.float64, device=prob.device) * cdf[:, -1:]
+    drawn = torch.searchsorted(cdf, u, right=True).clamp_max(k - 1)
+    earlier_same = (drawn[:, :, None] == drawn[:, None, :]).tril(-1).any(-1)
+    is_new = ~earlier_same
+    rank = torch.cumsum(is_new, 1)
+    ok = rank[:, -1] >= size
+    out = torch.empty(n, size, dtype=torch.long, device=prob.device)
+    for j in range(size):
+        pos = torch.argmax((is_new & (rank == j + 1)).int(), dim=1)
+        out[:, j] = drawn.gather(1, pos[:, None])[:, 0]
+    if not bool(ok.all()):
+        bad = (~ok).nonzero()[:, 0]
+        out[bad] = torch.multinomial(prob[bad].float(), size, replacement=False, generator=generator)
+    return out
+
+
+def _residuals(src: torch.Tensor, dst: torch.Tensor, R, t, s) -> torch.Tensor:
+    """‖s·R·src + t − dst‖ in metres for one pose R (2, 2), t (2,), s () and points (N, 2) → (N,)."""
+    return (s * src @ R.T + t - dst).norm(dim=-1)
+
+
+def _score_hypotheses(src: torch.Tensor, dst: torch.Tensor, R, t, s, soft_threshold: float) -> torch.Tensor:
+    """Soft inlier counts Σ sigmoid(β(soft_threshold − residual)), β = 5 / soft_threshold, of every hypothesis.
+
+    src, dst: (rounds, K, 2) each round's sampled correspondences; R (rounds, H, 2, 2), t (rounds, H, 2),
+    s (rounds, H): that round's hypotheses. Returns (rounds, H). One broadcast tensor expression per round.
+    """
+    beta = 5.0 / soft_threshold
+    sr = s[..., None, None] * R
+    sx, sy = src[..., 0][:, None, :], src[..., 1][:, None, :]
+    out = torch.empty(R.shape[:2], device=src.device)
+    for r in range(src.shape[0]):
+        px = sr[r, :, 0, 0, None] * sx[r] + sr[r, :, 0, 1, None] * sy[r] + (t[r, :, 0, None] - dst[r, :, 0])
+        py = sr[r, :, 1, 0, None] * sx[r] + sr[r, :, 1, 1, None] * sy[r] + (t[r, :, 1, None] - dst[r, :, 1])
+        res = torch.hypot(px, py)
+        out[r] = torch.sigmoid(res.neg_().add_(soft_threshold).mul_(beta)).sum(-1)
+    return out
+
+
+def _soft_score(res: torch.Tensor, soft_threshold: float) -> float:
+    return float(torch.sigmoid((5.0 / soft_threshold) * (soft_threshold - res)).sum())
+
+
+def ransac_pose(
+    P: torch.Tensor,
+    aerial_xy: torch.Tensor,
+    ground_xy: torch.Tensor,
+    *,
+    rounds: int = 20,
+    samples_per_round: int = 8192,
+    hypotheses_per_round: int = 100,
+    minimal_set: int = 3,
+    soft_threshold: float = 5.0,
+    inlier_threshold: float = 2.5,
+    refinements: int = 4,
+    with_scale: bool = True,
+    use_ransac: bool = True,
+    direct_samples: int = 1024,
+    generator: torch.Generator | None = None,
+) -> PoseEstimate:
+    """Estimate the pose from the matching probability P (A, G) or (1, A, G).
+
+    Args:
+        P: matching probabilities between aerial points (rows) and ground tokens (columns).
+        aerial_xy: (A, 2) aerial points, aerial frame, metres.
+        ground_xy: (G, 2) lifted ground points, ground BEV frame, metres (P must be 0 where invalid).
+        rounds, samples_per_round, hypotheses_per_round, minimal_set: the sampling protocol.
+        soft_threshold: metres; score = Σ sigmoid(β(soft_threshold − residual)), β = 5 / soft_threshold.
+        inlier_threshold: metres, for hard inliers and refinement.
+        refinements: at most this many re-solves on the inliers (accepted only if the count grows).
+        with_scale: scale-aware alignment (needed for relative depth).
+        use_ransac: False gives one weighted solve on ``direct_samples`` correspondences (weights = P).
+        generator: a torch.Generator for reproducible sampling.
+    """
+    if P.dim() == 3:
+        P = P[0]
+    P = P.float()
+    dev = P.device
+    aerial_xy = aerial_xy.to(dev, torch.float32)
+    ground_xy = ground_xy.to(dev, torch.float32)
+    if not use_ransac:
+        ia, ig = sample_correspondences(P, direct_samples, generator)
+        prob = P[ia, ig]
+        R, t, s, valid = weighted_procrustes(ground_xy[ig], aerial_xy[ia], prob, with_scale)
+        res = _residuals(ground_xy[ig], aerial_xy[ia], R, t, s)
+        mask = res < inlier_threshold
+        score = _soft_score(res, soft_threshold)
+        return PoseEstimate(R, t, s, bool(valid), int(mask.sum()), mask, score, ia, ig, prob, res)
+
+    sampler = CorrespondenceSampler(P)
+    samples = [sampler.draw(samples_per_round, generator) for _ in range(rounds)]
+    k = min(len(s[0]) for s in samples)
+    if k < minimal_set:
+        return _no_pose(dev)
+    ia = torch.stack([s[0][:k] for s in samples])  # (rounds, K)
+    ig = torch.stack([s[1][:k] for s in samples])
+    prob = P[ia, ig]  # (rounds, K)
+    src_all = ground_xy[ig]  # (rounds, K, 2)
+    dst_all = aerial_xy[ia]
+
+    # Minimal sets: per round, hypotheses_per_round draws of `minimal_set` distinct correspondences ∝ P.
+    draw_p = prob.repeat_interleave(hypotheses_per_round, dim=0)  # (rounds·H, K)
+    pick = minimal_sets(draw_p, minimal_set, generator)
+    round_of = torch.arange(rounds, device=dev).repeat_interleave(hypotheses_per_round)
+    src_min = src_all[round_of[:, None], pick]
+    dst_min = dst_all[round_of[:, None], pick]
+    R, t, s, valid = weighted_procrustes(src_min, dst_min, None, with_scale)
+
+    # Score every hypothesis on its round's sample.
+    n_h = hypotheses_per_round
+    scores = _score_hypotheses(
+        src_all, dst_all, R.view(rounds, n_h, 2, 2), t.view(rounds, n_h, 2), s.view(rounds, n_h), soft_threshold
+    ).reshape(-1)
+    scores = torch.where(valid, scores, torch.full_like(scores, -1.0))
+    best = int(torch.argmax(scores))
+    if not bool(valid[best]):
+        return _no_pose(dev)
+    r = int(round_of[best])
+    src, dst = src_all[r], dst_all[r]
+    R_b, t_b, s_b = R[best], t[best], s[best]
+    res = _residuals(src, dst, R_b, t_b, s_b)
+    mask = res < inlier_threshold
+    count = int(mask.sum())
+    for _ in range(refinements):
+        R_n, t_n, s_n, ok = weighted_procrustes(src, dst, mask.float(), with_scale)
+        if not bool(ok):
+            break
+        res_n = _residuals(src, dst, R_n, t_n, s_n)
+        mask_n = res_n < inlier_threshold
+        count_n = int(mask_n.sum())
+        if count_n <= count or count_n < minimal_set:
+            break
+        R_b, t_b, s_b, res, mask, count = R_n, t_n, s_n, res_n, mask_n, count_n
+    score = _soft_score(res, soft_threshold)
+    return PoseEstimate(R_b, t_b, s_b, True, count, mask, score, ia[r], ig[r], prob[r], res)
+
+
+def _no_pose(device) -> PoseEstimate:
+    empty_i = torch.zeros(0, dtype=torch.long, device=device)
+    empty_f = torch.zeros(0, device=device)
+    return PoseEstimate(
+        torch.eye(2, device=device),
+        torch.zeros(2, device=device),
+        torch.tensor(1.0, device=device),
+        False,
+        0,
+        torch.zeros(0, dtype=torch.bool, device=device),
+        0.0,
+        empty_i,
+        empty_i,
+        empty_f,
+        empty_f,
+    )
