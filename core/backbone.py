@@ -137,7 +137,9 @@ class DinoV2(nn.Module):
         self.patch_embed = PatchEmbed(d)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, d))
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + POS_GRID * POS_GRID, d))
-        self.mask_token = nn.Parameter(torch.zeros(1, d))  # unused at inference; kept so weights load strictly
+        self.mask_token = nn.Parameter(
+            torch.zeros(1, d)
+        )  # unused at inference; kept so weights load strictly
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.depth))
         self.norm = nn.LayerNorm(d, eps=1e-6)
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
@@ -211,4 +213,6 @@ def build_backbone(name: str, **kwargs) -> nn.Module:
         return DinoV2(name.removeprefix("dinov2_"))
     if name == "cnn":
         return SmallCNN(**kwargs)
-    raise ValueError(f"unknown backbone {name!r}; known: dinov2_vits14, dinov2_vitb14, dinov2_vitl14, dinov2_vitg14, cnn")
+    raise ValueError(
+        f"unknown backbone {name!r}; known: dinov2_vits14, dinov2_vitb14, dinov2_vitl14, dinov2_vitg14, cnn"
+    )

@@ -37,7 +37,9 @@ class Equirectangular:
         """The same camera for an image resized to ``width`` × ``height`` pixels."""
         return Equirectangular(width=width, height=height)
 
-    def token_angles(self, rows: int, cols: int, published_grid: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    def token_angles(
+        self, rows: int, cols: int, published_grid: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Polar angle θ (rows,) and azimuth φ (cols,) in radians of a ``rows`` × ``cols`` token grid.
 
         ``published_grid`` uses the grid the published weights were trained with (endpoints included:

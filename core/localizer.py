@@ -3,9 +3,25 @@
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import cv2
 import numpy as np
+import torch
+from torch import nn
+
+from .backbone import build_backbone
+from .checkpoints import load_into, load_weights, read_checkpoint
+from .depth import DepthMap, DepthProvider, check_depth_size
+from .errors import ImageError, Loc2Error
+from .geometry import Camera, Equirectangular, Pinhole, aerial_grid_xy, aerial_xy_to_pixel, lift_tokens
+from .matcher import CrossViewMatcher
+from .presets import Preset, get_preset
+from .ransac import ransac_pose
+
+DEMO_CHECKPOINT = Path(__file__).resolve().parent.parent / "resources" / "models" / "loc2_demo.pt"
 
 STATUS_OK = "ok"
 STATUS_NO_VALID_DEPTH = "no_valid_depth"
@@ -69,3 +85,286 @@ class LocalizationResult:
     @property
     def heading_deg(self) -> float:
         return float((-self.yaw_deg) % 360.0)
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``auto`` → CUDA if available, else Apple MPS, else CPU; other names are used as given."""
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise Loc2Error("device 'cuda' was asked for but PyTorch sees no CUDA GPU (use --device cpu or auto)")
+    return torch.device(device)
+
+
+def describe_device(device: str = "auto") -> str:
+    """What ``device`` will run on, for people: "CUDA: <GPU name>", "Apple MPS" or a CPU warning."""
+    try:
+        dev = resolve_device(device)
+    except Loc2Error as exc:
+        return str(exc)
+    if dev.type == "cuda":
+        return f"CUDA: {torch.cuda.get_device_name(dev)}"
+    if dev.type == "mps":
+        return "Apple MPS"
+    return "CPU — slow for the published weights"
+
+
+def _as_rgb_uint8(image: np.ndarray, what: str) -> np.ndarray:
+    """Check an (H, W, 3) RGB image; floats in [0, 1] are converted to uint8."""
+    if not isinstance(image, np.ndarray):
+        raise ImageError(f"{what}: expected a numpy array (H, W, 3), got {type(image).__name__}")
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ImageError(f"{what}: expected shape (H, W, 3) RGB, got {image.shape}")
+    if image.dtype == np.uint8:
+        return image
+    if np.issubdtype(image.dtype, np.floating):
+        if np.nanmin(image) < 0 or np.nanmax(image) > 1:
+            raise ImageError(f"{what}: float images must lie in [0, 1]")
+        return (image * 255 + 0.5).astype(np.uint8)
+    raise ImageError(f"{what}: unsupported dtype {image.dtype} (use uint8 or float in [0, 1])")
+
+
+def _to_tensor(image: np.ndarray, size_hw: tuple[int, int], device: torch.device) -> torch.Tensor:
+    """Resize an RGB uint8 image to ``size_hw`` and make a (1, 3, H, W) float tensor in [0, 1]."""
+    h, w = size_hw
+    if image.shape[:2] != (h, w):
+        shrink = h < image.shape[0] or w < image.shape[1]
+        image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    t = torch.from_numpy(np.ascontiguousarray(image)).to(device)
+    return t.permute(2, 0, 1)[None].float().div_(255.0)
+
+
+class Localizer:
+    """Match, lift and align one ground image on one aerial image (method §2–6).
+
+    Build it with :meth:`from_preset` (the published weights), :meth:`from_checkpoint` (our own
+    checkpoints) or :meth:`demo`. ``localize`` is the whole pipeline.
+    """
+
+    def __init__(self, preset: Preset, backbone: nn.Module, matcher: CrossViewMatcher, device: str = "auto"):
+        self.preset = preset
+        self.device = resolve_device(device)
+        self.backbone = backbone.to(self.device).eval()
+        self.matcher = matcher.to(self.device).eval()
+        self.stride = int(getattr(backbone, "stride", 14))
+
+    # ----------------------------------------------------------------- construction
+    @staticmethod
+    def build_networks(preset: Preset) -> tuple[nn.Module, CrossViewMatcher]:
+        """Fresh (randomly initialised) backbone and matcher for a preset."""
+        backbone = build_backbone(preset.backbone, **preset.extra.get("backbone_kwargs", {}))
+        matcher = CrossViewMatcher(
+            embed_dim=preset.embed_dim,
+            desc_dim=preset.desc_dim,
+            aerial_grid=preset.aerial_grid,
+            temperature=preset.temperature,
+            head_widths=preset.head_widths,
+        )
+        return backbone, matcher
+
+    @classmethod
+    def from_preset(
+        cls,
+        preset: str | Preset,
+        backbone_weights: str | Path | dict | None = None,
+        matcher_weights: str | Path | dict | None = None,
+        device: str = "auto",
+    ) -> Localizer:
+        """The published model: a preset name (``vigor``, ``kitti``) or Preset plus the two weight files.
+
+        Weights may be paths or already-loaded state dicts; None leaves that network randomly initialised
+        (useful only for tests).
+        """
+        p = get_preset(preset) if isinstance(preset, str) else preset
+        backbone, matcher = cls.build_networks(p)
+        for net, weights, what in (
+            (backbone, backbone_weights, f"the {p.name} preset's backbone ({p.backbone})"),
+            (matcher, matcher_weights, f"the {p.name} preset's matcher"),
+        ):
+            if weights is None:
+                continue
+            state = weights if isinstance(weights, dict) else load_weights(weights)
+            load_into(net, state, str(weights) if not isinstance(weights, dict) else "state dict", what)
+        return cls(p, backbone, matcher, device)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str = "auto") -> Localizer:
+        """A model saved by :func:`loc2.core.checkpoints.save_checkpoint` (e.g. by ``loc2 train``)."""
+        preset, backbone_state, matcher_state = read_checkpoint(path)
+        backbone, matcher = cls.build_networks(preset)
+        load_into(backbone, backbone_state, str(path), f"the {preset.name} checkpoint's backbone")
+        load_into(matcher, matcher_state, str(path), f"the {preset.name} checkpoint's matcher")
+        return cls(preset, backbone, matcher, device)
+
+    @classmethod
+    def demo(cls, device: str = "auto") -> Localizer:
+        """The small demo model shipped in ``resources/`` (trained on synthetic cities only)."""
+        return cls.from_checkpoint(DEMO_CHECKPOINT, device)
+
+    # ----------------------------------------------------------------- pipeline
+    def default_camera(self, width: int, height: int) -> Camera:
+        """The preset's camera for an image of this size (panorama, or pinhole with the preset's FOV)."""
+        if self.preset.camera == "panorama":
+            return Equirectangular(width, height)
+        return Pinhole.from_fov(width, height, self.preset.fov_deg)
+
+    def input_size(self, width: int, height: int) -> tuple[int, int]:
+        """Backbone input size (H, W) for a ground image: the preset's, or its width at the image's aspect."""
+        ph, pw = self.preset.ground_size_hw
+        if abs((width / height) / (pw / ph) - 1) <= 0.05:
+            return ph, pw
+        h = max(self.stride, int(round(height * pw / width)))
+        return h, pw
+
+    @torch.inference_mode()
+    def features(self, image: torch.Tensor) -> torch.Tensor:
+        """Backbone features; fp16 autocast on CUDA as the published pipeline runs."""
+        if self.device.type == "cuda":
+            with torch.autocast("cuda", dtype=torch.float16):
+                return self.backbone(image).float()
+        return self.backbone(image).float()
+
+    @torch.inference_mode()
+    def localize(
+        self,
+        ground_rgb: np.ndarray,
+        aerial_rgb: np.ndarray,
+        aerial_footprint_m: float,
+        depth: DepthProvider | DepthMap,
+        camera: Camera | None = None,
+        aerial_valid: np.ndarray | None = None,
+        generator: torch.Generator | None = None,
+        use_ransac: bool = True,
+    ) -> LocalizationResult:
+        """The camera pose of ``ground_rgb`` on ``aerial_rgb`` (aerial frame: metres, x down, y right).
+
+        Args:
+            ground_rgb: (H, W, 3) uint8 RGB ground image (panorama or pinhole photo).
+            aerial_rgb: (S, S, 3) uint8 RGB aerial crop covering ``aerial_footprint_m`` metres.
+            depth: a DepthProvider or a DepthMap for the ground image.
+            camera: the ground camera model (default: the preset's).
+            aerial_valid: (S, S) bool, False where the crop lies outside the orthophoto.
+            generator: torch.Generator for reproducible RANSAC.
+            use_ransac: False for one weighted solve on 1,024 samples.
+        """
+        timings: dict[str, float] = {}
+        ground_rgb = _as_rgb_uint8(ground_rgb, "ground image")
+        aerial_rgb = _as_rgb_uint8(aerial_rgb, "aerial image")
+        if aerial_rgb.shape[0] != aerial_rgb.shape[1]:
+            raise ImageError(
+                f"aerial image: must be square, got {aerial_rgb.shape[1]}×{aerial_rgb.shape[0]} px"
+            )
+        if not (aerial_footprint_m > 0 and math.isfinite(aerial_footprint_m)):
+            raise ImageError(
+                f"aerial footprint must be a positive number of metres, got {aerial_footprint_m}"
+            )
+        h_img, w_img = ground_rgb.shape[:2]
+        camera = camera or self.default_camera(w_img, h_img)
+        if (camera.width, camera.height) != (w_img, h_img):
+            camera = camera.scaled(w_img, h_img)
+
+        t0 = time.perf_counter()
+        depth_map = depth if isinstance(depth, DepthMap) else depth.depth_for(ground_rgb, camera)
+        check_depth_size(depth_map.depth_m, (h_img, w_img), "depth map")
+        timings["depth"] = time.perf_counter() - t0
+
+        in_h, in_w = self.input_size(w_img, h_img)
+        cam_in = camera.scaled(in_w, in_h)
+        t0 = time.perf_counter()
+        g_feat = self.features(_to_tensor(ground_rgb, (in_h, in_w), self.device))
+        timings["backbone_ground"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        size = self.preset.aerial_size_px
+        a_feat = self.features(_to_tensor(aerial_rgb, (size, size), self.device))
+        timings["backbone_aerial"] = time.perf_counter() - t0
+
+        rows, cols = g_feat.shape[-2:]
+        covered_hw = (rows * self.stride, cols * self.stride)  # input pixels the tokens cover (top-left crop)
+        region = (
+            int(round(covered_hw[0] * depth_map.depth_m.shape[0] / in_h)),
+            int(round(covered_hw[1] * depth_map.depth_m.shape[1] / in_w)),
+        )
+        depth_tokens = depth_map.tokens(rows, cols, self.preset.max_depth_m, region)
+        ground_xy = lift_tokens(cam_in, depth_tokens, self.stride, self.preset.published_grid)
+        valid = np.isfinite(ground_xy).all(axis=1)
+        if not valid.any():
+            return LocalizationResult(
+                status=STATUS_NO_VALID_DEPTH,
+                message="no ground token has valid depth (all sky, too far, or an empty depth map)",
+                timings_s=timings,
+            )
+
+        grid = self.preset.aerial_grid
+        aerial_xy = aerial_grid_xy(aerial_footprint_m, grid)
+        a_valid = None
+        if aerial_valid is not None:
+            a_valid = _aerial_grid_valid(aerial_valid, aerial_footprint_m, grid)
+            a_valid = torch.from_numpy(a_valid)[None].to(self.device)
+        t0 = time.perf_counter()
+        valid_t = torch.from_numpy(valid)[None].to(self.device)
+        P = self.matcher(g_feat, a_feat, valid_t, a_valid)[0]
+        timings["heads"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        ground_xy_t = torch.from_numpy(np.nan_to_num(ground_xy)).float().to(self.device)
+        est = ransac_pose(
+            P, torch.from_numpy(aerial_xy).float(), ground_xy_t, generator=generator, use_ransac=use_ransac
+        )
+        timings["solver"] = time.perf_counter() - t0
+        if not est.valid:
+            return LocalizationResult(
+                status=STATUS_NO_POSE,
+                message="no pose could be solved from the matches (too few or degenerate correspondences)",
+                num_valid_tokens=int(valid.sum()),
+                timings_s=timings,
+            )
+        return self._result(
+            est, ground_xy, valid, aerial_xy, (rows, cols), (in_h, in_w), (h_img, w_img), timings
+        )
+
+    def _result(
+        self, est, ground_xy, valid, aerial_xy, grid_rc, input_hw, image_hw, timings
+    ) -> LocalizationResult:
+        R = est.R.double().cpu().numpy()
+        t = est.t.double().cpu().numpy()
+        s = float(est.s)
+        mask = est.inlier_mask.cpu().numpy()
+        ig = est.ground_index.cpu().numpy()[mask]
+        ia = est.aerial_index.cpu().numpy()[mask]
+        rows, cols = grid_rc
+        scale_u = image_hw[1] / input_hw[1]
+        scale_v = image_hw[0] / input_hw[0]
+        u = ((ig % cols) + 0.5) * self.stride * scale_u
+        v = ((ig // cols) + 0.5) * self.stride * scale_v
+        layout = s * ground_xy[valid] @ R.T + t
+        return LocalizationResult(
+            status=STATUS_OK,
+            position_xy_m=t,
+            rotation=R,
+            scale=s,
+            num_inliers=est.num_inliers,
+            inlier_ratio=est.inlier_ratio,
+            score=est.score,
+            inliers_ground_px=np.stack([u, v], axis=1),
+            inliers_ground_xy_m=ground_xy[ig],
+            inliers_aerial_xy_m=aerial_xy[ia],
+            inliers_prob=est.prob.cpu().numpy()[mask].astype(np.float64),
+            inliers_residual_m=est.residual_m.cpu().numpy()[mask].astype(np.float64),
+            layout_aerial_xy_m=layout,
+            num_valid_tokens=int(valid.sum()),
+            timings_s=timings,
+        )
+
+
+def _aerial_grid_valid(aerial_valid: np.ndarray, footprint_m: float, grid: int) -> np.ndarray:
+    """Validity of each aerial grid point (grid²,) from a crop's pixel validity mask (nearest pixel)."""
+    size = aerial_valid.shape[0]
+    xy = aerial_grid_xy(footprint_m, grid)
+    colrow = aerial_xy_to_pixel(xy, footprint_m, size)
+    c = np.clip(np.floor(colrow[:, 0]).astype(int), 0, size - 1)
+    r = np.clip(np.floor(colrow[:, 1]).astype(int), 0, size - 1)
+    return aerial_valid[r, c].astype(bool)

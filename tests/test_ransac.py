@@ -1,0 +1,99 @@
+"""RANSAC: exact sampling without replacement, pose recovery under heavy outliers, reproducibility."""
+
+import math
+
+import pytest
+import torch
+
+from loc2.core.geometry import aerial_grid_xy
+from loc2.core.ransac import CorrespondenceSampler, minimal_sets, ransac_pose
+
+
+def _scenario(outlier_fraction=0.7, seed=0, scale=1.0):
+    """Aerial grid points, ground points and a P whose inlier columns point at the true aerial match."""
+    gen = torch.Generator().manual_seed(seed)
+    aerial = torch.from_numpy(aerial_grid_xy(72.0, 41)).float()
+    n_ground = 2000
+    yaw = math.radians(-123.0)
+    R = torch.tensor([[math.cos(yaw), -math.sin(yaw)], [math.sin(yaw), math.cos(yaw)]])
+    t = torch.tensor([4.2, -7.7])
+    inlier = torch.rand(n_ground, generator=gen) >= outlier_fraction
+    target = torch.randint(0, len(aerial), (n_ground,), generator=gen)
+    ground = ((aerial[target] - t) @ R) / scale  # exact preimages: s·R·g + t = aerial[target]
+    ground[~inlier] = torch.rand(int((~inlier).sum()), 2, generator=gen) * 60 - 30
+    logits = torch.randn(len(aerial), n_ground, generator=gen)
+    logits[target, torch.arange(n_ground)] += 9.0  # every column has one confident (possibly wrong) match
+    P = torch.softmax(logits, 0) * torch.softmax(logits, 1)
+    return P, aerial, ground, R, t, inlier
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.05])
+def test_recovers_pose_with_70_percent_outliers(scale):
+    P, aerial, ground, R, t, _ = _scenario(0.7, seed=1, scale=scale)
+    est = ransac_pose(P, aerial, ground, samples_per_round=2048, generator=torch.Generator().manual_seed(0))
+    assert est.valid
+    assert float((est.t - t).norm()) < 0.05
+    yaw_err = math.degrees(abs(math.atan2(est.R[1, 0], est.R[0, 0]) - math.atan2(R[1, 0], R[0, 0])))
+    assert yaw_err < 0.05
+    assert abs(float(est.s) - scale) / scale < 1e-3
+    assert 0.2 < est.inlier_ratio < 0.4  # ≈ 30 % of the sampled correspondences are true
+    assert est.inlier_mask.shape == est.ground_index.shape
+
+
+def test_reproducible_with_generator_and_flag_without_ransac():
+    P, aerial, ground, _, t, _ = _scenario(0.0, seed=2)
+    a = ransac_pose(P, aerial, ground, rounds=3, generator=torch.Generator().manual_seed(5))
+    b = ransac_pose(P, aerial, ground, rounds=3, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(a.t, b.t) and a.num_inliers == b.num_inliers
+    direct = ransac_pose(P, aerial, ground, use_ransac=False, generator=torch.Generator().manual_seed(5))
+    assert direct.valid and len(direct.ground_index) == 1024
+    assert float((direct.t - t).norm()) < 0.05  # no outliers: the weighted solve is exact
+
+
+def test_no_pose_when_too_few_correspondences():
+    P = torch.zeros(9, 4)
+    P[0, 0] = 1.0
+    P[1, 1] = 1.0
+    est = ransac_pose(P, torch.randn(9, 2), torch.randn(4, 2))
+    assert not est.valid and est.num_inliers == 0
+
+
+def _first_draw_frequencies(sampler_fn, n=12000):
+    counts = torch.zeros(6)
+    for _ in range(n):
+        counts[sampler_fn()[0]] += 1
+    return counts / n
+
+
+def test_sampler_is_sequential_sampling_without_replacement():
+    q = torch.tensor([[0.4, 0.25, 0.15, 0.1, 0.05, 0.05]])
+    gen = torch.Generator().manual_seed(0)
+    sampler = CorrespondenceSampler(q)
+    expected_second = torch.tensor(
+        [sum(q[0, i] * q[0, j] / (1 - q[0, i]) for i in range(6) if i != j) for j in range(6)]
+    )
+    for draw in (lambda: sampler.draw(2, gen)[1], lambda: sampler._draw_peaked(2, gen)):
+        firsts, seconds = torch.zeros(6), torch.zeros(6)
+        n = 12000
+        for _ in range(n):
+            idx = draw()
+            assert idx[0] != idx[1]
+            firsts[idx[0]] += 1
+            seconds[idx[1]] += 1
+        assert torch.allclose(firsts / n, q[0], atol=0.02)
+        assert torch.allclose(seconds / n, expected_second, atol=0.02)
+
+
+def test_sampler_returns_distinct_pairs_and_caps_at_support():
+    P = torch.zeros(30, 40)
+    P[torch.arange(30), torch.arange(30)] = torch.linspace(0.1, 1, 30)
+    a, g = CorrespondenceSampler(P).draw(100)
+    assert len(a) == 30 and len(set(zip(a.tolist(), g.tolist(), strict=True))) == 30
+    assert torch.equal(a, g)  # only the diagonal has probability
+
+
+def test_minimal_sets_are_distinct():
+    prob = torch.rand(500, 50) ** 8
+    sets = minimal_sets(prob, 3, torch.Generator().manual_seed(0))
+    assert sets.shape == (500, 3)
+    assert ((sets[:, 0] != sets[:, 1]) & (sets[:, 1] != sets[:, 2]) & (sets[:, 0] != sets[:, 2])).all()
