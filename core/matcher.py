@@ -55,7 +55,9 @@ class LinearAttentionLayer(nn.Module):
         self.v_proj = nn.Linear(dim, dim, bias=False)
         self.merge = nn.Linear(dim, dim, bias=False)
         self.mlp = nn.Sequential(
-            nn.Linear(2 * dim, 2 * dim, bias=False), nn.ReLU(inplace=True), nn.Linear(2 * dim, dim, bias=False)
+            nn.Linear(2 * dim, 2 * dim, bias=False),
+            nn.ReLU(inplace=True),
+            nn.Linear(2 * dim, dim, bias=False),
         )
         self.norm1 = nn.LayerNorm(dim)
         self.norm2 = nn.LayerNorm(dim)
@@ -162,7 +164,10 @@ class CrossViewMatcher(nn.Module):
         return torch.einsum("bad,bgd->bag", desc_aerial, desc_ground) / self.temperature
 
     def match(
-        self, scores: torch.Tensor, valid: torch.Tensor | None = None, aerial_valid: torch.Tensor | None = None
+        self,
+        scores: torch.Tensor,
+        valid: torch.Tensor | None = None,
+        aerial_valid: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Dual softmax with a dustbin row and column (every dustbin entry = ``dustbin_score``).
 

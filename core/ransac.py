@@ -99,7 +99,9 @@ class CorrespondenceSampler:
         if self._heavy is None:
             self._split_heavy(2 * count)
         p_heavy = self.flat[self._heavy]
-        keys_heavy = torch.empty_like(p_heavy, dtype=torch.float64).exponential_(generator=generator) / p_heavy
+        keys_heavy = (
+            torch.empty_like(p_heavy, dtype=torch.float64).exponential_(generator=generator) / p_heavy
+        )
         k_star = float(torch.kthvalue(keys_heavy, min(count, len(keys_heavy))).values)
         light_idx, keys_light = self._light_arrivals(k_star, generator)
         idx = torch.cat([self._heavy, light_idx])
@@ -269,7 +271,12 @@ def ransac_pose(
     # Score every hypothesis on its round's sample.
     n_h = hypotheses_per_round
     scores = _score_hypotheses(
-        src_all, dst_all, R.view(rounds, n_h, 2, 2), t.view(rounds, n_h, 2), s.view(rounds, n_h), soft_threshold
+        src_all,
+        dst_all,
+        R.view(rounds, n_h, 2, 2),
+        t.view(rounds, n_h, 2),
+        s.view(rounds, n_h),
+        soft_threshold,
     ).reshape(-1)
     scores = torch.where(valid, scores, torch.full_like(scores, -1.0))
     best = int(torch.argmax(scores))

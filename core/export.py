@@ -1,0 +1,571 @@
+"""Writing result layers to GeoPackage, ESRI Shapefile, GeoJSON and CSV, one photo at a time.
+
+Every format carries the same attribute schema (``core/results.py``: ``POSE_FIELDS`` etc.). The files:
+
+* GeoPackage (``.gpkg``, the default): one file, one layer per table (``poses``, ``inliers``, ``outlines``,
+  ``shifts``, optional ``matches``). Other layers already in the file are left alone.
+* ESRI Shapefile (``.shp``): one set of files per layer, ``<stem>_poses.shp`` … with ``.prj`` and a ``.cpg``
+  (UTF-8).
+* GeoJSON (``.geojson`` / ``.json``): one file per layer, ``<stem>_poses.geojson`` …, in the ortho CRS
+  (written as a ``crs`` member, which QGIS and GDAL read), so the CRS must have an EPSG code.
+* CSV (``.csv``): the poses table only, x/y in the ortho CRS and lon/lat in WGS84, with a ``.csvt`` (field
+  types) and a ``.prj`` (ortho CRS, WKT) beside it that GDAL and QGIS's OGR provider read.
+
+:class:`ResultWriter` adds each photo's rows as soon as the photo is done: GeoPackage (SQLite
+transactions) and Shapefile are appended in place; GeoJSON cannot be appended safely in place, so the file is
+copied, appended and atomically swapped in (``os.replace``); CSV lines are appended and flushed. The poses row
+is written last, so a photo counts as done (:meth:`ResultWriter.done_photos`) only once all its rows are.
+
+Empty strings are stored as NULL (a shapefile cannot tell them apart); :func:`read_layer` gives "" back.
+Float precision: GeoPackage and CSV keep doubles exactly; a shapefile keeps 15 decimals; GDAL's GeoJSON
+writer may drop the 16th-17th significant digit.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import shutil
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import pyproj
+from shapely.geometry import Point
+
+from loc2.core.errors import ExportError
+from loc2.core.results import (
+    LAYER_INLIERS,
+    LAYER_MATCHES,
+    LAYER_OUTLINES,
+    LAYER_POSES,
+    LAYER_SCHEMAS,
+    LAYER_SHIFTS,
+    POSE_FIELDS,
+    Fields,
+    LayerTable,
+    PhotoResult,
+    layer_names,
+    layer_tables,
+)
+
+FORMAT_GPKG = "gpkg"
+FORMAT_SHP = "shp"
+FORMAT_GEOJSON = "geojson"
+FORMAT_CSV = "csv"
+FORMATS = (FORMAT_GPKG, FORMAT_SHP, FORMAT_GEOJSON, FORMAT_CSV)
+DEFAULT_FORMAT = FORMAT_GPKG
+
+MODE_REFUSE = "refuse"
+MODE_APPEND = "append"
+MODE_OVERWRITE = "overwrite"
+MODES = (MODE_REFUSE, MODE_APPEND, MODE_OVERWRITE)
+
+_DRIVERS = {FORMAT_GPKG: "GPKG", FORMAT_SHP: "ESRI Shapefile", FORMAT_GEOJSON: "GeoJSON"}
+_SUFFIXES = {FORMAT_GPKG: ".gpkg", FORMAT_SHP: ".shp", FORMAT_GEOJSON: ".geojson", FORMAT_CSV: ".csv"}
+_SUFFIX_FORMATS = {
+    ".gpkg": FORMAT_GPKG,
+    ".shp": FORMAT_SHP,
+    ".geojson": FORMAT_GEOJSON,
+    ".json": FORMAT_GEOJSON,
+    ".csv": FORMAT_CSV,
+}
+_ALIASES = {
+    "gpkg": FORMAT_GPKG,
+    "geopackage": FORMAT_GPKG,
+    "shp": FORMAT_SHP,
+    "shapefile": FORMAT_SHP,
+    "esri shapefile": FORMAT_SHP,
+    "geojson": FORMAT_GEOJSON,
+    "json": FORMAT_GEOJSON,
+    "csv": FORMAT_CSV,
+}
+_SHP_SIDECARS = (".shp", ".shx", ".dbf", ".prj", ".cpg", ".qix", ".sbn", ".sbx", ".qmd")
+_CSV_SIDECARS = (".csvt", ".prj")
+# "Integer" (not "Integer64"): QGIS's delimited-text provider reads .csvt files too and rejects Integer64.
+_CSVT_TYPES = {"str": '"String"', "int": '"Integer"', "float": '"Real"'}
+# Written into new GeoPackages: GDAL ≥ 3.11 defaults to 1.4, which QGIS 3.22's GDAL 3.6 warns about.
+_GPKG_VERSION = "1.3"
+_CSV_OGR_OPTIONS = "|option:X_POSSIBLE_NAMES=x|option:Y_POSSIBLE_NAMES=y"
+# Detail layers first, poses last: a photo is "done" only when every row of it is on disk.
+_WRITE_ORDER = (LAYER_INLIERS, LAYER_OUTLINES, LAYER_SHIFTS, LAYER_MATCHES, LAYER_POSES)
+_IO_ERRORS = (OSError, RuntimeError, ValueError)  # pyogrio's errors derive from RuntimeError
+
+
+def infer_format(path: str | os.PathLike, fmt: str | None = None) -> str:
+    """The format key (``gpkg`` | ``shp`` | ``geojson`` | ``csv``) from ``fmt`` or the path's suffix.
+
+    A path without a suffix defaults to GeoPackage; an unknown format or suffix raises ExportError.
+    """
+    if fmt:
+        key = _ALIASES.get(str(fmt).strip().lower())
+        if key is None:
+            raise ExportError(f"{path}: unknown output format {fmt!r} (use one of {', '.join(FORMATS)})")
+        return key
+    suffix = Path(path).suffix.lower()
+    if not suffix:
+        return DEFAULT_FORMAT
+    if suffix not in _SUFFIX_FORMATS:
+        known = ", ".join(sorted(_SUFFIX_FORMATS))
+        raise ExportError(f"{path}: cannot tell the output format from the suffix {suffix!r} ({known})")
+    return _SUFFIX_FORMATS[suffix]
+
+
+@dataclass(frozen=True)
+class LayerTarget:
+    """Where one layer is stored: a file and, inside a GeoPackage, the layer name."""
+
+    name: str
+    path: Path
+    layer: str | None = None
+
+    @property
+    def uri(self) -> str:
+        """An OGR data source string for QGIS's ``ogr`` provider: ``file.gpkg|layername=poses`` for
+        GeoPackage layers, ``file.csv|option:X_POSSIBLE_NAMES=x|option:Y_POSSIBLE_NAMES=y`` for the CSV
+        (points at x, y in the CRS of the ``.prj`` beside it), else the file path."""
+        if self.layer:
+            return f"{self.path}|layername={self.layer}"
+        if self.path.suffix.lower() == ".csv":
+            return f"{self.path}{_CSV_OGR_OPTIONS}"
+        return str(self.path)
+
+
+def _normalised_path(path: str | os.PathLike, fmt: str) -> Path:
+    p = Path(path)
+    if p.suffix.lower() not in _SUFFIX_FORMATS or _SUFFIX_FORMATS[p.suffix.lower()] != fmt:
+        p = p.with_name(p.name + _SUFFIXES[fmt])
+    return p
+
+
+def output_layers(path: str | os.PathLike, fmt: str | None = None, include_matches: bool = False):
+    """The :class:`LayerTarget` of every layer a writer for ``path`` produces, by layer name."""
+    key = infer_format(path, fmt)
+    base = _normalised_path(path, key)
+    names = layer_names(include_matches)
+    if key == FORMAT_CSV:
+        return {LAYER_POSES: LayerTarget(LAYER_POSES, base)}
+    if key == FORMAT_GPKG:
+        return {n: LayerTarget(n, base, n) for n in names}
+    return {n: LayerTarget(n, base.with_name(f"{base.stem}_{n}{base.suffix}")) for n in names}
+
+
+def _column(values: list[Any], kind: str) -> pd.Series:
+    if kind == "str":
+        return pd.Series([None if v is None or v == "" else str(v) for v in values], dtype=object)
+    if kind == "int":
+        return pd.Series([0 if v is None else int(v) for v in values], dtype="int64")
+    return pd.Series([math.nan if v is None else float(v) for v in values], dtype="float64")
+
+
+def table_to_frame(table: LayerTable, crs: Any) -> gpd.GeoDataFrame:
+    """A GeoDataFrame with the table's exact schema (str → object, int → int64, float → float64)."""
+    data = {name: _column([attrs.get(name) for _, attrs in table.rows], kind) for name, kind in table.fields}
+    geometry = gpd.GeoSeries([g for g, _ in table.rows], crs=crs)
+    return gpd.GeoDataFrame(data, geometry=geometry, crs=crs)
+
+
+def normalise_frame(frame: pd.DataFrame, fields: Fields) -> pd.DataFrame:
+    """Schema columns first with their kinds restored (NULL strings → "", ints as int64).
+
+    An empty frame gets every schema column (an empty GeoJSON file keeps no field list).
+    """
+    frame = frame.copy()
+    for name, kind in fields:
+        if name not in frame.columns:
+            if len(frame) == 0:
+                frame[name] = _column([], kind)
+            continue
+        if kind == "str":
+            frame[name] = pd.Series(
+                ["" if _is_null(v) else str(v) for v in frame[name]],
+                index=frame.index,
+                dtype=object,
+            )
+        elif kind == "int":
+            frame[name] = pd.to_numeric(frame[name]).fillna(0).astype("int64")
+        else:
+            frame[name] = pd.to_numeric(frame[name]).astype("float64")
+    ordered = [n for n, _ in fields if n in frame.columns]
+    return frame[ordered + [c for c in frame.columns if c not in ordered]]
+
+
+def _is_null(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _same_crs(a: pyproj.CRS, b: pyproj.CRS) -> bool:
+    if a.equals(b, ignore_axis_order=True):
+        return True
+    epsg_a, epsg_b = a.to_epsg(), b.to_epsg()
+    if epsg_a is not None and epsg_a == epsg_b:
+        return True
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return a.to_proj4() == b.to_proj4()
+
+
+def _writable_folder(path: Path) -> None:
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.exists():
+        raise ExportError(f"cannot write {path}: the folder {parent} does not exist")
+    if not parent.is_dir():
+        raise ExportError(f"cannot write {path}: {parent} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ExportError(f"cannot write {path}: the folder {parent} is not writable")
+    if path.exists() and (path.is_dir() or not os.access(path, os.W_OK)):
+        raise ExportError(f"cannot write {path}: it exists and is not a writable file")
+
+
+def _sidecars(path: Path, fmt: str) -> list[Path]:
+    if fmt == FORMAT_SHP:
+        return [path.with_suffix(s) for s in _SHP_SIDECARS]
+    if fmt == FORMAT_CSV:
+        return [path] + [path.with_suffix(s) for s in _CSV_SIDECARS]
+    return [path]
+
+
+class ResultWriter:
+    """Writes :class:`PhotoResult` s to an output as they come (see the module docstring for the files).
+
+    Args:
+        path: output file (``.gpkg``, ``.shp``, ``.geojson``/``.json`` or ``.csv``; for Shapefile and
+            GeoJSON the layer files are named ``<stem>_<layer><suffix>`` next to it).
+        fmt: format key or name; inferred from the suffix when None.
+        crs: the ortho CRS (anything ``pyproj.CRS.from_user_input`` takes: WKT, ``EPSG:xxxx``, CRS).
+        include_matches: also write the ``matches`` layer.
+        mode: ``refuse`` (default: raise ExportError when any output layer already exists),
+            ``append`` (keep existing rows and add to them; schema and CRS must match) or
+            ``overwrite`` (replace the existing output layers).
+
+    Raises ExportError naming the path when the output cannot be written or is refused.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        fmt: str | None = None,
+        *,
+        crs: Any,
+        include_matches: bool = False,
+        mode: str = MODE_REFUSE,
+    ) -> None:
+        self.format = infer_format(path, fmt)
+        self.path = _normalised_path(path, self.format)
+        if mode not in MODES:
+            raise ExportError(f"{self.path}: unknown write mode {mode!r} (use one of {', '.join(MODES)})")
+        self.mode = mode
+        self.include_matches = bool(include_matches)
+        self.crs = self._parse_crs(crs)
+        self.crs_wkt = self.crs.to_wkt()
+        self._write_crs: Any = self.crs
+        if self.format == FORMAT_GEOJSON:
+            epsg = self.crs.to_epsg()
+            if epsg is None:
+                raise ExportError(
+                    f"cannot write {self.path}: GeoJSON records a CRS only by its EPSG code and "
+                    f"{self.crs.name!r} has none; choose GeoPackage or Shapefile"
+                )
+            self._write_crs = pyproj.CRS.from_epsg(epsg)
+        self.targets: dict[str, LayerTarget] = output_layers(self.path, self.format, self.include_matches)
+        for target in self.targets.values():
+            _writable_folder(target.path)
+        existing = self._existing_layers()
+        if existing and mode == MODE_REFUSE:
+            raise ExportError(
+                f"{self.path} already holds results ({self._describe(existing)}); choose append (resume) "
+                "or overwrite, or another output"
+            )
+        if mode == MODE_OVERWRITE:
+            self._remove_outputs()
+            existing = {}
+        elif existing:
+            self._check_compatible(existing)
+        self._create_missing_layers(existing)
+
+    # -- set-up -------------------------------------------------------------------------------------------
+
+    def _parse_crs(self, crs: Any) -> pyproj.CRS:
+        try:
+            return pyproj.CRS.from_user_input(crs)
+        except (pyproj.exceptions.CRSError, TypeError, ValueError) as exc:
+            raise ExportError(f"cannot write {self.path}: unusable CRS {str(crs)[:80]!r} ({exc})") from exc
+
+    def _gpkg_layers(self) -> list[str]:
+        if not self.path.exists():
+            return []
+        try:
+            return [str(name) for name, _ in pyogrio.list_layers(self.path)]
+        except _IO_ERRORS as exc:
+            if self.mode == MODE_OVERWRITE:
+                return []
+            raise ExportError(f"{self.path} exists but is not a readable GeoPackage ({exc})") from exc
+
+    def _existing_layers(self) -> dict[str, LayerTarget]:
+        """Our output layers that already exist, by name (any layer of ours, also ones not written now)."""
+        if self.format == FORMAT_GPKG:
+            present = set(self._gpkg_layers())
+            return {n: LayerTarget(n, self.path, n) for n in LAYER_SCHEMAS if n in present}
+        found = {}
+        all_targets = output_layers(self.path, self.format, include_matches=True)
+        for name, target in all_targets.items():
+            if any(p.exists() for p in _sidecars(target.path, self.format)):
+                found[name] = target
+        return found
+
+    def _describe(self, existing: dict[str, LayerTarget]) -> str:
+        try:
+            n = len(self.done_photos())
+        except ExportError:
+            return "layers " + ", ".join(sorted(existing))
+        return f"{n} photo(s) in layers " + ", ".join(sorted(existing))
+
+    def _remove_outputs(self) -> None:
+        if self.format == FORMAT_GPKG:
+            layers = self._gpkg_layers()
+            if self.path.exists() and all(n in LAYER_SCHEMAS for n in layers):
+                self._unlink(self.path)
+            else:  # other people's layers stay; ours are replaced by empty ones
+                for name in (n for n in layers if n in LAYER_SCHEMAS):
+                    self._write_empty(LayerTarget(name, self.path, name))
+            return
+        for target in output_layers(self.path, self.format, include_matches=True).values():
+            for p in _sidecars(target.path, self.format):
+                if p.exists():
+                    self._unlink(p)
+
+    @staticmethod
+    def _unlink(path: Path) -> None:
+        try:
+            path.unlink()
+        except OSError as exc:
+            raise ExportError(f"cannot overwrite {path}: {exc}") from exc
+
+    def _check_compatible(self, existing: dict[str, LayerTarget]) -> None:
+        for name, target in existing.items():
+            fields = LAYER_SCHEMAS[name][1]
+            if self.format == FORMAT_CSV:
+                prj = target.path.with_suffix(".prj")
+                have, crs = self._csv_header(target.path), (prj.read_text() if prj.exists() else None)
+            else:
+                try:
+                    info = pyogrio.read_info(target.path, layer=target.layer)
+                except _IO_ERRORS as exc:
+                    raise ExportError(f"cannot append to {target.uri}: unreadable ({exc})") from exc
+                if self.format == FORMAT_GEOJSON and info["features"] == 0:
+                    continue  # an empty GeoJSON keeps no fields; it is rewritten on the first append
+                have, crs = [str(f) for f in info["fields"]], info["crs"]
+            missing = [n for n, _ in fields if n not in have]
+            if missing:
+                raise ExportError(f"cannot append to {target.uri}: it lacks the fields {', '.join(missing)}")
+            if crs is not None and not _same_crs(pyproj.CRS.from_user_input(crs), self.crs):
+                raise ExportError(
+                    f"cannot append to {target.uri}: its CRS {pyproj.CRS.from_user_input(crs).name!r} "
+                    f"differs from the orthophoto's {self.crs.name!r}"
+                )
+
+    @staticmethod
+    def _csv_header(path: Path) -> list[str]:
+        try:
+            with open(path, newline="", encoding="utf-8") as f:
+                return next(csv.reader(f), [])
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ExportError(f"cannot append to {path}: unreadable ({exc})") from exc
+
+    def _create_missing_layers(self, existing: dict[str, LayerTarget]) -> None:
+        for name, target in self.targets.items():
+            if name not in existing:
+                self._write_empty(target)
+
+    def _write_empty(self, target: LayerTarget) -> None:
+        geometry_type, fields = LAYER_SCHEMAS[target.name]
+        if self.format == FORMAT_CSV:
+            self._write_csv_new(target.path, fields)
+        else:
+            self._ogr_write(target, LayerTable(target.name, geometry_type, list(fields)), append=False)
+
+    # -- writing ------------------------------------------------------------------------------------------
+
+    def _ogr_write(self, target: LayerTarget, table: LayerTable, append: bool) -> None:
+        frame = table_to_frame(table, self._write_crs)
+        kwargs: dict[str, Any] = {
+            "driver": _DRIVERS[self.format],
+            "geometry_type": table.geometry_type,
+            "promote_to_multi": False,
+        }
+        if target.layer:
+            kwargs["layer"] = target.layer
+        if self.format == FORMAT_SHP:
+            kwargs["encoding"] = "UTF-8"
+        if self.format == FORMAT_GPKG and not target.path.exists():
+            kwargs["dataset_options"] = {"VERSION": _GPKG_VERSION}
+        try:
+            if self.format == FORMAT_GEOJSON and append:
+                self._geojson_append(target.path, frame, kwargs)
+            else:
+                pyogrio.write_dataframe(frame, target.path, append=append, **kwargs)
+        except _IO_ERRORS as exc:
+            raise ExportError(f"cannot write {target.uri}: {exc}") from exc
+
+    @staticmethod
+    def _geojson_append(path: Path, frame: gpd.GeoDataFrame, kwargs: dict[str, Any]) -> None:
+        """Append on a copy and swap it in atomically, so a crash leaves the previous file intact."""
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+        try:
+            has_rows = path.exists() and pyogrio.read_info(path)["features"] > 0
+            if has_rows:  # an empty GeoJSON keeps no field list, so it is rewritten instead
+                shutil.copyfile(path, tmp)
+            pyogrio.write_dataframe(frame, tmp, append=has_rows, **kwargs)
+            os.replace(tmp, path)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+
+    def _write_csv_new(self, path: Path, fields: Fields) -> None:
+        try:
+            with open(path, "w", newline="", encoding="utf-8") as f:
+                csv.writer(f).writerow([n for n, _ in fields])
+            path.with_suffix(".csvt").write_text(",".join(_CSVT_TYPES[k] for _, k in fields) + "\n")
+            path.with_suffix(".prj").write_text(self.crs_wkt)
+        except OSError as exc:
+            raise ExportError(f"cannot write {path}: {exc}") from exc
+
+    @staticmethod
+    def _csv_value(value: Any) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, float | np.floating):
+            return "" if math.isnan(value) else repr(float(value))
+        return str(value)
+
+    def _csv_append(self, path: Path, table: LayerTable) -> None:
+        try:
+            with open(path, "a", newline="", encoding="utf-8") as f:
+                writer = csv.writer(f)
+                for _, attrs in table.rows:
+                    writer.writerow([self._csv_value(attrs.get(n)) for n in table.field_names])
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:
+            raise ExportError(f"cannot write {path}: {exc}") from exc
+
+    def write(self, result: PhotoResult) -> None:
+        """Add one photo's rows to every layer now (detail layers first, the poses row last)."""
+        tables = layer_tables([result], include_matches=self.include_matches)
+        for name in _WRITE_ORDER:
+            target = self.targets.get(name)
+            table = tables.get(name)
+            if target is None or table is None or not table.rows:
+                continue
+            if self.format == FORMAT_CSV:
+                self._csv_append(target.path, table)
+            else:
+                self._ogr_write(target, table, append=True)
+
+    def write_many(self, results: list[PhotoResult]) -> None:
+        """:meth:`write` each result in turn."""
+        for result in results:
+            self.write(result)
+
+    def done_photos(self, ok_only: bool = False) -> set[str]:
+        """Photos already in the output's poses layer (only those with status ``ok`` if ``ok_only``)."""
+        if not self.targets[LAYER_POSES].path.exists():
+            return set()
+        poses = read_layer(self.path, LAYER_POSES, self.format)
+        if ok_only:
+            poses = poses[poses["status"] == "ok"]
+        return set(poses["photo"])
+
+    def sources(self) -> dict[str, str]:
+        """OGR / QGIS data source strings of the layers, by layer name."""
+        return {name: t.uri for name, t in self.targets.items()}
+
+    def close(self) -> None:
+        """Nothing stays open between writes; present for symmetry and context-manager use."""
+
+    def __enter__(self) -> ResultWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def write_results(
+    path: str | os.PathLike,
+    results: list[PhotoResult],
+    fmt: str | None = None,
+    *,
+    crs: Any = None,
+    include_matches: bool = False,
+    mode: str = MODE_REFUSE,
+) -> ResultWriter:
+    """Write all ``results`` at once; ``crs`` defaults to the first result's ``crs_wkt``."""
+    if crs is None:
+        crs = next((r.crs_wkt for r in results if r.crs_wkt), None)
+        if crs is None:
+            raise ExportError(f"cannot write {path}: no CRS given and no result carries one")
+    writer = ResultWriter(path, fmt, crs=crs, include_matches=include_matches, mode=mode)
+    writer.write_many(results)
+    return writer
+
+
+# -- reading ----------------------------------------------------------------------------------------------
+
+
+def _read_csv_poses(path: Path) -> gpd.GeoDataFrame:
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise ExportError(f"cannot read {path}: {exc}") from exc
+    for name, kind in POSE_FIELDS:
+        if name in frame.columns and kind != "str":
+            frame[name] = [float(v) if v.strip() else math.nan for v in frame[name]]  # exact, unlike pandas
+    frame = normalise_frame(frame, POSE_FIELDS)
+    geoms = []
+    for row in frame.itertuples(index=False):
+        if np.isfinite(row.x) and np.isfinite(row.y):
+            geoms.append(Point(row.x, row.y))
+        elif np.isfinite(row.prior_x) and np.isfinite(row.prior_y):
+            geoms.append(Point(row.prior_x, row.prior_y))
+        else:
+            geoms.append(None)
+    prj = path.with_suffix(".prj")
+    crs = pyproj.CRS.from_user_input(prj.read_text()) if prj.exists() else None
+    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=crs), crs=crs)
+
+
+def read_layer(path: str | os.PathLike, layer: str = LAYER_POSES, fmt: str | None = None) -> gpd.GeoDataFrame:
+    """One result layer as a GeoDataFrame with the schema's kinds restored (NULL strings as "").
+
+    ``path`` is the path given to the writer (the layer file is found from it), or for Shapefile/GeoJSON
+    the layer's own file. CSV outputs hold only ``poses``.
+    """
+    if layer not in LAYER_SCHEMAS:
+        raise ExportError(f"{path}: unknown result layer {layer!r}")
+    key = infer_format(path, fmt)
+    if key == FORMAT_CSV and layer != LAYER_POSES:
+        raise ExportError(f"{path}: a CSV output holds only the poses layer, not {layer!r}")
+    target = output_layers(path, key, include_matches=True)[layer]
+    file_path, inner = target.path, target.layer
+    if not file_path.exists() and Path(path).is_file() and key in (FORMAT_SHP, FORMAT_GEOJSON):
+        file_path = Path(path)  # the layer's own file was given
+    if not file_path.exists():
+        raise ExportError(f"cannot read {file_path}: no such file")
+    if key == FORMAT_CSV:
+        return _read_csv_poses(file_path)
+    try:
+        frame = pyogrio.read_dataframe(file_path, layer=inner)
+    except _IO_ERRORS as exc:
+        raise ExportError(f"cannot read {file_path}: {exc}") from exc
+    return normalise_frame(frame, LAYER_SCHEMAS[layer][1])
+
+
+def read_poses(path: str | os.PathLike, fmt: str | None = None) -> gpd.GeoDataFrame:
+    """The poses layer of an output (any format) as a GeoDataFrame."""
+    return read_layer(path, LAYER_POSES, fmt)
