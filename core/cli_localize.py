@@ -1,0 +1,174 @@
+"""``loc2 localize``: localize geotagged photos on an orthophoto and write GIS layers as it goes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from .errors import Loc2Error
+from .export import MODE_APPEND, MODE_OVERWRITE, MODE_REFUSE, ResultWriter, infer_format
+from .ortho import Orthophoto
+from .pipeline import JobOptions, load_localizer, localize_batch
+from .priors import PhotoItem, items_from_csv, items_from_images, items_from_layer
+from .results import PhotoResult
+
+
+class ProgressBar:
+    """A one-line progress bar with ETA on stderr (plain lines when stderr is not a terminal)."""
+
+    def __init__(self, total: int, stream=None, width: int = 28):
+        self.total, self.stream, self.width = total, stream or sys.stderr, width
+        self.start = time.perf_counter()
+        self.tty = self.stream.isatty()
+
+    def update(self, done: int, label: str) -> None:
+        elapsed = time.perf_counter() - self.start
+        eta = elapsed / done * (self.total - done) if done else 0.0
+        filled = int(self.width * done / max(self.total, 1))
+        bar = "#" * filled + "-" * (self.width - filled)
+        line = f"[{bar}] {done}/{self.total}  {elapsed:5.0f}s elapsed, ETA {eta:5.0f}s  {label}"
+        if self.tty:
+            self.stream.write("\r" + line[:150].ljust(150))
+            if done == self.total:
+                self.stream.write("\n")
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "localize",
+        help="localize geotagged street-level photos on an orthophoto",
+        description="Estimate each photo's true position and heading on the orthophoto and write them as "
+        "GIS layers (poses, inliers, outlines, shifts), one photo at a time.",
+    )
+    p.add_argument(
+        "--ortho", required=True, type=Path, help="orthophoto raster (GeoTIFF, VRT, ...) with a CRS"
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--images", nargs="+", type=Path, help="photo files or folders (priors from EXIF GPS)")
+    src.add_argument(
+        "--priors",
+        type=Path,
+        help="CSV (photo,lon,lat[,heading][,crs]) or point layer file with a 'photo' field",
+    )
+    p.add_argument(
+        "--model", default="demo", help="demo, vigor, kitti or a Loc2 checkpoint file (default: demo)"
+    )
+    p.add_argument(
+        "--weights", nargs=2, metavar=("BACKBONE", "MATCHER"), help="published weights for vigor/kitti"
+    )
+    p.add_argument(
+        "--depth", default="flat", help="'flat' (no weights) or a folder of depth maps named like the photos"
+    )
+    p.add_argument(
+        "--search-radius",
+        type=float,
+        metavar="M",
+        help="prior uncertainty in metres (default: EXIF, else 10)",
+    )
+    p.add_argument(
+        "--out", type=Path, default=Path("results.gpkg"), help="output file (default: results.gpkg)"
+    )
+    p.add_argument(
+        "--format", choices=["gpkg", "shp", "geojson", "csv"], help="output format (default: from --out)"
+    )
+    p.add_argument("--figures", type=Path, metavar="DIR", help="write one match figure PNG per photo here")
+    p.add_argument("--device", default="auto", choices=["auto", "cuda", "mps", "cpu"])
+    p.add_argument(
+        "--hfov", type=float, metavar="DEG", help="horizontal field of view for photos without focal length"
+    )
+    p.add_argument(
+        "--camera-height", type=float, default=1.6, metavar="M", help="for flat-ground depth (default 1.6)"
+    )
+    p.add_argument("--matches", action="store_true", help="also write the match lines layer")
+    p.add_argument("--no-ransac", action="store_true", help="one weighted solve instead of RANSAC")
+    p.add_argument("--seed", type=int, default=0, help="RANSAC seed")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--resume", action="store_true", help="keep the output's results and skip photos already in it"
+    )
+    mode.add_argument("--overwrite", action="store_true", help="replace an output that already holds results")
+    p.set_defaults(func=run)
+
+
+def _items(args) -> tuple[list[PhotoItem], list[tuple[Path, str]]]:
+    if args.images:
+        return items_from_images(args.images)
+    suffix = args.priors.suffix.lower()
+    if suffix in (".csv", ".txt"):
+        return items_from_csv(args.priors), []
+    return items_from_layer(args.priors), []
+
+
+def _print_result(res: PhotoResult) -> None:
+    name = Path(res.photo).name
+    if res.ok:
+        print(
+            f"{name}: x={res.x:.2f} y={res.y:.2f} heading={res.heading_deg:.1f}° shift={res.shift_m:.2f} m "
+            f"inliers={res.num_inliers} ({100 * res.inlier_ratio:.0f} %, {res.confidence})"
+        )
+    else:
+        print(f"{name}: {res.status}: {res.message}")
+
+
+def run(args) -> int:
+    items, errors = _items(args)
+    for path, message in errors:
+        print(f"skipped {path}: {message}", file=sys.stderr)
+    if not items:
+        raise Loc2Error("no photos to localize" + (f" ({len(errors)} could not be read)" if errors else ""))
+    options = JobOptions(
+        model=str(args.model),
+        weights=tuple(str(w) for w in args.weights) if args.weights else None,
+        depth=str(args.depth),
+        search_radius_m=args.search_radius,
+        device=args.device,
+        figures_dir=args.figures,
+        hfov_deg=args.hfov,
+        camera_height_m=args.camera_height,
+        use_ransac=not args.no_ransac,
+        seed=args.seed,
+        include_matches=args.matches,
+    )
+    with Orthophoto.open(args.ortho) as ortho:  # fail early on an unusable orthophoto
+        crs = ortho.crs
+    mode = MODE_APPEND if args.resume else MODE_OVERWRITE if args.overwrite else MODE_REFUSE
+    fmt = infer_format(args.out, args.format)
+    writer = ResultWriter(args.out, fmt, crs=crs, include_matches=args.matches, mode=mode)
+    try:
+        if args.resume:
+            done = writer.done_photos()
+            before = len(items)
+            items = [it for it in items if str(it.path) not in done]
+            print(
+                f"resuming: {before - len(items)} photos already in {args.out}, {len(items)} to go",
+                file=sys.stderr,
+            )
+        localizer = load_localizer(options)
+        bar = ProgressBar(len(items))
+
+        def on_result(res: PhotoResult) -> None:
+            writer.write(res)
+            _print_result(res)
+
+        results = localize_batch(
+            items,
+            args.ortho,
+            options,
+            on_result=on_result,
+            progress=lambda done, total, res: bar.update(done, Path(res.photo).name),
+            localizer=localizer,
+        )
+    finally:
+        writer.close()
+    n_ok = sum(r.ok for r in results)
+    print(f"localized {n_ok} of {len(results)} photos; results in {args.out}", file=sys.stderr)
+    if n_ok == 0 and (results or not args.resume):
+        raise Loc2Error(
+            f"no photo could be localized (see the messages above); {args.out} holds the failures"
+        )
+    return 0

@@ -1,0 +1,269 @@
+"""Localize geotagged photos on an orthophoto: priors → crops and depth → Localizer → PhotoResults.
+
+The command line (``loc2 localize``), the QGIS dialog and the Processing algorithm all call
+:func:`localize_batch`. A photo that fails becomes a :class:`PhotoResult` with status ``failed`` and a
+message; the batch goes on. Each result is handed to ``on_result`` as soon as it is computed.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyproj
+import torch
+
+from .depth import DepthMap, FlatGroundDepth, depth_file_for
+from .errors import Loc2Error, ModelNotFoundError, PhotoError
+from .figures import figure_kwargs_from_localization, figure_text, save_match_figure
+from .geometry import Camera
+from .localizer import LocalizationResult, Localizer
+from .ortho import AerialCrop, Orthophoto
+from .photos import camera_for_photo, load_rgb, read_photo
+from .presets import PRESETS
+from .priors import PhotoItem
+from .results import PhotoResult, photo_result_from_localization
+
+DEFAULT_SEARCH_RADIUS_M = 10.0
+# One crop is trusted to hold the camera within this fraction of its footprint from its centre.
+SEARCH_REACH_FRACTION = 0.25
+MAX_SEARCH_CROPS = 49
+_GEOD = pyproj.Geod(ellps="WGS84")
+
+
+@dataclass
+class JobOptions:
+    """Everything a localization job needs besides the photos and the orthophoto.
+
+    Attributes:
+        model: ``demo``, a published preset (``vigor``, ``kitti``) or the path of a Loc2 checkpoint.
+        weights: (backbone, matcher) weight files for a published preset.
+        depth: ``flat`` (flat-ground depth, no weights) or a folder of depth maps named like the photos.
+        search_radius_m: prior uncertainty to search, metres; None = the photo's EXIF horizontal error,
+            else 10 m.
+        device: ``auto``, ``cuda``, ``mps`` or ``cpu``.
+        figures_dir: where to write one match figure PNG per photo (None: no figures).
+        hfov_deg: horizontal field of view of pinhole photos whose EXIF has no focal length.
+        camera_height_m: camera height above the ground for flat-ground depth.
+        use_ransac: False for one weighted solve (faster, less robust).
+        seed: RANSAC seed (results are reproducible).
+        include_matches: also produce the ``matches`` layer.
+    """
+
+    model: str = "demo"
+    weights: tuple[str, str] | None = None
+    depth: str = "flat"
+    search_radius_m: float | None = None
+    device: str = "auto"
+    figures_dir: Path | None = None
+    hfov_deg: float | None = None
+    camera_height_m: float = 1.6
+    use_ransac: bool = True
+    seed: int = 0
+    include_matches: bool = False
+
+    @property
+    def model_name(self) -> str:
+        return Path(self.model).stem if self.model not in PRESETS and self.model != "demo" else self.model
+
+
+def load_localizer(options: JobOptions) -> Localizer:
+    """The Localizer the options ask for; ModelNotFoundError says which weights are missing and where."""
+    if options.model == "demo":
+        return Localizer.demo(options.device)
+    if options.model in PRESETS:
+        if not options.weights:
+            raise ModelNotFoundError(
+                f"the {options.model} preset needs the published weights: pass the DINOv2 ViT-L/14 backbone "
+                "(dinov2_vitl14_pretrain.pth) and the Loc2 matcher checkpoint (loc2 localize --weights "
+                "BACKBONE MATCHER; `loc2 models list` shows where they come from)"
+            )
+        backbone, matcher = options.weights
+        return Localizer.from_preset(options.model, backbone, matcher, device=options.device)
+    return Localizer.from_checkpoint(options.model, device=options.device)
+
+
+def search_offsets_m(radius_m: float, footprint_m: float) -> np.ndarray:
+    """Crop centre offsets (east, north) in metres that cover a prior uncertainty of ``radius_m``.
+
+    One crop holds the camera reliably within ``SEARCH_REACH_FRACTION`` of its footprint from its centre;
+    larger radii get a square grid of overlapping crops at that spacing, limited to the disc.
+    """
+    reach = SEARCH_REACH_FRACTION * footprint_m
+    if radius_m <= reach:
+        return np.zeros((1, 2))
+    step = reach * math.sqrt(2)  # squares of this side are covered by discs of radius `reach`
+    n = int(math.ceil(radius_m / step))
+    ticks = np.arange(-n, n + 1) * step
+    grid = np.stack(np.meshgrid(ticks, ticks, indexing="xy"), axis=-1).reshape(-1, 2)
+    grid = grid[np.hypot(grid[:, 0], grid[:, 1]) <= radius_m + reach]
+    grid = grid[np.argsort(np.hypot(grid[:, 0], grid[:, 1]), kind="stable")]
+    return grid[:MAX_SEARCH_CROPS]
+
+
+def _depth_for(
+    options: JobOptions, photo_path: Path, rgb: np.ndarray, camera: Camera
+) -> tuple[DepthMap, str]:
+    if options.depth == "flat":
+        provider = FlatGroundDepth(camera_height_m=options.camera_height_m)
+        return provider.depth_for(rgb, camera), "flat"
+    depth_dir = Path(options.depth)
+    if not depth_dir.is_dir():
+        raise Loc2Error(f"{depth_dir}: depth source must be 'flat' or a folder of depth maps")
+    provider = depth_file_for(depth_dir, photo_path)
+    return provider.depth_for(rgb, camera), f"file:{provider.path.name}"
+
+
+@dataclass
+class _Candidate:
+    crop: AerialCrop
+    loc: LocalizationResult
+
+    @property
+    def score(self) -> float:
+        return float(self.loc.num_inliers) if self.loc.ok else -1.0
+
+
+def localize_item(
+    item: PhotoItem,
+    ortho: Orthophoto,
+    localizer: Localizer,
+    options: JobOptions,
+    generator: torch.Generator | None = None,
+) -> PhotoResult:
+    """Localize one photo; raises Loc2Error (with the photo and the reason) when it cannot be done."""
+    t0 = time.perf_counter()
+    path = Path(item.path)
+    if not item.has_position:
+        raise PhotoError(f"{path}: no GPS position in its EXIF and no prior given")
+    photo = read_photo(path)
+    rgb = load_rgb(path)
+    camera = camera_for_photo(photo, options.hfov_deg)
+    preset = localizer.preset
+    prior_xy = ortho.lonlat_to_crs(item.lon, item.lat)
+    up_heading = 0.0
+    if preset.aerial_heading_aligned:
+        if item.heading_deg is None:
+            raise PhotoError(f"{path}: the {preset.name} model needs a heading prior (EXIF GPSImgDirection)")
+        up_heading = (item.heading_deg - 90.0) % 360.0  # the prior heading points to the crop's right
+    depth_map, depth_name = _depth_for(options, path, rgb, camera)
+
+    radius = options.search_radius_m or item.uncertainty_m or DEFAULT_SEARCH_RADIUS_M
+    footprint = preset.aerial_footprint_m
+    candidates: list[_Candidate] = []
+    outside: list[str] = []
+    for d_east, d_north in search_offsets_m(radius, footprint):
+        centre = _offset_in_crs(ortho, prior_xy, d_east, d_north)
+        try:
+            crop = ortho.crop(centre, footprint, preset.aerial_size_px, up_heading_deg=up_heading)
+        except Loc2Error as exc:
+            outside.append(str(exc))
+            continue
+        loc = localizer.localize(
+            rgb,
+            crop.image,
+            footprint,
+            depth_map,
+            camera=camera,
+            aerial_valid=crop.valid,
+            generator=generator,
+            use_ransac=options.use_ransac,
+        )
+        candidates.append(_Candidate(crop, loc))
+    if not candidates:
+        raise PhotoError(f"{path}: the prior lies outside the orthophoto ({outside[0]})")
+
+    best = max(candidates, key=lambda c: c.score)
+    scores = [
+        (*c.crop.aerial_to_crs(np.asarray(c.loc.position_xy_m).reshape(1, 2))[0], c.score)
+        for c in candidates
+        if c.loc.ok
+    ]
+    result = photo_result_from_localization(
+        str(path),
+        best.loc,
+        best.crop,
+        prior_lon=item.lon,
+        prior_lat=item.lat,
+        prior_heading_deg=item.heading_deg,
+        model=options.model_name,
+        depth=depth_name,
+        runtime_s=time.perf_counter() - t0,
+        candidates=scores,
+    )
+    if options.figures_dir is not None:
+        kwargs = figure_kwargs_from_localization(best.loc, best.crop, prior_xy, item.heading_deg)
+        save_match_figure(
+            Path(options.figures_dir) / f"{path.stem}.png",
+            rgb,
+            best.crop.image,
+            text=figure_text(result),
+            **kwargs,
+        )
+    return result
+
+
+def _offset_in_crs(ortho: Orthophoto, xy: tuple[float, float], d_east_m: float, d_north_m: float):
+    """The point ``d_east_m``, ``d_north_m`` ground metres (true east/north) from ``xy``, in the ortho CRS."""
+    if d_east_m == 0 and d_north_m == 0:
+        return xy
+    lon, lat = ortho.crs_to_lonlat(*xy)
+    azimuth = math.degrees(math.atan2(d_east_m, d_north_m))
+    lon2, lat2, _ = _GEOD.fwd(lon, lat, azimuth, math.hypot(d_east_m, d_north_m))
+    return ortho.lonlat_to_crs(lon2, lat2)
+
+
+def localize_batch(
+    items: Iterable[PhotoItem],
+    ortho_path: str | Path,
+    options: JobOptions,
+    *,
+    on_result: Callable[[PhotoResult], None] | None = None,
+    progress: Callable[[int, int, PhotoResult], None] | None = None,
+    is_canceled: Callable[[], bool] | None = None,
+    localizer: Localizer | None = None,
+) -> list[PhotoResult]:
+    """Localize every item; a photo that fails yields a ``failed`` result and the batch goes on.
+
+    ``on_result(result)`` is called as soon as each photo is done (write it there, so nothing is lost);
+    ``progress(done, total, result)`` after each; ``is_canceled()`` is checked before each photo.
+    Raises Loc2Error only when nothing can be done (unusable orthophoto, missing weights).
+    """
+    items = list(items)
+    localizer = localizer or load_localizer(options)
+    results: list[PhotoResult] = []
+    with Orthophoto.open(ortho_path) as ortho:
+        crs_wkt = ortho.crs.to_wkt()
+        for i, item in enumerate(items):
+            if is_canceled is not None and is_canceled():
+                break
+            generator = torch.Generator().manual_seed(options.seed)
+            t0 = time.perf_counter()
+            try:
+                result = localize_item(item, ortho, localizer, options, generator)
+            except Exception as exc:  # noqa: BLE001 - a photo's failure must never stop the batch
+                message = (
+                    str(exc)
+                    if isinstance(exc, Loc2Error)
+                    else f"{Path(item.path)}: {type(exc).__name__}: {exc}"
+                )
+                result = PhotoResult.failed(
+                    str(item.path),
+                    message,
+                    prior_lon=item.lon,
+                    prior_lat=item.lat,
+                    prior_heading_deg=item.heading_deg,
+                    crs_wkt=crs_wkt,
+                    model=options.model_name,
+                    runtime_s=time.perf_counter() - t0,
+                )
+            results.append(result)
+            if on_result is not None:
+                on_result(result)
+            if progress is not None:
+                progress(i + 1, len(items), result)
+    return results

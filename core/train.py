@@ -1,0 +1,381 @@
+"""``loc2 train``: weakly supervised training from poses only (method §7), on synthetic cities or a folder.
+
+Loss = VCE + β·(InfoNCE ground→aerial + InfoNCE aerial→ground)/2 with β = 1. VCE moves a 10 × 10 grid of
+virtual points spanning 5 m with the true and with the predicted pose (differentiable weighted
+Procrustes on 1,024 correspondences sampled from P) and averages their distance. InfoNCE uses the
+scores before the dustbin; positives come from moving lifted ground points with the true pose.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .checkpoints import load_weights, read_checkpoint, save_checkpoint
+from .errors import Loc2Error
+from .geometry import Equirectangular, Pinhole, aerial_grid_xy, lift_tokens, rotation_from_heading
+from .localizer import Localizer
+from .presets import VIGOR, Preset
+from .procrustes import weighted_procrustes
+
+VCE_GRID = 10
+VCE_SPAN_M = 5.0
+NCE_WEIGHT = 1.0
+VCE_SAMPLES = 1024
+NEGATIVE_EXCLUSION_M = 1.0
+
+
+def demo_preset() -> Preset:
+    """The demo model: a small CNN backbone and narrower heads, panoramas, VIGOR-like footprint."""
+    return VIGOR.replace(
+        name="demo",
+        backbone="cnn",
+        embed_dim=128,
+        desc_dim=64,
+        head_widths=(128, 96, 64),
+        ground_size_hw=(160, 320),
+        aerial_size_px=256,
+        aerial_footprint_m=72.0,
+        max_depth_m=35.0,
+        published_grid=False,
+        extra={"backbone_kwargs": {"embed_dim": 128, "width": 32, "stride": 8}},
+    )
+
+
+@dataclass
+class Batch:
+    """A training batch. Poses map ground BEV points to the aerial frame: X = R·Y + t (metres)."""
+
+    ground: torch.Tensor  # (B, 3, H, W) in [0, 1]
+    aerial: torch.Tensor  # (B, 3, S, S) in [0, 1]
+    depth: list[np.ndarray]  # per sample (H, W) metres, NaN invalid (radial for panoramas, z for pinhole)
+    cameras: list  # per sample camera model at the ground image's size
+    R: torch.Tensor  # (B, 2, 2)
+    t: torch.Tensor  # (B, 2) metres, aerial frame
+
+
+def _image_tensor(images: list[np.ndarray]) -> torch.Tensor:
+    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float().div_(255.0)
+
+
+class SyntheticData:
+    """Training pairs rendered on the fly from a pool of synthetic cities (seeds)."""
+
+    def __init__(
+        self, preset: Preset, seeds: list[int], camera: str = "panorama", max_offset_m: float = 15.0
+    ):
+        from .synthetic import SyntheticCity
+
+        self.preset = preset
+        self.cities = [SyntheticCity(seed) for seed in seeds]
+        self.camera = camera
+        self.max_offset_m = max_offset_m
+
+    def batch(self, size: int, rng: np.random.Generator) -> Batch:
+        from .synthetic import sample_training_pair
+
+        grounds, aerials, depths, cams, Rs, ts = [], [], [], [], [], []
+        h, w = self.preset.ground_size_hw
+        for _ in range(size):
+            city = self.cities[rng.integers(len(self.cities))]
+            kind = (
+                self.camera if self.camera != "mixed" else ("panorama" if rng.random() < 0.5 else "pinhole")
+            )
+            size_hw = (h, w) if kind == "panorama" else (h, int(round(h * 4 / 3)))
+            s = sample_training_pair(
+                city,
+                rng,
+                camera=kind,
+                ground_size_hw=size_hw,
+                aerial_size_px=self.preset.aerial_size_px,
+                footprint_m=self.preset.aerial_footprint_m,
+                max_offset_m=self.max_offset_m,
+            )
+            grounds.append(s["ground_rgb"])
+            aerials.append(s["aerial_rgb"])
+            depths.append(s["depth"])
+            cams.append(s["camera"])
+            Rs.append(rotation_from_heading(s["heading_crop_deg"]))
+            ts.append(s["position_aerial_m"])
+        if len({g.shape for g in grounds}) > 1:
+            raise Loc2Error("mixed camera batches need equal ground sizes")
+        return Batch(
+            _image_tensor(grounds),
+            _image_tensor(aerials),
+            depths,
+            cams,
+            torch.tensor(np.stack(Rs), dtype=torch.float32),
+            torch.tensor(np.stack(ts), dtype=torch.float32),
+        )
+
+
+def _lift_batch(
+    batch: Batch, rows: int, cols: int, stride: int, preset: Preset
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ground BEV points (B, G, 2) and validity (B, G) of each sample's token grid."""
+    from .depth import DepthMap
+
+    pts, valid = [], []
+    for depth, cam in zip(batch.depth, batch.cameras, strict=True):
+        kind = "radial" if isinstance(cam, Equirectangular) else "z"
+        tokens = DepthMap(depth, kind=kind).tokens(rows, cols, preset.max_depth_m)
+        xy = lift_tokens(cam, tokens, stride, preset.published_grid)
+        ok = np.isfinite(xy).all(axis=1)
+        pts.append(np.nan_to_num(xy))
+        valid.append(ok)
+    return torch.tensor(np.stack(pts), dtype=torch.float32), torch.from_numpy(np.stack(valid))
+
+
+def _virtual_points() -> torch.Tensor:
+    lin = torch.linspace(-VCE_SPAN_M / 2, VCE_SPAN_M / 2, VCE_GRID)
+    return torch.stack(torch.meshgrid(lin, lin, indexing="ij"), -1).reshape(-1, 2)
+
+
+def loss_terms(
+    localizer: Localizer, batch: Batch, generator: torch.Generator | None = None
+) -> dict[str, torch.Tensor]:
+    """VCE, the two InfoNCE terms and their weighted sum for one batch (method §7)."""
+    preset = localizer.preset
+    matcher = localizer.matcher
+    g_feat = localizer.backbone(batch.ground)
+    a_feat = localizer.backbone(batch.aerial)
+    rows, cols = g_feat.shape[-2:]
+    ground_xy, valid = _lift_batch(batch, rows, cols, localizer.stride, preset)
+    aerial_xy = torch.tensor(
+        aerial_grid_xy(preset.aerial_footprint_m, preset.aerial_grid), dtype=torch.float32
+    )
+    desc_a = matcher.describe_aerial(a_feat)
+    desc_g = matcher.describe_ground(g_feat)
+    scores = matcher.scores(desc_a, desc_g)  # (B, A, G)
+    P = matcher.match(scores, valid)
+
+    cell = preset.aerial_footprint_m / (preset.aerial_grid - 1)
+    moved = torch.einsum("bij,bgj->bgi", batch.R, ground_xy) + batch.t[:, None]  # true ground → aerial
+    d = torch.cdist(moved, aerial_xy[None].expand(len(moved), -1, -1))  # (B, G, A)
+    nce_g2a, nce_a2g = [], []
+    for b in range(len(moved)):
+        # ground → aerial: each valid ground token whose moved point has an aerial point within a cell
+        dist, nearest = d[b].min(dim=1)
+        pos_g = valid[b] & (dist <= cell)
+        if pos_g.any():
+            logp = F.log_softmax(scores[b][:, pos_g], dim=0)  # over aerial points
+            nce_g2a.append(-logp[nearest[pos_g], torch.arange(int(pos_g.sum()))].mean())
+        # aerial → ground: each aerial point with a moved valid ground point within a cell
+        d_b = d[b].masked_fill(~valid[b][:, None], float("inf"))
+        dist_a, nearest_a = d_b.min(dim=0)
+        pos_a = dist_a <= cell
+        if pos_a.any():
+            s = scores[b][pos_a]  # (Npos, G)
+            pos_idx = nearest_a[pos_a]
+            near_pos = torch.cdist(moved[b][pos_idx], moved[b]) < NEGATIVE_EXCLUSION_M  # (Npos, G)
+            near_pos[torch.arange(len(pos_idx)), pos_idx] = False
+            excluded = near_pos | ~valid[b][None]
+            s = s.masked_fill(excluded, float("-inf"))
+            logp = F.log_softmax(s, dim=1)
+            nce_a2g.append(-logp[torch.arange(len(pos_idx)), pos_idx].mean())
+
+    # VCE: differentiable weighted solve on correspondences sampled from P
+    vp = _virtual_points()
+    vce = []
+    for b in range(len(moved)):
+        flat = P[b].reshape(-1)
+        n = min(VCE_SAMPLES, int((flat.detach() > 0).sum()))
+        if n < 3:
+            continue
+        idx = torch.multinomial(flat.detach(), n, replacement=False, generator=generator)
+        ia, ig = idx // P.shape[2], idx % P.shape[2]
+        R_hat, t_hat, s_hat, ok = weighted_procrustes(
+            ground_xy[b][ig], aerial_xy[ia], flat[idx], with_scale=True
+        )
+        if not bool(ok):
+            continue
+        true_v = vp @ batch.R[b].T + batch.t[b]
+        pred_v = s_hat * vp @ R_hat.T + t_hat
+        vce.append((true_v - pred_v).norm(dim=-1).mean())
+
+    zero = scores.sum() * 0
+    terms = {
+        "vce": torch.stack(vce).mean() if vce else zero,
+        "nce_g2a": torch.stack(nce_g2a).mean() if nce_g2a else zero,
+        "nce_a2g": torch.stack(nce_a2g).mean() if nce_a2g else zero,
+    }
+    terms["loss"] = terms["vce"] + NCE_WEIGHT * (terms["nce_g2a"] + terms["nce_a2g"]) / 2
+    return terms
+
+
+def save_loss_curve(path: Path, history: list[dict]) -> None:
+    """A PNG of the loss terms over steps (drawn with OpenCV, no plotting library)."""
+    import cv2
+
+    w, h, m = 720, 360, 40
+    img = np.full((h, w, 3), 255, np.uint8)
+    if len(history) >= 2:
+        steps = np.array([r["step"] for r in history], dtype=float)
+        colours = {"loss": (0, 0, 0), "vce": (200, 60, 0), "nce_g2a": (0, 140, 0), "nce_a2g": (0, 0, 200)}
+        top = max(max(r[k] for r in history) for k in colours)
+        for k, colour in colours.items():
+            vals = np.array([r[k] for r in history], dtype=float)
+            xs = m + (steps - steps[0]) / max(steps[-1] - steps[0], 1) * (w - 2 * m)
+            ys = h - m - vals / max(top, 1e-9) * (h - 2 * m)
+            cv2.polylines(img, [np.stack([xs, ys], 1).astype(np.int32)], False, colour, 2, cv2.LINE_AA)
+            cv2.putText(
+                img, k, (w - m - 90, m + 16 * list(colours).index(k)), 0, 0.45, colour, 1, cv2.LINE_AA
+            )
+        cv2.putText(img, f"max {top:.2f}", (4, m - 8), 0, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(img, f"step {int(steps[-1])}", (w - m - 90, h - 12), 0, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.rectangle(img, (m, m), (w - m, h - m), (160, 160, 160), 1)
+    cv2.imwrite(str(path), img[:, :, ::-1])
+
+
+@dataclass
+class TrainConfig:
+    out: Path
+    steps: int = 2000
+    batch_size: int = 8
+    lr: float = 1e-4 * 3
+    seeds: tuple[int, ...] = tuple(range(1, 9))
+    camera: str = "panorama"
+    max_offset_m: float = 15.0
+    seed: int = 0
+    log_every: int = 25
+    save_every: int = 200
+    resume: bool = False
+    init: Path | None = None
+    threads: int | None = None
+
+
+def train(cfg: TrainConfig, command: str = "") -> Path:
+    """Train (or resume) the demo-style model; writes the checkpoint, its JSON sidecar and a loss curve."""
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    out = Path(cfg.out)
+    state_path = out.with_suffix(out.suffix + ".state")
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    if cfg.resume and out.is_file():
+        localizer = Localizer.from_checkpoint(out, device="cpu")
+    elif cfg.init is not None:
+        localizer = Localizer.from_checkpoint(cfg.init, device="cpu")
+    else:
+        preset = demo_preset()
+        localizer = Localizer(preset, *Localizer.build_networks(preset), device="cpu")
+    params = list(localizer.backbone.parameters()) + list(localizer.matcher.parameters())
+    opt = torch.optim.AdamW(params, lr=cfg.lr)
+    step, history = 0, []
+    if cfg.resume and state_path.is_file():
+        state = load_weights(state_path)
+        opt.load_state_dict(state["optimizer"])
+        step = int(state["step"])
+        history = json.loads(state["history"])
+        rng = np.random.default_rng([cfg.seed, step])
+    data = SyntheticData(localizer.preset, list(cfg.seeds), cfg.camera, cfg.max_offset_m)
+    localizer.backbone.train()
+    localizer.matcher.train()
+    gen = torch.Generator().manual_seed(cfg.seed + step)
+    t_start, running = time.perf_counter(), {}
+    while step < cfg.steps:
+        batch = data.batch(cfg.batch_size, rng)
+        terms = loss_terms(localizer, batch, gen)
+        opt.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(params, 5.0)
+        opt.step()
+        step += 1
+        for k, v in terms.items():
+            running[k] = running.get(k, 0.0) + float(v.detach())
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            n = step % cfg.log_every or cfg.log_every
+            row = {"step": step, **{k: v / n for k, v in running.items()}}
+            history.append(row)
+            running = {}
+            rate = (time.perf_counter() - t_start) / max(step - (history[0]["step"] - n), 1)
+            print(
+                f"step {step}/{cfg.steps} loss {row['loss']:.3f} vce {row['vce']:.2f} m "
+                f"nce {row['nce_g2a']:.2f}/{row['nce_a2g']:.2f}  ETA {rate * (cfg.steps - step) / 60:.1f} min",
+                file=sys.stderr,
+                flush=True,
+            )
+        if step % cfg.save_every == 0 or step == cfg.steps:
+            _save(out, localizer, opt, step, history, cfg, command)
+    localizer.backbone.eval()
+    localizer.matcher.eval()
+    return out
+
+
+def _save(
+    out: Path, localizer: Localizer, opt, step: int, history: list, cfg: TrainConfig, command: str
+) -> None:
+    meta = {
+        "backbone": localizer.preset.backbone,
+        "data": {"synthetic_seeds": list(cfg.seeds), "camera": cfg.camera, "max_offset_m": cfg.max_offset_m},
+        "training": {"steps": step, "batch_size": cfg.batch_size, "lr": cfg.lr, "seed": cfg.seed},
+        "metrics": history[-1] if history else {},
+        "command": command,
+    }
+    save_checkpoint(out, localizer.preset, localizer.backbone, localizer.matcher, meta)
+    state = {"optimizer": opt.state_dict(), "step": step, "history": json.dumps(history)}
+    torch.save(state, out.with_suffix(out.suffix + ".state"))
+    save_loss_curve(out.with_suffix(".loss.png"), history)
+
+
+def _seed_range(text: str) -> tuple[int, ...]:
+    if "-" in text:
+        a, b = text.split("-", 1)
+        return tuple(range(int(a), int(b) + 1))
+    return tuple(int(s) for s in text.split(","))
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a Loc2 model from poses only (synthetic cities)",
+        description="Weakly supervised training (VCE + InfoNCE, method §7) on synthetic cities rendered on the "
+        "fly. Writes the checkpoint, a JSON sidecar and a loss-curve PNG; --resume continues a run.",
+    )
+    p.add_argument("--out", type=Path, required=True, help="checkpoint file to write")
+    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--seeds", default="1-8", help="synthetic city seeds, e.g. 1-8 or 1,2,5")
+    p.add_argument("--camera", choices=["panorama", "pinhole", "mixed"], default="panorama")
+    p.add_argument(
+        "--max-offset", type=float, default=15.0, help="camera offset from the crop centre, metres"
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue from --out and its .state file")
+    p.add_argument("--init", type=Path, help="start from this checkpoint's weights")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.set_defaults(func=_run)
+
+
+def _run(args) -> int:
+    cfg = TrainConfig(
+        out=args.out,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seeds=_seed_range(args.seeds),
+        camera=args.camera,
+        max_offset_m=args.max_offset,
+        seed=args.seed,
+        resume=args.resume,
+        init=args.init,
+        threads=args.threads,
+    )
+    command = "loc2 " + " ".join(sys.argv[1:]) if sys.argv else ""
+    path = train(cfg, command)
+    preset, _, _ = read_checkpoint(path)
+    print(f"wrote {path} ({preset.name}); loss curve {path.with_suffix('.loss.png')}", file=sys.stderr)
+    return 0
+
+
+__all__ = ["Batch", "SyntheticData", "TrainConfig", "demo_preset", "loss_terms", "train", "math", "Pinhole"]

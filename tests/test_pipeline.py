@@ -1,0 +1,197 @@
+"""``loc2 localize`` and the batch pipeline on real files: GeoTIFF, EXIF JPEGs, GeoPackage output."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyproj
+import pytest
+import rasterio
+import torch
+from PIL import Image
+from rasterio.transform import from_origin
+
+from loc2.core import pipeline
+from loc2.core.checkpoints import save_checkpoint
+from loc2.core.cli import main
+from loc2.core.export import read_poses
+from loc2.core.localizer import Localizer
+from loc2.core.pipeline import JobOptions, localize_batch, search_offsets_m
+from loc2.core.presets import VIGOR
+from loc2.core.priors import PhotoItem
+
+TINY = VIGOR.replace(
+    name="tiny", backbone="dinov2_vits14", embed_dim=384, ground_size_hw=(84, 168), aerial_size_px=84
+)
+ORIGIN = (465000.0, 5247000.0)  # EPSG:32632, west/north edge
+
+
+def _dms(v: float):
+    v = abs(v)
+    d = int(v)
+    m = int((v - d) * 60)
+    return (d, m, (v - d - m / 60) * 3600)
+
+
+def _jpeg(path, lonlat=None, seed=0):
+    rng = np.random.default_rng(seed)
+    im = Image.fromarray(rng.integers(0, 255, (128, 256, 3), dtype=np.uint8))
+    exif = Image.Exif()
+    if lonlat is not None:
+        lon, lat = lonlat
+        exif[0x8825] = {1: "N", 2: _dms(lat), 3: "E", 4: _dms(lon), 16: "T", 17: 30.0}
+    im.save(path, exif=exif)
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory):
+    root = tmp_path_factory.mktemp("scene")
+    rng = np.random.default_rng(0)
+    with rasterio.open(
+        root / "ortho.tif",
+        "w",
+        driver="GTiff",
+        width=800,
+        height=800,
+        count=3,
+        dtype="uint8",
+        crs="EPSG:32632",
+        transform=from_origin(*ORIGIN, 0.1, 0.1),
+    ) as ds:
+        ds.write(rng.integers(0, 255, (3, 800, 800), dtype=np.uint8))
+    to_ll = pyproj.Transformer.from_crs(32632, 4326, always_xy=True)
+    photos = root / "photos"
+    photos.mkdir()
+    _jpeg(photos / "a.jpg", to_ll.transform(ORIGIN[0] + 40, ORIGIN[1] - 40), seed=1)
+    _jpeg(photos / "b_nogps.jpg", None, seed=2)
+    (photos / "c_corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    _jpeg(photos / "d.jpg", to_ll.transform(ORIGIN[0] + 30, ORIGIN[1] - 50), seed=3)
+    _jpeg(photos / "e_outside.jpg", to_ll.transform(ORIGIN[0] + 5000, ORIGIN[1]), seed=4)
+    torch.manual_seed(0)
+    loc = Localizer.from_preset(TINY, device="cpu")
+    save_checkpoint(root / "tiny.pt", TINY, loc.backbone, loc.matcher, {"command": "test"})
+    return root
+
+
+def test_search_offsets_cover_the_radius():
+    assert search_offsets_m(5.0, 72.0).tolist() == [[0.0, 0.0]]
+    offsets = search_offsets_m(40.0, 72.0)
+    assert len(offsets) > 1 and offsets[0].tolist() == [0.0, 0.0]
+    # every point within the radius lies within one crop's reach (a quarter footprint) of some centre
+    rng = np.random.default_rng(0)
+    pts = rng.uniform(-40, 40, (2000, 2))
+    pts = pts[np.hypot(*pts.T) <= 40]
+    d = np.hypot(pts[:, None, 0] - offsets[None, :, 0], pts[:, None, 1] - offsets[None, :, 1]).min(1)
+    assert (d <= 18.0 + 1e-9).all()
+
+
+def test_batch_goes_on_past_bad_photos_and_reports_each(scene):
+    items = [
+        PhotoItem(scene / "photos" / "a.jpg", *_lonlat(40, 40)),
+        PhotoItem(scene / "photos" / "b_nogps.jpg", None, None),
+        PhotoItem(scene / "photos" / "c_corrupt.jpg", *_lonlat(40, 40)),
+        PhotoItem(scene / "photos" / "e_outside.jpg", *_lonlat(5000, 0)),
+        PhotoItem(scene / "photos" / "d.jpg", *_lonlat(30, 50)),
+    ]
+    seen = []
+    results = localize_batch(
+        items,
+        scene / "ortho.tif",
+        JobOptions(model=str(scene / "tiny.pt"), device="cpu"),
+        on_result=seen.append,
+    )
+    assert [r.status for r in results] == ["ok", "failed", "failed", "failed", "ok"]
+    assert seen == results
+    assert "no GPS position" in results[1].message and "b_nogps.jpg" in results[1].message
+    assert "c_corrupt.jpg" in results[2].message
+    assert "outside the orthophoto" in results[3].message
+    ok = results[0]
+    assert ok.crs_wkt and np.isfinite([ok.x, ok.y, ok.lon, ok.lat, ok.heading_deg]).all()
+    assert ok.prior_heading_deg is None  # none given with these items
+    assert len(ok.inliers_xy) == ok.num_inliers and len(ok.layout_xy) > 0
+
+
+def _lonlat(dx, dy):
+    return pyproj.Transformer.from_crs(32632, 4326, always_xy=True).transform(ORIGIN[0] + dx, ORIGIN[1] - dy)
+
+
+def test_cli_writes_refuses_resumes_and_survives_an_interrupt(scene, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "res.gpkg"
+    args = [
+        "localize",
+        "--ortho",
+        str(scene / "ortho.tif"),
+        "--model",
+        str(scene / "tiny.pt"),
+        "--device",
+        "cpu",
+    ]
+    photos = [str(scene / "photos" / n) for n in ("a.jpg", "d.jpg", "b_nogps.jpg")]
+
+    real = pipeline.localize_item
+    calls = {"n": 0}
+
+    def crash_on_second(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(pipeline, "localize_item", crash_on_second)
+    assert main([*args, "--images", *photos, "--out", str(out), "--figures", str(tmp_path / "figs")]) == 130
+    monkeypatch.setattr(pipeline, "localize_item", real)
+    poses = read_poses(out)
+    assert list(poses["photo"]) == [photos[0]]  # the first result survived the interrupt
+    assert (tmp_path / "figs" / "a.png").is_file()
+
+    assert main([*args, "--images", *photos, "--out", str(out)]) == 1  # refuses to overwrite silently
+    assert "already holds results" in capsys.readouterr().err
+
+    assert main([*args, "--images", *photos, "--out", str(out), "--resume"]) == 0
+    poses = read_poses(out)
+    assert sorted(poses["photo"]) == sorted(photos)
+    assert poses.crs.to_epsg() == 32632
+    by_photo = poses.set_index("photo")
+    assert by_photo.loc[photos[2], "status"] == "failed"
+    assert by_photo.loc[photos[1], "status"] == "ok"
+    assert by_photo.loc[photos[1], "prior_head"] == pytest.approx(30.0, abs=1e-6)  # from EXIF
+
+
+def test_cli_exit_status_nonzero_only_when_nothing_localized(scene, tmp_path, capsys):
+    args = [
+        "localize",
+        "--ortho",
+        str(scene / "ortho.tif"),
+        "--model",
+        str(scene / "tiny.pt"),
+        "--device",
+        "cpu",
+    ]
+    bad = [str(scene / "photos" / "b_nogps.jpg")]
+    assert main([*args, "--images", *bad, "--out", str(tmp_path / "x.gpkg")]) == 1
+    assert "no photo could be localized" in capsys.readouterr().err
+    assert (
+        main([*args, "--images", str(tmp_path / "empty_dir_missing"), "--out", str(tmp_path / "y.gpkg")]) == 1
+    )
+    (tmp_path / "empty").mkdir()
+    assert main([*args, "--images", str(tmp_path / "empty"), "--out", str(tmp_path / "z.gpkg")]) == 1
+    assert "no images" in capsys.readouterr().err
+
+
+def test_cli_rejects_unusable_orthophoto_and_output(scene, tmp_path, capsys):
+    nocrs = tmp_path / "nocrs.tif"
+    with rasterio.open(nocrs, "w", driver="GTiff", width=10, height=10, count=1, dtype="uint8") as ds:
+        ds.write(np.zeros((1, 10, 10), np.uint8))
+    photo = str(scene / "photos" / "a.jpg")
+    base = ["localize", "--model", str(scene / "tiny.pt"), "--device", "cpu", "--images", photo]
+    assert main([*base, "--ortho", str(nocrs), "--out", str(tmp_path / "a.gpkg")]) == 1
+    assert "coordinate reference system" in capsys.readouterr().err
+    assert (
+        main([*base, "--ortho", str(scene / "ortho.tif"), "--out", str(tmp_path / "no" / "dir" / "a.gpkg")])
+        == 1
+    )
+    assert "a.gpkg" in capsys.readouterr().err
+
+
+def test_missing_published_weights_say_what_to_do(scene):
+    with pytest.raises(Exception, match="needs the published weights"):
+        pipeline.load_localizer(JobOptions(model="vigor"))
