@@ -52,13 +52,21 @@ class CorrespondenceSampler:
         self.shape = P.shape
         self.flat = P.reshape(-1).float().clamp_min(0)
         self.positive = int((self.flat > 0).sum())
-        self.cdf = torch.cumsum(self.flat, 0, dtype=torch.float64)
-        total = float(self.cdf[-1])
+        total = float(self.flat.sum(dtype=torch.float64))
+        self.total = total
         # Σq² (q = p / Σp) is the chance that two draws with replacement repeat.
-        self._collision = float((self.flat.double() / total).square().sum()) if total > 0 else 1.0
+        self._collision = float((self.flat / total).square().sum(dtype=torch.float64)) if total > 0 else 1.0
+        self._cdf: torch.Tensor | None = None
         self._heavy: torch.Tensor | None = None
         self._light: torch.Tensor | None = None
         self._light_cdf: torch.Tensor | None = None
+
+    @property
+    def cdf(self) -> torch.Tensor:
+        """Cumulative sum of P (float64), computed on first use."""
+        if self._cdf is None:
+            self._cdf = torch.cumsum(self.flat, 0, dtype=torch.float64)
+        return self._cdf
 
     def _first_occurrences(self, drawn: torch.Tensor, keys: torch.Tensor | None = None) -> torch.Tensor:
         """Distinct entries of ``drawn`` ordered by first occurrence (or by smallest ``keys``)."""
@@ -111,7 +119,7 @@ class CorrespondenceSampler:
 
     def _split_heavy(self, at_least: int) -> None:
         """Entries well above the mean probability are 'heavy' (at least ``at_least`` of them, or all)."""
-        tau = float(self.cdf[-1]) / len(self.flat) * 16
+        tau = self.total / len(self.flat) * 16
         while True:
             heavy = (self.flat > tau).nonzero()[:, 0]
             if len(heavy) >= at_least or tau == 0:
@@ -151,28 +159,31 @@ def sample_correspondences(
     return CorrespondenceSampler(P).draw(count, generator)
 
 
-def minimal_sets(prob: torch.Tensor, size: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """For each row of ``prob`` (N, K), ``size`` distinct column indices drawn ∝ prob without replacement.
+def minimal_sets(
+    prob: torch.Tensor, size: int, generator: torch.Generator | None = None, per_row: int = 1
+) -> torch.Tensor:
+    """``per_row`` sets of ``size`` distinct column indices per row of ``prob`` (N, K), each drawn ∝ prob
+    without replacement; returns (N·per_row, size), the sets of row 0 first.
 
     Draws with replacement and keeps first occurrences (exact, see :class:`CorrespondenceSampler`); the rare
-    rows that repeat too often fall back to ``torch.multinomial``.
+    sets that repeat too often fall back to ``torch.multinomial``.
     """
     n, k = prob.shape
-    cdf = torch.cumsum(prob.double(), 1)
+    cdf = torch.cumsum(prob, 1, dtype=torch.float64)
     tries = 4 * size
-    u = torch.rand(n, tries, generator=generator, dtype=torch.float64, device=prob.device) * cdf[:, -1:]
-    drawn = torch.searchsorted(cdf, u, right=True).clamp_max(k - 1)
+    u = torch.rand(n, per_row * tries, generator=generator, dtype=torch.float64, device=prob.device)
+    drawn = torch.searchsorted(cdf, u * cdf[:, -1:], right=True).clamp_max(k - 1).view(n * per_row, tries)
     earlier_same = (drawn[:, :, None] == drawn[:, None, :]).tril(-1).any(-1)
     is_new = ~earlier_same
     rank = torch.cumsum(is_new, 1)
     ok = rank[:, -1] >= size
-    out = torch.empty(n, size, dtype=torch.long, device=prob.device)
+    out = torch.empty(n * per_row, size, dtype=torch.long, device=prob.device)
     for j in range(size):
         pos = torch.argmax((is_new & (rank == j + 1)).int(), dim=1)
         out[:, j] = drawn.gather(1, pos[:, None])[:, 0]
     if not bool(ok.all()):
         bad = (~ok).nonzero()[:, 0]
-        out[bad] = torch.multinomial(prob[bad].float(), size, replacement=False, generator=generator)
+        out[bad] = torch.multinomial(prob[bad // per_row].float(), size, replacement=False, generator=generator)
     return out
 
 
@@ -182,20 +193,20 @@ def _residuals(src: torch.Tensor, dst: torch.Tensor, R, t, s) -> torch.Tensor:
 
 
 def _score_hypotheses(src: torch.Tensor, dst: torch.Tensor, R, t, s, soft_threshold: float) -> torch.Tensor:
-    """Soft inlier counts Σ sigmoid(β(soft_threshold − residual)), β = 5 / soft_threshold, of every hypothesis.
+    """Soft inlier counts Σ sigmoid(β(soft_threshold − residual)), β = 5 / soft_threshold, of all hypotheses.
 
     src, dst: (rounds, K, 2) each round's sampled correspondences; R (rounds, H, 2, 2), t (rounds, H, 2),
-    s (rounds, H): that round's hypotheses. Returns (rounds, H). One broadcast tensor expression per round.
+    s (rounds, H): that round's hypotheses. Returns (rounds, H). Each round is one matrix product of the
+    hypotheses' affine maps with the homogeneous points, then in-place element-wise work.
     """
     beta = 5.0 / soft_threshold
-    sr = s[..., None, None] * R
-    sx, sy = src[..., 0][:, None, :], src[..., 1][:, None, :]
+    affine = torch.cat([s[..., None, None] * R, t[..., None]], dim=-1)  # (rounds, H, 2, 3)
+    hom = torch.cat([src, torch.ones_like(src[..., :1])], dim=-1).transpose(1, 2)  # (rounds, 3, K)
     out = torch.empty(R.shape[:2], device=src.device)
     for r in range(src.shape[0]):
-        px = sr[r, :, 0, 0, None] * sx[r] + sr[r, :, 0, 1, None] * sy[r] + (t[r, :, 0, None] - dst[r, :, 0])
-        py = sr[r, :, 1, 0, None] * sx[r] + sr[r, :, 1, 1, None] * sy[r] + (t[r, :, 1, None] - dst[r, :, 1])
-        res = torch.hypot(px, py)
-        out[r] = torch.sigmoid(res.neg_().add_(soft_threshold).mul_(beta)).sum(-1)
+        px = (affine[r, :, 0] @ hom[r]).sub_(dst[r, :, 0]).square_()  # (H, K)
+        py = (affine[r, :, 1] @ hom[r]).sub_(dst[r, :, 1]).square_()
+        out[r] = px.add_(py).sqrt_().neg_().add_(soft_threshold).mul_(beta).sigmoid_().sum(-1)
     return out
 
 
@@ -261,8 +272,7 @@ def ransac_pose(
     dst_all = aerial_xy[ia]
 
     # Minimal sets: per round, hypotheses_per_round draws of `minimal_set` distinct correspondences ∝ P.
-    draw_p = prob.repeat_interleave(hypotheses_per_round, dim=0)  # (rounds·H, K)
-    pick = minimal_sets(draw_p, minimal_set, generator)
+    pick = minimal_sets(prob, minimal_set, generator, per_row=hypotheses_per_round)  # (rounds·H, set)
     round_of = torch.arange(rounds, device=dev).repeat_interleave(hypotheses_per_round)
     src_min = src_all[round_of[:, None], pick]
     dst_min = dst_all[round_of[:, None], pick]

@@ -97,3 +97,13 @@ def test_minimal_sets_are_distinct():
     sets = minimal_sets(prob, 3, torch.Generator().manual_seed(0))
     assert sets.shape == (500, 3)
     assert ((sets[:, 0] != sets[:, 1]) & (sets[:, 1] != sets[:, 2]) & (sets[:, 0] != sets[:, 2])).all()
+
+
+def test_minimal_sets_per_row_follow_their_row():
+    prob = torch.zeros(2, 10)
+    prob[0, :3] = 1.0  # row 0 can only pick columns 0-2
+    prob[1, 5:9] = torch.tensor([0.1, 0.2, 0.3, 0.4])
+    sets = minimal_sets(prob, 3, torch.Generator().manual_seed(1), per_row=50)
+    assert sets.shape == (100, 3)
+    assert sorted(set(sets[:50].flatten().tolist())) == [0, 1, 2]
+    assert set(sets[50:].flatten().tolist()) <= {5, 6, 7, 8}
