@@ -21,7 +21,6 @@ import torch
 import torch.nn.functional as F
 
 from .checkpoints import load_weights, read_checkpoint, save_checkpoint
-from .errors import Loc2Error
 from .geometry import Equirectangular, Pinhole, aerial_grid_xy, lift_tokens, rotation_from_heading
 from .localizer import Localizer
 from .presets import VIGOR, Preset
@@ -67,47 +66,101 @@ def _image_tensor(images: list[np.ndarray]) -> torch.Tensor:
     return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float().div_(255.0)
 
 
+@dataclass
+class Sample:
+    """One rendered training view: ground image + depth, its aerial crop and the true pose in that crop."""
+
+    ground: np.ndarray  # (H, W, 3) uint8
+    depth: np.ndarray  # (H, W) float16 metres, NaN invalid
+    aerial: np.ndarray  # (S, S, 3) uint8
+    camera: object  # Equirectangular or Pinhole at the ground image's size
+    position_aerial_m: np.ndarray  # (2,) camera position, aerial frame (x down, y right)
+    heading_crop_deg: float  # camera heading, clockwise from the crop's up (true north)
+
+
+def render_samples(
+    seed: int, count: int, preset_dict: dict, camera: str, max_offset_m: float, pinhole_fraction: float
+) -> list[Sample]:
+    """Render ``count`` training views in synthetic city ``seed`` (a worker function: plain arguments)."""
+    from .synthetic import SyntheticCity
+
+    preset = Preset.from_dict(preset_dict)
+    city = SyntheticCity(seed)
+    rng = np.random.default_rng([seed, 7])
+    h, w = preset.ground_size_hw
+    footprint, size = preset.aerial_footprint_m, preset.aerial_size_px
+    out = []
+    for pos in city.sample_positions(rng, count):
+        heading = float(rng.uniform(0, 360))
+        pinhole = camera == "pinhole" or (camera == "mixed" and rng.random() < pinhole_fraction)
+        if pinhole:
+            cam = Pinhole.from_fov(w, int(round(w * 3 / 4)), 90.0)
+            rgb, depth = city.render_pinhole(tuple(pos), heading, cam)
+        else:
+            cam = Equirectangular(w, h)
+            rgb, depth = city.render_panorama(tuple(pos), heading, (h, w))
+        r = max_offset_m * math.sqrt(rng.random())
+        a = rng.uniform(0, 2 * math.pi)
+        centre = pos + r * np.array([math.sin(a), math.cos(a)])  # local metres (≈ ground metres)
+        aerial = city.render_aerial(tuple(centre), footprint, size)
+        t = city.local_to_aerial(pos, centre, 0.0)
+        out.append(Sample(rgb, depth.astype(np.float16), aerial, cam, np.asarray(t, np.float64), heading))
+    return out
+
+
 class SyntheticData:
-    """Training pairs rendered on the fly from a pool of synthetic cities (seeds)."""
+    """Training views pre-rendered from a pool of synthetic cities (one worker process per core), served
+    with random panorama rolls (a roll by k columns turns the camera by −360·k/W degrees)."""
 
     def __init__(
-        self, preset: Preset, seeds: list[int], camera: str = "panorama", max_offset_m: float = 15.0
+        self,
+        preset: Preset,
+        seeds: list[int],
+        camera: str = "panorama",
+        max_offset_m: float = 15.0,
+        per_city: int = 200,
+        pinhole_fraction: float = 0.25,
+        workers: int = 2,
     ):
-        from .synthetic import SyntheticCity
+        import multiprocessing as mp
 
         self.preset = preset
-        self.cities = [SyntheticCity(seed) for seed in seeds]
-        self.camera = camera
-        self.max_offset_m = max_offset_m
+        jobs = [(s, per_city, preset.to_dict(), camera, max_offset_m, pinhole_fraction) for s in seeds]
+        t0 = time.perf_counter()
+        if workers > 1:
+            with mp.get_context("fork").Pool(workers) as pool:
+                chunks = pool.starmap(render_samples, jobs)
+        else:
+            chunks = [render_samples(*job) for job in jobs]
+        samples = [x for chunk in chunks for x in chunk]
+        self.panoramas = [x for x in samples if isinstance(x.camera, Equirectangular)]
+        self.pinholes = [x for x in samples if isinstance(x.camera, Pinhole)]
+        print(
+            f"rendered {len(samples)} training views from {len(seeds)} cities in {time.perf_counter() - t0:.0f} s",
+            file=sys.stderr,
+        )
 
     def batch(self, size: int, rng: np.random.Generator) -> Batch:
-        from .synthetic import sample_training_pair
-
+        use_pinhole = self.pinholes and (
+            not self.panoramas
+            or rng.random() < len(self.pinholes) / (len(self.pinholes) + len(self.panoramas))
+        )
+        pool = self.pinholes if use_pinhole else self.panoramas
         grounds, aerials, depths, cams, Rs, ts = [], [], [], [], [], []
-        h, w = self.preset.ground_size_hw
-        for _ in range(size):
-            city = self.cities[rng.integers(len(self.cities))]
-            kind = (
-                self.camera if self.camera != "mixed" else ("panorama" if rng.random() < 0.5 else "pinhole")
-            )
-            size_hw = (h, w) if kind == "panorama" else (h, int(round(h * 4 / 3)))
-            s = sample_training_pair(
-                city,
-                rng,
-                camera=kind,
-                ground_size_hw=size_hw,
-                aerial_size_px=self.preset.aerial_size_px,
-                footprint_m=self.preset.aerial_footprint_m,
-                max_offset_m=self.max_offset_m,
-            )
-            grounds.append(s["ground_rgb"])
-            aerials.append(s["aerial_rgb"])
-            depths.append(s["depth"])
-            cams.append(s["camera"])
-            Rs.append(rotation_from_heading(s["heading_crop_deg"]))
-            ts.append(s["position_aerial_m"])
-        if len({g.shape for g in grounds}) > 1:
-            raise Loc2Error("mixed camera batches need equal ground sizes")
+        for i in rng.integers(0, len(pool), size):
+            x = pool[i]
+            ground, depth, heading = x.ground, x.depth.astype(np.float32), x.heading_crop_deg
+            if isinstance(x.camera, Equirectangular):
+                k = int(rng.integers(0, ground.shape[1]))
+                ground, depth = np.roll(ground, k, axis=1), np.roll(depth, k, axis=1)
+                heading = (heading - 360.0 * k / ground.shape[1]) % 360.0
+            ground = _jitter_colour(ground, rng)
+            grounds.append(ground)
+            aerials.append(_jitter_colour(x.aerial, rng))
+            depths.append(depth)
+            cams.append(x.camera)
+            Rs.append(rotation_from_heading(heading))
+            ts.append(x.position_aerial_m)
         return Batch(
             _image_tensor(grounds),
             _image_tensor(aerials),
@@ -116,6 +169,13 @@ class SyntheticData:
             torch.tensor(np.stack(Rs), dtype=torch.float32),
             torch.tensor(np.stack(ts), dtype=torch.float32),
         )
+
+
+def _jitter_colour(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Random brightness/contrast/colour balance, so the model does not rely on exact synthetic colours."""
+    gain = rng.uniform(0.75, 1.25) * rng.uniform(0.9, 1.1, 3)
+    bias = rng.uniform(-20, 20)
+    return np.clip(image.astype(np.float32) * gain + bias, 0, 255).astype(np.uint8)
 
 
 def _lift_batch(
@@ -251,6 +311,7 @@ class TrainConfig:
     resume: bool = False
     init: Path | None = None
     threads: int | None = None
+    per_city: int = 200
 
 
 def train(cfg: TrainConfig, command: str = "") -> Path:
@@ -277,7 +338,7 @@ def train(cfg: TrainConfig, command: str = "") -> Path:
         step = int(state["step"])
         history = json.loads(state["history"])
         rng = np.random.default_rng([cfg.seed, step])
-    data = SyntheticData(localizer.preset, list(cfg.seeds), cfg.camera, cfg.max_offset_m)
+    data = SyntheticData(localizer.preset, list(cfg.seeds), cfg.camera, cfg.max_offset_m, cfg.per_city)
     localizer.backbone.train()
     localizer.matcher.train()
     gen = torch.Generator().manual_seed(cfg.seed + step)
@@ -316,7 +377,12 @@ def _save(
 ) -> None:
     meta = {
         "backbone": localizer.preset.backbone,
-        "data": {"synthetic_seeds": list(cfg.seeds), "camera": cfg.camera, "max_offset_m": cfg.max_offset_m},
+        "data": {
+            "synthetic_seeds": list(cfg.seeds),
+            "camera": cfg.camera,
+            "max_offset_m": cfg.max_offset_m,
+            "views_per_city": cfg.per_city,
+        },
         "training": {"steps": step, "batch_size": cfg.batch_size, "lr": cfg.lr, "seed": cfg.seed},
         "metrics": history[-1] if history else {},
         "command": command,
@@ -354,6 +420,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue from --out and its .state file")
     p.add_argument("--init", type=Path, help="start from this checkpoint's weights")
     p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--per-city", type=int, default=200, help="training views rendered per city")
     p.set_defaults(func=_run)
 
 
@@ -370,12 +437,10 @@ def _run(args) -> int:
         resume=args.resume,
         init=args.init,
         threads=args.threads,
+        per_city=args.per_city,
     )
     command = "loc2 " + " ".join(sys.argv[1:]) if sys.argv else ""
     path = train(cfg, command)
     preset, _, _ = read_checkpoint(path)
     print(f"wrote {path} ({preset.name}); loss curve {path.with_suffix('.loss.png')}", file=sys.stderr)
     return 0
-
-
-__all__ = ["Batch", "SyntheticData", "TrainConfig", "demo_preset", "loss_terms", "train", "math", "Pinhole"]
