@@ -312,6 +312,8 @@ class TrainConfig:
     init: Path | None = None
     threads: int | None = None
     per_city: int = 200
+    preset: Preset | None = None  # None: demo_preset()
+    workers: int = 2
 
 
 def train(cfg: TrainConfig, command: str = "") -> Path:
@@ -327,7 +329,7 @@ def train(cfg: TrainConfig, command: str = "") -> Path:
     elif cfg.init is not None:
         localizer = Localizer.from_checkpoint(cfg.init, device="cpu")
     else:
-        preset = demo_preset()
+        preset = cfg.preset or demo_preset()
         localizer = Localizer(preset, *Localizer.build_networks(preset), device="cpu")
     params = list(localizer.backbone.parameters()) + list(localizer.matcher.parameters())
     opt = torch.optim.AdamW(params, lr=cfg.lr)
@@ -338,7 +340,9 @@ def train(cfg: TrainConfig, command: str = "") -> Path:
         step = int(state["step"])
         history = json.loads(state["history"])
         rng = np.random.default_rng([cfg.seed, step])
-    data = SyntheticData(localizer.preset, list(cfg.seeds), cfg.camera, cfg.max_offset_m, cfg.per_city)
+    data = SyntheticData(
+        localizer.preset, list(cfg.seeds), cfg.camera, cfg.max_offset_m, cfg.per_city, workers=cfg.workers
+    )
     localizer.backbone.train()
     localizer.matcher.train()
     gen = torch.Generator().manual_seed(cfg.seed + step)
