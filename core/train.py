@@ -38,15 +38,15 @@ def demo_preset() -> Preset:
     return VIGOR.replace(
         name="demo",
         backbone="cnn",
-        embed_dim=128,
+        embed_dim=96,
         desc_dim=64,
-        head_widths=(128, 96, 64),
+        head_widths=(64, 64),
         ground_size_hw=(160, 320),
         aerial_size_px=256,
         aerial_footprint_m=72.0,
         max_depth_m=35.0,
         published_grid=False,
-        extra={"backbone_kwargs": {"embed_dim": 128, "width": 32, "stride": 8}},
+        extra={"backbone_kwargs": {"embed_dim": 96, "width": 24, "stride": 8}},
     )
 
 
@@ -121,18 +121,28 @@ class SyntheticData:
         per_city: int = 200,
         pinhole_fraction: float = 0.25,
         workers: int = 2,
+        cache: Path | None = None,
     ):
-        import multiprocessing as mp
-
         self.preset = preset
-        jobs = [(s, per_city, preset.to_dict(), camera, max_offset_m, pinhole_fraction) for s in seeds]
+        key = json.dumps(
+            [
+                preset.ground_size_hw,
+                preset.aerial_size_px,
+                preset.aerial_footprint_m,
+                list(seeds),
+                camera,
+                max_offset_m,
+                per_city,
+                pinhole_fraction,
+            ]
+        )
         t0 = time.perf_counter()
-        if workers > 1:
-            with mp.get_context("fork").Pool(workers) as pool:
-                chunks = pool.starmap(render_samples, jobs)
-        else:
-            chunks = [render_samples(*job) for job in jobs]
-        samples = [x for chunk in chunks for x in chunk]
+        samples = _load_cache(cache, key) if cache else None
+        if samples is None:
+            jobs = [(s, per_city, preset.to_dict(), camera, max_offset_m, pinhole_fraction) for s in seeds]
+            samples = _render_all(jobs, workers)
+            if cache:
+                _save_cache(cache, key, samples)
         self.panoramas = [x for x in samples if isinstance(x.camera, Equirectangular)]
         self.pinholes = [x for x in samples if isinstance(x.camera, Pinhole)]
         print(
@@ -169,6 +179,52 @@ class SyntheticData:
             torch.tensor(np.stack(Rs), dtype=torch.float32),
             torch.tensor(np.stack(ts), dtype=torch.float32),
         )
+
+
+def _render_all(jobs: list[tuple], workers: int) -> list[Sample]:
+    if workers > 1:
+        import multiprocessing as mp
+
+        with mp.get_context("fork").Pool(workers) as pool:
+            chunks = pool.starmap(render_samples, jobs)
+    else:
+        chunks = [render_samples(*job) for job in jobs]
+    return [x for chunk in chunks for x in chunk]
+
+
+def _save_cache(path: Path, key: str, samples: list[Sample]) -> None:
+    """Rendered views as one .npz (arrays only; cameras as numbers), so a restart need not re-render."""
+    cams = np.array(
+        [
+            [0, c.width, c.height, 0, 0, 0, 0]
+            if isinstance(c, Equirectangular)
+            else [1, c.width, c.height, c.fx, c.fy, c.cx, c.cy]
+            for c in (x.camera for x in samples)
+        ]
+    )
+    arrays = {
+        "key": np.array(key),
+        "cams": cams,
+        "pos": np.stack([x.position_aerial_m for x in samples]),
+        "heading": np.array([x.heading_crop_deg for x in samples]),
+    }
+    for i, x in enumerate(samples):
+        arrays[f"g{i}"], arrays[f"d{i}"], arrays[f"a{i}"] = x.ground, x.depth, x.aerial
+    np.savez(path, **arrays)
+
+
+def _load_cache(path: Path, key: str) -> list[Sample] | None:
+    if not Path(path).is_file():
+        return None
+    with np.load(path, allow_pickle=False) as z:
+        if str(z["key"]) != key:
+            return None
+        out = []
+        for i, (cam, pos, heading) in enumerate(zip(z["cams"], z["pos"], z["heading"], strict=True)):
+            kind, w, h = int(cam[0]), int(cam[1]), int(cam[2])
+            camera = Equirectangular(w, h) if kind == 0 else Pinhole(*map(float, cam[3:7]), w, h)
+            out.append(Sample(z[f"g{i}"], z[f"d{i}"], z[f"a{i}"], camera, pos, float(heading)))
+        return out
 
 
 def _jitter_colour(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -314,6 +370,7 @@ class TrainConfig:
     per_city: int = 200
     preset: Preset | None = None  # None: demo_preset()
     workers: int = 2
+    cache: Path | None = None
 
 
 def train(cfg: TrainConfig, command: str = "") -> Path:
@@ -341,7 +398,13 @@ def train(cfg: TrainConfig, command: str = "") -> Path:
         history = json.loads(state["history"])
         rng = np.random.default_rng([cfg.seed, step])
     data = SyntheticData(
-        localizer.preset, list(cfg.seeds), cfg.camera, cfg.max_offset_m, cfg.per_city, workers=cfg.workers
+        localizer.preset,
+        list(cfg.seeds),
+        cfg.camera,
+        cfg.max_offset_m,
+        cfg.per_city,
+        workers=cfg.workers,
+        cache=cfg.cache,
     )
     localizer.backbone.train()
     localizer.matcher.train()
@@ -425,6 +488,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--init", type=Path, help="start from this checkpoint's weights")
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--per-city", type=int, default=200, help="training views rendered per city")
+    p.add_argument("--cache", type=Path, help="keep the rendered views in this .npz (reused when it matches)")
     p.set_defaults(func=_run)
 
 
@@ -442,6 +506,7 @@ def _run(args) -> int:
         init=args.init,
         threads=args.threads,
         per_city=args.per_city,
+        cache=args.cache,
     )
     command = "loc2 " + " ".join(sys.argv[1:]) if sys.argv else ""
     path = train(cfg, command)
