@@ -25,6 +25,7 @@ from .geometry import Equirectangular, Pinhole, aerial_grid_xy, lift_tokens, rot
 from .localizer import Localizer
 from .presets import VIGOR, Preset
 from .procrustes import weighted_procrustes
+from .ransac import CorrespondenceSampler
 
 VCE_GRID = 10
 VCE_SPAN_M = 5.0
@@ -307,8 +308,8 @@ def loss_terms(
         n = min(VCE_SAMPLES, int((flat.detach() > 0).sum()))
         if n < 3:
             continue
-        idx = torch.multinomial(flat.detach(), n, replacement=False, generator=generator)
-        ia, ig = idx // P.shape[2], idx % P.shape[2]
+        ia, ig = CorrespondenceSampler(P[b].detach()).draw(n, generator)
+        idx = ia * P.shape[2] + ig
         R_hat, t_hat, s_hat, ok = weighted_procrustes(
             ground_xy[b][ig], aerial_xy[ia], flat[idx], with_scale=True
         )
