@@ -29,9 +29,8 @@ import torch
 from .datasets import Sample, collate_samples, open_dataset, parse_orientation
 from .depth import DepthMap, check_depth_size
 from .errors import Loc2Error
-from .geometry import aerial_grid_xy, angle_difference_deg, lift_tokens, rotation_from_heading
-from .localizer import STATUS_NO_POSE, STATUS_NO_VALID_DEPTH, LocalizationResult, Localizer, _to_tensor
-from .ransac import ransac_pose
+from .geometry import angle_difference_deg, rotation_from_heading
+from .localizer import LocalizationResult, Localizer, image_tensor
 
 DATASET_CAMERA = {"vigor": "panorama", "kitti": "pinhole"}
 
@@ -261,11 +260,11 @@ def match_batch(loc: Localizer, samples: list[Sample], depth_provider=None) -> B
     in_h, in_w = loc.input_size(w_img, h_img)
     size = preset.aerial_size_px
     t0 = time.perf_counter()
-    g_feat = loc.features(torch.cat([_to_tensor(s.ground_rgb, (in_h, in_w), dev) for s in samples]))
+    g_feat = loc.features(torch.cat([image_tensor(s.ground_rgb, (in_h, in_w), dev) for s in samples]))
     _sync(dev)
     timings["backbone_ground"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    a_feat = loc.features(torch.cat([_to_tensor(s.aerial_rgb, (size, size), dev) for s in samples]))
+    a_feat = loc.features(torch.cat([image_tensor(s.aerial_rgb, (size, size), dev) for s in samples]))
     _sync(dev)
     timings["backbone_aerial"] = time.perf_counter() - t0
     rows, cols = g_feat.shape[-2:]
@@ -286,30 +285,17 @@ def solve_sample(
     n = matches.P.shape[0]
     timings = {k: v / n for k, v in matches.timings_s.items()}
     ground_xy, ok = matches.lifted[i]
-    if not ok.any():
-        return LocalizationResult(
-            status=STATUS_NO_VALID_DEPTH, message="no ground token has valid depth", timings_s=timings
-        )
-    aerial_xy = aerial_grid_xy(sample.aerial_footprint_m, loc.preset.aerial_grid)
-    t0 = time.perf_counter()
-    ground_t = torch.from_numpy(np.nan_to_num(ground_xy)).float().to(loc.device)
-    est = ransac_pose(
+    return loc.solve(
         matches.P[i],
-        torch.from_numpy(aerial_xy).float(),
-        ground_t,
-        generator=generator,
-        use_ransac=use_ransac,
-    )
-    timings["solver"] = time.perf_counter() - t0
-    if not est.valid:
-        return LocalizationResult(
-            status=STATUS_NO_POSE,
-            message="no pose could be solved from the matches",
-            num_valid_tokens=int(ok.sum()),
-            timings_s=timings,
-        )
-    return loc._result(
-        est, ground_xy, ok, aerial_xy, matches.grid_rc, matches.input_hw, matches.image_hw, timings
+        ground_xy,
+        ok,
+        sample.aerial_footprint_m,
+        matches.grid_rc,
+        matches.input_hw,
+        matches.image_hw,
+        generator,
+        use_ransac,
+        timings,
     )
 
 
@@ -338,22 +324,13 @@ def localize_samples(
 def _lift(
     loc: Localizer, sample: Sample, depth: DepthMap, grid_rc, input_hw
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Lifted ground tokens (rows·cols, 2) and their validity, as ``Localizer.localize`` forms them."""
+    """Lifted ground tokens (rows·cols, 2) and their validity, exactly as ``Localizer.localize`` forms them."""
     h_img, w_img = sample.ground_rgb.shape[:2]
-    in_h, in_w = input_hw
     camera = sample.camera
     if (camera.width, camera.height) != (w_img, h_img):
         camera = camera.scaled(w_img, h_img)
     check_depth_size(depth.depth_m, (h_img, w_img), f"{sample.name}: depth map")
-    rows, cols = grid_rc
-    covered = (rows * loc.stride, cols * loc.stride)
-    region = (
-        int(round(covered[0] * depth.depth_m.shape[0] / in_h)),
-        int(round(covered[1] * depth.depth_m.shape[1] / in_w)),
-    )
-    tokens = depth.tokens(rows, cols, loc.preset.max_depth_m, region)
-    ground_xy = lift_tokens(camera.scaled(in_w, in_h), tokens, loc.stride, loc.preset.published_grid)
-    return ground_xy, np.isfinite(ground_xy).all(axis=1)
+    return loc.lift(depth, camera, grid_rc, input_hw)
 
 
 def _sync(device: torch.device) -> None:

@@ -128,7 +128,7 @@ def _as_rgb_uint8(image: np.ndarray, what: str) -> np.ndarray:
     raise ImageError(f"{what}: unsupported dtype {image.dtype} (use uint8 or float in [0, 1])")
 
 
-def _to_tensor(image: np.ndarray, size_hw: tuple[int, int], device: torch.device) -> torch.Tensor:
+def image_tensor(image: np.ndarray, size_hw: tuple[int, int], device: torch.device) -> torch.Tensor:
     """Resize an RGB uint8 image to ``size_hw`` and make a (1, 3, H, W) float tensor in [0, 1]."""
     h, w = size_hw
     if image.shape[:2] != (h, w):
@@ -273,42 +273,91 @@ class Localizer:
         timings["depth"] = time.perf_counter() - t0
 
         in_h, in_w = self.input_size(w_img, h_img)
-        cam_in = camera.scaled(in_w, in_h)
         t0 = time.perf_counter()
-        g_feat = self.features(_to_tensor(ground_rgb, (in_h, in_w), self.device))
+        g_feat = self.features(image_tensor(ground_rgb, (in_h, in_w), self.device))
         timings["backbone_ground"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         size = self.preset.aerial_size_px
-        a_feat = self.features(_to_tensor(aerial_rgb, (size, size), self.device))
+        a_feat = self.features(image_tensor(aerial_rgb, (size, size), self.device))
         timings["backbone_aerial"] = time.perf_counter() - t0
 
-        rows, cols = g_feat.shape[-2:]
-        covered_hw = (rows * self.stride, cols * self.stride)  # input pixels the tokens cover (top-left crop)
-        region = (
-            int(round(covered_hw[0] * depth_map.depth_m.shape[0] / in_h)),
-            int(round(covered_hw[1] * depth_map.depth_m.shape[1] / in_w)),
+        grid_rc = tuple(g_feat.shape[-2:])
+        ground_xy, valid = self.lift(depth_map, camera, grid_rc, (in_h, in_w))
+        if not valid.any():
+            return self.solve(
+                None,
+                ground_xy,
+                valid,
+                aerial_footprint_m,
+                grid_rc,
+                (in_h, in_w),
+                (h_img, w_img),
+                timings=timings,
+            )
+        a_valid = None
+        if aerial_valid is not None:
+            a_valid = _aerial_grid_valid(aerial_valid, aerial_footprint_m, self.preset.aerial_grid)
+            a_valid = torch.from_numpy(a_valid)[None].to(self.device)
+        t0 = time.perf_counter()
+        valid_t = torch.from_numpy(valid)[None].to(self.device)
+        P = self.matcher(g_feat, a_feat, valid_t, a_valid)[0]
+        timings["heads"] = time.perf_counter() - t0
+        return self.solve(
+            P,
+            ground_xy,
+            valid,
+            aerial_footprint_m,
+            grid_rc,
+            (in_h, in_w),
+            (h_img, w_img),
+            generator,
+            use_ransac,
+            timings,
         )
+
+    def lift(
+        self, depth_map: DepthMap, camera: Camera, grid_rc: tuple[int, int], input_hw: tuple[int, int]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Ground BEV points (rows·cols, 2) metres of the backbone's token grid, and their validity.
+
+        ``camera`` is the ground image's camera at the image's own size (as the depth map); ``input_hw`` the
+        backbone input size the image was resized to; tokens cover its top-left rows·stride × cols·stride.
+        """
+        rows, cols = grid_rc
+        in_h, in_w = input_hw
+        dh, dw = depth_map.depth_m.shape
+        region = (int(round(rows * self.stride * dh / in_h)), int(round(cols * self.stride * dw / in_w)))
         depth_tokens = depth_map.tokens(rows, cols, self.preset.max_depth_m, region)
-        ground_xy = lift_tokens(cam_in, depth_tokens, self.stride, self.preset.published_grid)
-        valid = np.isfinite(ground_xy).all(axis=1)
+        ground_xy = lift_tokens(
+            camera.scaled(in_w, in_h), depth_tokens, self.stride, self.preset.published_grid
+        )
+        return ground_xy, np.isfinite(ground_xy).all(axis=1)
+
+    def solve(
+        self,
+        P: torch.Tensor | None,
+        ground_xy: np.ndarray,
+        valid: np.ndarray,
+        aerial_footprint_m: float,
+        grid_rc: tuple[int, int],
+        input_hw: tuple[int, int],
+        image_hw: tuple[int, int],
+        generator: torch.Generator | None = None,
+        use_ransac: bool = True,
+        timings: dict | None = None,
+    ) -> LocalizationResult:
+        """The pose from matching probabilities P (A, G) and lifted ground points, as a LocalizationResult.
+
+        ``input_hw`` is the backbone input size, ``image_hw`` the ground image's own size (inlier pixels).
+        """
+        timings = dict(timings or {})
         if not valid.any():
             return LocalizationResult(
                 status=STATUS_NO_VALID_DEPTH,
                 message="no ground token has valid depth (all sky, too far, or an empty depth map)",
                 timings_s=timings,
             )
-
-        grid = self.preset.aerial_grid
-        aerial_xy = aerial_grid_xy(aerial_footprint_m, grid)
-        a_valid = None
-        if aerial_valid is not None:
-            a_valid = _aerial_grid_valid(aerial_valid, aerial_footprint_m, grid)
-            a_valid = torch.from_numpy(a_valid)[None].to(self.device)
-        t0 = time.perf_counter()
-        valid_t = torch.from_numpy(valid)[None].to(self.device)
-        P = self.matcher(g_feat, a_feat, valid_t, a_valid)[0]
-        timings["heads"] = time.perf_counter() - t0
-
+        aerial_xy = aerial_grid_xy(aerial_footprint_m, self.preset.aerial_grid)
         t0 = time.perf_counter()
         ground_xy_t = torch.from_numpy(np.nan_to_num(ground_xy)).float().to(self.device)
         est = ransac_pose(
@@ -322,9 +371,7 @@ class Localizer:
                 num_valid_tokens=int(valid.sum()),
                 timings_s=timings,
             )
-        return self._result(
-            est, ground_xy, valid, aerial_xy, (rows, cols), (in_h, in_w), (h_img, w_img), timings
-        )
+        return self._result(est, ground_xy, valid, aerial_xy, grid_rc, input_hw, image_hw, timings)
 
     def _result(
         self, est, ground_xy, valid, aerial_xy, grid_rc, input_hw, image_hw, timings
