@@ -147,7 +147,9 @@ class FileDepth:
                 from rasterio.errors import NotGeoreferencedWarning
 
                 with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", NotGeoreferencedWarning)  # depth maps need no georeference
+                    warnings.simplefilter(
+                        "ignore", NotGeoreferencedWarning
+                    )  # depth maps need no georeference
                     with rasterio.open(self.path) as ds:
                         raw = ds.read(1).astype(np.float32)
             else:

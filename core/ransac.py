@@ -183,7 +183,9 @@ def minimal_sets(
         out[:, j] = drawn.gather(1, pos[:, None])[:, 0]
     if not bool(ok.all()):
         bad = (~ok).nonzero()[:, 0]
-        out[bad] = torch.multinomial(prob[bad // per_row].float(), size, replacement=False, generator=generator)
+        out[bad] = torch.multinomial(
+            prob[bad // per_row].float(), size, replacement=False, generator=generator
+        )
     return out
 
 

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-REFERENCE = Path(os.environ.get("LOC2_REFERENCE", Path(__file__).resolve().parents[2] / "shared" / "reference"))
+REFERENCE = Path(
+    os.environ.get("LOC2_REFERENCE", Path(__file__).resolve().parents[2] / "shared" / "reference")
+)
 
 
 def read_layout(name: str) -> dict[str, tuple[tuple[int, ...], str]]:
@@ -46,7 +48,9 @@ def random_state(layout: dict, seed: int = 0, fill_random: bool = True) -> dict[
     state = {}
     for name, (shape, dtype) in layout.items():
         if dtype == "torch.int64":
-            state[name] = torch.tensor(7, dtype=torch.int64) if shape == () else torch.zeros(shape, dtype=torch.int64)
+            state[name] = (
+                torch.tensor(7, dtype=torch.int64) if shape == () else torch.zeros(shape, dtype=torch.int64)
+            )
         elif "running_var" in name:
             state[name] = torch.rand(shape, generator=gen) + 0.5
         elif fill_random:

@@ -70,7 +70,9 @@ def test_depth_file_lookup(tmp_path):
 
 
 def test_flat_ground_panorama_and_pinhole():
-    pano = FlatGroundDepth(camera_height_m=2.0).depth_for(np.zeros((180, 360, 3), np.uint8), Equirectangular(360, 180))
+    pano = FlatGroundDepth(camera_height_m=2.0).depth_for(
+        np.zeros((180, 360, 3), np.uint8), Equirectangular(360, 180)
+    )
     assert not pano.metric and pano.kind == "radial"
     assert np.isnan(pano.depth_m[:91]).all()  # horizon and above
     row = 120  # θ = π·120.5/180 → 30.5° below the horizon

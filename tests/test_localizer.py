@@ -23,7 +23,9 @@ def tiny():
 
 def _images(seed=0):
     rng = np.random.default_rng(seed)
-    return rng.integers(0, 255, (120, 240, 3), dtype=np.uint8), rng.integers(0, 255, (100, 100, 3), dtype=np.uint8)
+    return rng.integers(0, 255, (120, 240, 3), dtype=np.uint8), rng.integers(
+        0, 255, (100, 100, 3), dtype=np.uint8
+    )
 
 
 def test_end_to_end_result_is_well_formed(tiny):
@@ -40,7 +42,9 @@ def test_end_to_end_result_is_well_formed(tiny):
     assert (res.inliers_ground_px[:, 0] < 240).all() and (res.inliers_ground_px[:, 1] > 60).all()
     # the inliers' ground points moved by the pose land within the threshold of their aerial points
     moved = res.scale * res.inliers_ground_xy_m @ res.rotation.T + res.position_xy_m
-    assert np.allclose(np.linalg.norm(moved - res.inliers_aerial_xy_m, axis=1), res.inliers_residual_m, atol=1e-3)
+    assert np.allclose(
+        np.linalg.norm(moved - res.inliers_aerial_xy_m, axis=1), res.inliers_residual_m, atol=1e-3
+    )
     assert res.layout_aerial_xy_m.shape == (res.num_valid_tokens, 2)
     assert set(res.timings_s) >= {"backbone_ground", "backbone_aerial", "heads", "solver"}
 
@@ -111,4 +115,8 @@ def test_published_preset_names_its_networks_on_mismatch(tmp_path):
 def test_device_description():
     assert resolve_device("cpu").type == "cpu"
     text = describe_device("auto")
-    assert text.startswith("CUDA: ") if torch.cuda.is_available() else text == "CPU — slow for the published weights"
+    assert (
+        text.startswith("CUDA: ")
+        if torch.cuda.is_available()
+        else text == "CPU — slow for the published weights"
+    )

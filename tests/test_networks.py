@@ -45,7 +45,9 @@ def test_renamed_or_reshaped_entry_is_named(matcher_state):
 
     reshaped = dict(matcher_state)
     reshaped["sat_projector.resblocks.1.bn1.weight"] = torch.zeros(255)
-    with pytest.raises(CheckpointError, match=r"sat_projector\.resblocks\.1\.bn1\.weight \(255,\) \(expected \(256,\)\)"):
+    with pytest.raises(
+        CheckpointError, match=r"sat_projector\.resblocks\.1\.bn1\.weight \(255,\) \(expected \(256,\)\)"
+    ):
         load_into(CrossViewMatcher(), reshaped, "ckpt.pth", "the VIGOR preset's matcher")
 
 
@@ -54,7 +56,11 @@ def _naive_vit_forward(vit: DinoV2, x: torch.Tensor) -> torch.Tensor:
     b, _, h, w = x.shape
     h0, w0 = h // 14, w // 14
     x = x[:, :, : h0 * 14, : w0 * 14]
-    tok = F.conv2d(x, vit.patch_embed.proj.weight, vit.patch_embed.proj.bias, stride=14).flatten(2).transpose(1, 2)
+    tok = (
+        F.conv2d(x, vit.patch_embed.proj.weight, vit.patch_embed.proj.bias, stride=14)
+        .flatten(2)
+        .transpose(1, 2)
+    )
     tok = torch.cat([vit.cls_token.expand(b, -1, -1), tok], 1)
     pos = vit.pos_embed
     if (h0, w0) != (37, 37):

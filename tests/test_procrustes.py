@@ -9,9 +9,7 @@ from loc2.core.procrustes import weighted_procrustes
 
 def _random_similarity(b, gen):
     ang = torch.rand(b, generator=gen, dtype=torch.float64) * 2 * math.pi
-    R = torch.stack(
-        [torch.stack([ang.cos(), -ang.sin()], -1), torch.stack([ang.sin(), ang.cos()], -1)], -2
-    )
+    R = torch.stack([torch.stack([ang.cos(), -ang.sin()], -1), torch.stack([ang.sin(), ang.cos()], -1)], -2)
     s = torch.rand(b, generator=gen, dtype=torch.float64) * 5 + 0.01
     t = torch.randn(b, 2, generator=gen, dtype=torch.float64) * 50
     return R, t, s
