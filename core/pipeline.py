@@ -82,7 +82,9 @@ def load_localizer(options: JobOptions) -> Localizer:
                 "(dinov2_vitl14_pretrain.pth) and the Loc2 matcher checkpoint (loc2 localize --weights "
                 "BACKBONE MATCHER; `loc2 models list` shows where they come from)"
             )
-        backbone, matcher = options.weights
+        from .models import resolve_weights
+
+        backbone, matcher = (resolve_weights(w) for w in options.weights)  # files or `loc2 models` names
         return Localizer.from_preset(options.model, backbone, matcher, device=options.device)
     return Localizer.from_checkpoint(options.model, device=options.device)
 
