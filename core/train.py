@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .backbone import EfficientNetLite0
 from .checkpoints import load_weights, read_checkpoint, save_checkpoint
 from .geometry import Equirectangular, Pinhole, aerial_grid_xy, lift_tokens, rotation_from_heading
 from .localizer import Localizer
@@ -35,19 +36,20 @@ NEGATIVE_EXCLUSION_M = 1.0
 
 
 def demo_preset() -> Preset:
-    """The demo model: a small CNN backbone and narrower heads, panoramas, VIGOR-like footprint."""
+    """The demo model: frozen ImageNet EfficientNet-Lite0 features, narrower heads, panoramas, VIGOR-like
+    footprint (72 m, 41 × 41 aerial points)."""
     return VIGOR.replace(
         name="demo",
-        backbone="cnn",
-        embed_dim=96,
+        backbone="efficientnet_lite0",
+        embed_dim=152,
         desc_dim=64,
-        head_widths=(64, 64),
+        head_widths=(96, 64),
         ground_size_hw=(160, 320),
         aerial_size_px=256,
         aerial_footprint_m=72.0,
         max_depth_m=35.0,
         published_grid=False,
-        extra={"backbone_kwargs": {"embed_dim": 96, "width": 24, "stride": 8}},
+        extra={"frozen_backbone": True},
     )
 
 
@@ -329,6 +331,14 @@ def loss_terms(
     return terms
 
 
+def learning_rate(base: float, step: int, total: int, decay_fraction: float = 0.3) -> float:
+    """Constant, then linear decay to 5 % of ``base`` over the last ``decay_fraction`` of the steps."""
+    start = int(total * (1 - decay_fraction))
+    if step < start:
+        return base
+    return base * (1 - 0.95 * (step - start) / max(total - start, 1))
+
+
 def save_loss_curve(path: Path, history: list[dict]) -> None:
     """A PNG of the loss terms over steps (drawn with OpenCV, no plotting library)."""
     import cv2
@@ -388,13 +398,20 @@ def train(cfg: TrainConfig, command: str = "") -> Path:
         localizer = Localizer.from_checkpoint(cfg.init, device="cpu")
     else:
         preset = cfg.preset or demo_preset()
-        localizer = Localizer(preset, *Localizer.build_networks(preset), device="cpu")
-    params = list(localizer.backbone.parameters()) + list(localizer.matcher.parameters())
+        backbone, matcher = Localizer.build_networks(preset)
+        if isinstance(backbone, EfficientNetLite0):
+            backbone.load_state_dict(EfficientNetLite0.pretrained_state())
+        localizer = Localizer(preset, backbone, matcher, device="cpu")
+    frozen = bool(localizer.preset.extra.get("frozen_backbone", False))
+    localizer.backbone.requires_grad_(not frozen)
+    params = list(localizer.matcher.parameters()) + ([] if frozen else list(localizer.backbone.parameters()))
     opt = torch.optim.AdamW(params, lr=cfg.lr)
     step, history = 0, []
     if cfg.resume and state_path.is_file():
         state = load_weights(state_path)
         opt.load_state_dict(state["optimizer"])
+        for group in opt.param_groups:  # the learning rate asked for now, not the saved one
+            group["lr"] = group["initial_lr"] = cfg.lr
         step = int(state["step"])
         history = json.loads(state["history"])
         rng = np.random.default_rng([cfg.seed, step])
@@ -407,13 +424,15 @@ def train(cfg: TrainConfig, command: str = "") -> Path:
         workers=cfg.workers,
         cache=cfg.cache,
     )
-    localizer.backbone.train()
+    localizer.backbone.train(not frozen)
     localizer.matcher.train()
     gen = torch.Generator().manual_seed(cfg.seed + step)
     t_start, running = time.perf_counter(), {}
     while step < cfg.steps:
         batch = data.batch(cfg.batch_size, rng)
         terms = loss_terms(localizer, batch, gen)
+        for group in opt.param_groups:
+            group["lr"] = learning_rate(cfg.lr, step, cfg.steps)
         opt.zero_grad(set_to_none=True)
         terms["loss"].backward()
         torch.nn.utils.clip_grad_norm_(params, 5.0)

@@ -12,13 +12,14 @@ from loc2.core.train import SyntheticData, TrainConfig, demo_preset, loss_terms,
 
 TINY = demo_preset().replace(
     name="tiny-demo",
+    backbone="cnn",
     embed_dim=32,
     desc_dim=32,
     head_widths=(32, 32),
     ground_size_hw=(64, 128),
     aerial_size_px=96,
     aerial_grid=21,
-    extra={"backbone_kwargs": {"embed_dim": 32, "width": 8, "stride": 8}},
+    extra={"backbone_kwargs": {"embed_dim": 32, "width": 8, "stride": 8}},  # trained, not frozen
 )
 
 
