@@ -305,7 +305,9 @@ class EfficientNetLite0(nn.Module):
         return {k: v for k, v in state.items() if k.startswith(keep)}
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = (images - 0.5) / 0.5  # Lite models take inputs scaled to [-1, 1]
+        h, w = images.shape[-2:]
+        x = images[:, :, : h // 8 * 8, : w // 8 * 8]  # top-left crop to the stride, like the other backbones
+        x = (x - 0.5) / 0.5  # Lite models take inputs scaled to [-1, 1]
         x = F.relu6(self._bn0(self._conv_stem(_same_pad(x, 3, 2))))
         for i, block in enumerate(self._blocks):
             x = block(x)

@@ -163,3 +163,16 @@ def test_matching_probability_properties(matcher_state):
     row = torch.cat([s[100], torch.tensor([z])])
     expected = torch.softmax(col, 0)[100] * torch.softmax(row, 0)[10]
     assert P[0, 100, 10].item() == pytest.approx(expected.item(), rel=1e-4)
+
+
+def test_efficientnet_lite0_loads_the_packaged_imagenet_weights():
+    from loc2.core.backbone import EfficientNetLite0, build_backbone
+
+    net = build_backbone("efficientnet_lite0").eval()
+    state = EfficientNetLite0.pretrained_state()
+    net.load_state_dict(state, strict=True)
+    assert torch.equal(net._conv_stem.weight, state["_conv_stem.weight"])
+    with torch.no_grad():
+        out = net(torch.rand(1, 3, 100, 164))
+    assert out.shape == (1, 152, 12, 20)  # cropped top-left to 96 × 160, stride 8
+    assert torch.isfinite(out).all() and out.std() > 0
