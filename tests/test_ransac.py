@@ -74,14 +74,14 @@ def test_sampler_is_sequential_sampling_without_replacement():
     )
     for draw in (lambda: sampler.draw(2, gen)[1], lambda: sampler._draw_peaked(2, gen)):
         firsts, seconds = torch.zeros(6), torch.zeros(6)
-        n = 12000
+        n = 6000  # frequencies within 0.025 are > 3.5 standard deviations
         for _ in range(n):
             idx = draw()
             assert idx[0] != idx[1]
             firsts[idx[0]] += 1
             seconds[idx[1]] += 1
-        assert torch.allclose(firsts / n, q[0], atol=0.02)
-        assert torch.allclose(seconds / n, expected_second, atol=0.02)
+        assert torch.allclose(firsts / n, q[0], atol=0.025)
+        assert torch.allclose(seconds / n, expected_second, atol=0.025)
 
 
 def test_sampler_returns_distinct_pairs_and_caps_at_support():
