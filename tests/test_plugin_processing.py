@@ -1,0 +1,238 @@
+"""``processing.run("loc2:localizeimages", ...)`` on a real GeoTIFF and geotagged JPEGs, in a real QGIS.
+
+The data is a small synthetic city (a panorama and a pinhole photo, depth maps) plus a photo without GPS and
+a corrupt one. The model is a tiny randomly initialised checkpoint: the poses are well formed (inside the searched crop,
+headings in [0, 360)) but not accurate. Accuracy against the truth is asserted once the trained demo model
+exists (see the report of the plugin work).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+from plugin_fixtures import CRS, make_city, tiny_checkpoint, torch_threads_restored, write_ortho
+from qgis.core import (
+    QgsApplication,
+    QgsCoordinateReferenceSystem,
+    QgsProcessingException,
+    QgsProcessingFeedback,
+    QgsVectorLayer,
+    QgsWkbTypes,
+)
+from qgis_helpers import qgis_app
+
+qgis_app()
+
+import processing  # noqa: E402
+
+from loc2.core.presets import VIGOR  # noqa: E402
+from loc2.core.results import LAYER_SCHEMAS  # noqa: E402
+from loc2.ui import dependencies  # noqa: E402
+from loc2.ui.provider import Loc2Provider  # noqa: E402
+
+ALG = "loc2:localizeimages"
+SINKS = ("POSES", "INLIERS", "OUTLINES", "SHIFTS")
+TABLE = {"POSES": "poses", "INLIERS": "inliers", "OUTLINES": "outlines", "SHIFTS": "shifts"}
+GEOMETRY = {
+    "POSES": QgsWkbTypes.PointGeometry,
+    "INLIERS": QgsWkbTypes.PointGeometry,
+    "OUTLINES": QgsWkbTypes.PolygonGeometry,
+    "SHIFTS": QgsWkbTypes.LineGeometry,
+}
+
+
+class RecordingFeedback(QgsProcessingFeedback):
+    """Keeps the messages; cancels itself after ``cancel_after`` reported progress steps (if given)."""
+
+    def __init__(self, cancel_after: int | None = None):
+        super().__init__()
+        self.errors: list[tuple[str, bool]] = []
+        self.infos: list[str] = []
+        self.cancel_after = cancel_after
+        self.progressChanged.connect(self._progress)
+        self.steps = 0
+
+    def reportError(self, error, fatalError=False):  # noqa: N802, N803 - QGIS API
+        self.errors.append((error, fatalError))
+        super().reportError(error, fatalError)
+
+    def pushInfo(self, info):  # noqa: N802
+        self.infos.append(info)
+        super().pushInfo(info)
+
+    def _progress(self, value):
+        self.steps += 1
+        if self.cancel_after is not None and value > 0 and self.steps >= self.cancel_after:
+            self.cancel()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def provider():
+    registry = QgsApplication.processingRegistry()
+    own = None
+    if registry.providerById("loc2") is None:
+        own = Loc2Provider()
+        registry.addProvider(own)
+    yield
+    if own is not None:
+        registry.removeProvider(own)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _restore_torch_threads():
+    with torch_threads_restored():
+        yield
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory):
+    return make_city(tmp_path_factory.mktemp("city"), n_panoramas=1, n_pinhole=1)
+
+
+def _params(city, **extra):
+    params = {
+        "ORTHOPHOTO": str(city.ortho),
+        "CHECKPOINT": str(tiny_checkpoint()),
+        "SEARCH_RADIUS": 1.0,
+        "DEVICE": 2,  # CPU
+        **{name: "TEMPORARY_OUTPUT" for name in SINKS},
+    }
+    params.update(extra)
+    return params
+
+
+@pytest.fixture(scope="module")
+def folder_run(city):
+    feedback = RecordingFeedback()
+    results = processing.run(
+        ALG, _params(city, PHOTOS=str(city.photos_dir), FAILED="TEMPORARY_OUTPUT"), feedback=feedback
+    )
+    return results, feedback
+
+
+def test_folder_run_outputs_counts_fields_and_crs(city, folder_run):
+    """Every photo is in POSES; a photo without a pose (the random model may find none for the small
+    pinhole photo) sits at its prior; unreadable photos and photos without GPS go to FAILED."""
+    results, feedback = folder_run
+    for name in SINKS:
+        layer = results[name]
+        assert isinstance(layer, QgsVectorLayer) and layer.isValid(), name
+        assert layer.crs() == QgsCoordinateReferenceSystem(CRS), name
+        assert layer.geometryType() == GEOMETRY[name], name
+        assert layer.fields().names() == [n for n, _ in LAYER_SCHEMAS[TABLE[name]][1]], name
+    poses = {Path(f["photo"]).name: f for f in results["POSES"].getFeatures()}
+    assert set(poses) == {"pano_000.jpg", "pinhole_000.jpg", "zz_no_gps.jpg"}  # the corrupt one: FAILED only
+    ok = [f for f in poses.values() if f["status"] == "ok"]
+    not_ok = [name for name, f in poses.items() if f["status"] != "ok"]
+    assert poses["pano_000.jpg"]["status"] == "ok"
+    assert results["LOCALIZED_COUNT"] == len(ok) and results["FAILED_COUNT"] == len(not_ok) + 1
+    assert results["OUTLINES"].featureCount() == len(ok) and results["SHIFTS"].featureCount() == len(ok)
+    assert results["INLIERS"].featureCount() == sum(f["inliers"] for f in ok) > 0
+    assert poses["zz_no_gps.jpg"]["status"] == "failed" and poses["zz_no_gps.jpg"].geometry().isEmpty()
+    for name in not_ok:
+        if name in city.positions:  # located but no pose: shown at the prior
+            f = poses[name]
+            assert f["geom_src"] == "prior" and f["status"] in ("no_pose", "no_valid_depth", "failed")
+            point = f.geometry().asPoint()
+            assert (point.x(), point.y()) == pytest.approx((f["prior_x"], f["prior_y"]))
+    failed = results["FAILED"]
+    assert failed.geometryType() == QgsWkbTypes.NullGeometry
+    assert {Path(f["photo"]).name for f in failed.getFeatures()} == {*not_ok, "zz_corrupt.jpg"}
+    # per-photo problems are reported, not fatal
+    assert len(feedback.errors) == len(not_ok) + 1 and not any(fatal for _, fatal in feedback.errors)
+    assert any("no GPS" in e for e, _ in feedback.errors) and any("corrupt" in e for e, _ in feedback.errors)
+
+
+def test_folder_run_poses_are_well_formed(city, folder_run):
+    results, _ = folder_run
+    half_crop_m = VIGOR.aerial_footprint_m / 2
+    for f in results["POSES"].getFeatures():
+        if f["status"] != "ok":
+            continue
+        point = f.geometry().asPoint()
+        assert (point.x(), point.y()) == pytest.approx((f["x"], f["y"]))
+        lon, lat = city.positions[Path(f["photo"]).name]
+        assert (f["prior_lon"], f["prior_lat"]) == pytest.approx((lon, lat), abs=1e-6)
+        assert f["prior_head"] == pytest.approx(city.headings[Path(f["photo"]).name], abs=0.01)
+        assert 0 <= f["heading"] < 360 and f["inliers"] >= 3
+        assert 0 <= f["shift_m"] <= half_crop_m * math.sqrt(2) + 2.0  # inside the one searched crop
+        assert f["model"] == "tiny" and f["depth"] == "flat" and f["confidence"] in ("high", "medium", "low")
+
+
+def test_import_geotagged_photos_then_shapefile_outputs(city, tmp_path):
+    """The output of QGIS's "Import geotagged photos" as input; shapefiles as outputs, opened by QGIS."""
+    photos = processing.run(
+        "native:importphotos",
+        {"FOLDER": str(city.photos_dir), "RECURSIVE": False, "OUTPUT": "TEMPORARY_OUTPUT"},
+    )["OUTPUT"]
+    assert photos.featureCount() == 2  # QGIS skips the photo without GPS and the corrupt one
+    outputs = {name: str(tmp_path / f"{TABLE[name]}.shp") for name in SINKS}
+    depth = {"DEPTH": 1, "DEPTH_FOLDER": str(city.depth_dir)}  # the city's depth maps, named like the photos
+    results = processing.run(
+        ALG, _params(city, PHOTO_LAYER=photos, **depth, **outputs), feedback=RecordingFeedback()
+    )
+    for name in SINKS:
+        layer = QgsVectorLayer(results[name], name, "ogr")
+        assert layer.isValid(), results[name]
+        assert layer.crs().authid() == CRS
+        assert layer.geometryType() == GEOMETRY[name]
+        assert layer.fields().names() == [n for n, _ in LAYER_SCHEMAS[TABLE[name]][1]]
+    poses = list(QgsVectorLayer(outputs["POSES"], "poses", "ogr").getFeatures())
+    assert len(poses) == 2 and not any(f.geometry().isEmpty() for f in poses)
+    n_ok = sum(f["status"] == "ok" for f in poses)
+    assert n_ok >= 1 and QgsVectorLayer(outputs["OUTLINES"], "o", "ogr").featureCount() == n_ok
+    for f in poses:
+        name = Path(f["photo"]).name
+        assert f["prior_head"] == pytest.approx(city.headings[name], abs=0.01)  # from the 'direction' field
+        assert (f["prior_lon"], f["prior_lat"]) == pytest.approx(city.positions[name], abs=1e-6)
+        if f["status"] == "ok":
+            assert f["depth"] == f"file:{Path(name).stem}.png"  # the depth map named like the photo
+
+
+def test_cancel_stops_the_batch(city):
+    feedback = RecordingFeedback(cancel_after=1)  # cancel once the first photo is done
+    results = processing.run(ALG, _params(city, PHOTOS=str(city.photos_dir)), feedback=feedback)
+    assert feedback.isCanceled()
+    assert results["POSES"].featureCount() == 1 and results["LOCALIZED_COUNT"] == 1
+
+
+def _fails_with(params, *needles):
+    with pytest.raises(QgsProcessingException) as raised:
+        processing.run(ALG, params, feedback=RecordingFeedback())
+    message = str(raised.value)
+    assert "Traceback" not in message.split("\n")[-1]
+    for needle in needles:
+        assert needle in message, message
+
+
+def test_nothing_to_do_is_a_processing_error(city, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    _fails_with(_params(city, PHOTOS=str(empty)), "No photos to localize")
+    _fails_with(_params(city), "No photos to localize")
+
+
+def test_raster_without_crs_is_refused(city, tmp_path):
+    bare = write_ortho(tmp_path / "no_crs.tif", crs=None)
+    _fails_with(
+        _params(city, ORTHOPHOTO=str(bare), PHOTOS=str(city.photos_dir)), "no_crs.tif", "coordinate reference"
+    )
+
+
+def test_missing_weights_are_named(city, tmp_path):
+    params = _params(city, PHOTOS=str(city.photos_dir), MODEL=1)
+    del params["CHECKPOINT"]
+    _fails_with(params, "VIGOR", "published weights")
+    _fails_with(
+        _params(city, PHOTOS=str(city.photos_dir), CHECKPOINT=str(tmp_path / "gone.pt")),
+        "gone.pt",
+        "not found",
+    )
+
+
+def test_torch_missing_is_explained(city, monkeypatch):
+    real = dependencies._default_find_spec
+    monkeypatch.setattr(dependencies, "_default_find_spec", lambda m: None if m == "torch" else real(m))
+    _fails_with(_params(city, PHOTOS=str(city.photos_dir)), "torch", "pip install", "numpy<2")

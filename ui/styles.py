@@ -1,0 +1,221 @@
+"""Map styles of the Loc2 result layers, built in code; ``resources/styles/*.qml`` are saved from these.
+
+Roles (one per result layer): ``poses`` (corrected pose: red arrow rotated by the data-defined ``heading``
+field, degrees clockwise from north, labelled with shift and inliers; a photo without a pose is a grey cross
+at its prior), ``priors`` (grey arrow rotated by ``prior_head``; a grey dot when the prior has no heading),
+``shifts`` (prior → corrected line with an arrow head), ``inliers`` (points graduated by matching
+probability ``prob``, viridis), ``outlines`` (translucent polygon), ``matches`` (thin lines).
+
+Arrow rotation is relative to the map's up direction, so on a projected map the arrows are off by the grid
+convergence (a fraction of a degree to a few degrees); the ``heading`` attributes are exact.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qgis.core import (
+    QgsClassificationEqualInterval,
+    QgsClassificationQuantile,
+    QgsFillSymbol,
+    QgsGradientColorRamp,
+    QgsGraduatedSymbolRenderer,
+    QgsLineSymbol,
+    QgsMarkerLineSymbolLayer,
+    QgsMarkerSymbol,
+    QgsPalLayerSettings,
+    QgsProperty,
+    QgsRuleBasedRenderer,
+    QgsSimpleMarkerSymbolLayerBase,
+    QgsSingleSymbolRenderer,
+    QgsStyle,
+    QgsTextBufferSettings,
+    QgsTextFormat,
+    QgsVectorLayer,
+    QgsVectorLayerSimpleLabeling,
+)
+from qgis.PyQt.QtGui import QColor
+
+STYLES_DIR = Path(__file__).resolve().parent.parent / "resources" / "styles"
+ROLES = ("poses", "priors", "shifts", "inliers", "outlines", "matches")
+
+POSE_RED = "#e31a1c"
+PRIOR_GREY = "#8c8c8c"
+SHIFT_ORANGE = "#ff7f00"
+OUTLINE_CYAN = "#1fb4d2"
+MATCH_YELLOW = "#ffd92f"
+INLIER_CLASSES = 5
+
+POSE_LABEL = (
+    "CASE WHEN \"geom_src\" = 'corrected' "
+    'THEN format(\'%1 m, %2 inliers\', format_number("shift_m", 1), "inliers") '
+    'ELSE "status" END'
+)
+
+
+def _arrow(colour: str, size_mm: float, angle_field: str) -> QgsMarkerSymbol:
+    symbol = QgsMarkerSymbol.createSimple(
+        {
+            "name": "arrow",
+            "color": colour,
+            "outline_color": "#ffffff",
+            "outline_width": "0.3",
+            "size": str(size_mm),
+        }
+    )
+    symbol.symbolLayer(0).setShape(QgsSimpleMarkerSymbolLayerBase.Arrow)
+    symbol.setDataDefinedAngle(QgsProperty.fromExpression(f'coalesce("{angle_field}", 0)'))
+    return symbol
+
+
+def _labels(expression: str, size_pt: float = 9.0) -> QgsVectorLayerSimpleLabeling:
+    settings = QgsPalLayerSettings()
+    settings.fieldName = expression
+    settings.isExpression = True
+    settings.placement = QgsPalLayerSettings.AroundPoint
+    text = QgsTextFormat()
+    text.setSize(size_pt)
+    text.setColor(QColor("#202020"))
+    buffer = QgsTextBufferSettings()
+    buffer.setEnabled(True)
+    buffer.setSize(1.0)
+    buffer.setColor(QColor("#ffffff"))
+    text.setBuffer(buffer)
+    settings.setFormat(text)
+    return QgsVectorLayerSimpleLabeling(settings)
+
+
+def _rule(symbol, expression: str | None, label: str) -> QgsRuleBasedRenderer.Rule:
+    rule = QgsRuleBasedRenderer.Rule(symbol, 0, 0, expression or "", label)
+    if expression is None:
+        rule.setIsElse(True)
+    return rule
+
+
+def style_poses(layer: QgsVectorLayer) -> None:
+    """Red arrow rotated by ``heading`` at the corrected pose, grey cross where no pose was found."""
+    root = QgsRuleBasedRenderer.Rule(None)
+    root.appendChild(_rule(_arrow(POSE_RED, 6.0, "heading"), "\"geom_src\" = 'corrected'", "Corrected pose"))
+    cross = QgsMarkerSymbol.createSimple(
+        {
+            "name": "cross2",
+            "color": PRIOR_GREY,
+            "outline_color": PRIOR_GREY,
+            "outline_width": "0.6",
+            "size": "4",
+        }
+    )
+    root.appendChild(_rule(cross, None, "No pose (shown at the prior)"))
+    layer.setRenderer(QgsRuleBasedRenderer(root))
+    layer.setLabeling(_labels(POSE_LABEL))
+    layer.setLabelsEnabled(True)
+
+
+def style_priors(layer: QgsVectorLayer) -> None:
+    """Grey arrow rotated by ``prior_head``; a grey dot when the prior heading is unknown."""
+    root = QgsRuleBasedRenderer.Rule(None)
+    root.appendChild(_rule(_arrow(PRIOR_GREY, 5.0, "prior_head"), '"prior_head" IS NOT NULL', "Prior pose"))
+    dot = QgsMarkerSymbol.createSimple(
+        {"name": "circle", "color": PRIOR_GREY, "outline_color": "#ffffff", "size": "3"}
+    )
+    root.appendChild(_rule(dot, None, "Prior position (no heading)"))
+    layer.setRenderer(QgsRuleBasedRenderer(root))
+
+
+def style_shifts(layer: QgsVectorLayer) -> None:
+    """Orange line from the prior to the corrected position, with an arrow head at the corrected end."""
+    symbol = QgsLineSymbol.createSimple(
+        {"line_color": SHIFT_ORANGE, "line_width": "0.6", "capstyle": "round"}
+    )
+    head = QgsMarkerLineSymbolLayer()
+    head.setPlacement(QgsMarkerLineSymbolLayer.LastVertex)
+    head.setRotateSymbols(True)
+    marker = QgsMarkerSymbol.createSimple(
+        {"name": "filled_arrowhead", "color": SHIFT_ORANGE, "outline_style": "no", "size": "3"}
+    )
+    marker.symbolLayer(0).setShape(QgsSimpleMarkerSymbolLayerBase.ArrowHeadFilled)
+    head.setSubSymbol(marker)
+    symbol.appendSymbolLayer(head)
+    layer.setRenderer(QgsSingleSymbolRenderer(symbol))
+
+
+def _viridis() -> QgsGradientColorRamp:
+    ramp = QgsStyle.defaultStyle().colorRamp("Viridis")
+    if ramp is None:  # no default style database: the two ends of viridis
+        ramp = QgsGradientColorRamp(QColor("#440154"), QColor("#fde725"))
+    return ramp
+
+
+def style_inliers(layer: QgsVectorLayer) -> None:
+    """Circles graduated by ``prob`` (viridis, quantiles of the layer's values; 0…1 when it is empty)."""
+    symbol = QgsMarkerSymbol.createSimple({"name": "circle", "outline_style": "no", "size": "2"})
+    renderer = QgsGraduatedSymbolRenderer("prob")
+    renderer.setSourceSymbol(symbol)
+    ramp = _viridis()
+    renderer.setSourceColorRamp(ramp)
+    if layer.featureCount() >= INLIER_CLASSES:
+        renderer.setClassificationMethod(QgsClassificationQuantile())
+        renderer.updateClasses(layer, INLIER_CLASSES)
+    else:
+        renderer.setClassificationMethod(QgsClassificationEqualInterval())
+        for i in range(INLIER_CLASSES):
+            lo, hi = i / INLIER_CLASSES, (i + 1) / INLIER_CLASSES
+            renderer.addClassLowerUpper(lo, hi)
+    renderer.updateColorRamp(ramp.clone())
+    layer.setRenderer(renderer)
+
+
+def style_outlines(layer: QgsVectorLayer) -> None:
+    """Translucent cyan fill with a solid outline."""
+    fill = QColor(OUTLINE_CYAN)
+    fill.setAlpha(70)
+    symbol = QgsFillSymbol.createSimple(
+        {"color": fill.name(QColor.HexArgb), "outline_color": OUTLINE_CYAN, "outline_width": "0.4"}
+    )
+    layer.setRenderer(QgsSingleSymbolRenderer(symbol))
+
+
+def style_matches(layer: QgsVectorLayer) -> None:
+    """Thin translucent yellow lines."""
+    symbol = QgsLineSymbol.createSimple({"line_color": MATCH_YELLOW, "line_width": "0.2"})
+    symbol.setOpacity(0.7)
+    layer.setRenderer(QgsSingleSymbolRenderer(symbol))
+
+
+_STYLERS = {
+    "poses": style_poses,
+    "priors": style_priors,
+    "shifts": style_shifts,
+    "inliers": style_inliers,
+    "outlines": style_outlines,
+    "matches": style_matches,
+}
+
+
+def apply_style(layer: QgsVectorLayer, role: str) -> None:
+    """Style ``layer`` as the result layer ``role`` (one of :data:`ROLES`)."""
+    try:
+        styler = _STYLERS[role]
+    except KeyError:
+        raise ValueError(f"unknown Loc2 layer role {role!r}; known: {', '.join(ROLES)}") from None
+    styler(layer)
+    layer.triggerRepaint()
+
+
+def style_path(role: str) -> Path:
+    """The shipped QML file of a role (load it onto exported layers in Layer Properties → Style)."""
+    return STYLES_DIR / f"{role}.qml"
+
+
+def write_style_files(folder: Path, layers: dict[str, QgsVectorLayer]) -> list[Path]:
+    """Save the style of each role as ``<folder>/<role>.qml`` from example layers (role → layer)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for role, layer in layers.items():
+        apply_style(layer, role)
+        path = folder / f"{role}.qml"
+        message, ok = layer.saveNamedStyle(str(path))
+        if not ok:
+            raise OSError(f"cannot write the style {path}: {message}")
+        written.append(path)
+    return written
