@@ -288,7 +288,9 @@ class EfficientNetLite0(nn.Module):
         blocks = []
         for expansion, kernel, stride, c_in, c_out, repeats in LITE0_STAGES[:5]:
             for i in range(repeats):
-                blocks.append(MBConv(expansion, kernel, stride if i == 0 else 1, c_in if i == 0 else c_out, c_out))
+                blocks.append(
+                    MBConv(expansion, kernel, stride if i == 0 else 1, c_in if i == 0 else c_out, c_out)
+                )
         self._blocks = nn.ModuleList(blocks)
         self._stride8_end = 1 + 2 + 2  # blocks 0-4 end at stride 8
 

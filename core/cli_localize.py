@@ -59,7 +59,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--model", default="demo", help="demo, vigor, kitti or a Loc2 checkpoint file (default: demo)"
     )
     p.add_argument(
-        "--weights", nargs=2, metavar=("BACKBONE", "MATCHER"), help="published weights for vigor/kitti: files or `loc2 models` names"
+        "--weights",
+        nargs=2,
+        metavar=("BACKBONE", "MATCHER"),
+        help="published weights for vigor/kitti: files or `loc2 models` names",
     )
     p.add_argument(
         "--depth", default="flat", help="'flat' (no weights) or a folder of depth maps named like the photos"
