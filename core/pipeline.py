@@ -136,8 +136,12 @@ def localize_item(
     localizer: Localizer,
     options: JobOptions,
     generator: torch.Generator | None = None,
+    is_canceled: Callable[[], bool] | None = None,
 ) -> PhotoResult:
-    """Localize one photo; raises Loc2Error (with the photo and the reason) when it cannot be done."""
+    """Localize one photo; raises Loc2Error (with the photo and the reason) when it cannot be done.
+
+    ``is_canceled()`` is checked between search crops: a cancelled photo keeps the best crop so far.
+    """
     t0 = time.perf_counter()
     path = Path(item.path)
     if not item.has_position:
@@ -159,6 +163,8 @@ def localize_item(
     candidates: list[_Candidate] = []
     outside: list[str] = []
     for d_east, d_north in search_offsets_m(radius, footprint):
+        if candidates and is_canceled is not None and is_canceled():
+            break
         centre = _offset_in_crs(ortho, prior_xy, d_east, d_north)
         try:
             crop = ortho.crop(centre, footprint, preset.aerial_size_px, up_heading_deg=up_heading)
@@ -246,7 +252,7 @@ def localize_batch(
             generator = torch.Generator().manual_seed(options.seed)
             t0 = time.perf_counter()
             try:
-                result = localize_item(item, ortho, localizer, options, generator)
+                result = localize_item(item, ortho, localizer, options, generator, is_canceled)
             except Exception as exc:  # noqa: BLE001 - a photo's failure must never stop the batch
                 message = (
                     str(exc)
