@@ -17,7 +17,7 @@ import torch
 
 from loc2.core.geometry import aerial_grid_xy
 from loc2.core.procrustes import weighted_procrustes
-from loc2.core.ransac import CorrespondenceSampler, _score_hypotheses, minimal_sets
+from loc2.core.ransac import CorrespondenceSampler, _score_hypotheses, minimal_sets, refine_pose
 
 ROUNDS, SAMPLES, HYPOTHESES, SOFT, INLIER = 20, 8192, 100, 5.0, 2.5
 
@@ -52,17 +52,7 @@ def draw(P, aerial, ground, seed):
 
 
 def refine(src, dst, R, t, s):
-    res = (s * src @ R.T + t - dst).norm(dim=-1)
-    mask = res < INLIER
-    for _ in range(4):
-        R2, t2, s2, ok = weighted_procrustes(src, dst, mask.float())
-        if not bool(ok):
-            break
-        m2 = (s2 * src @ R2.T + t2 - dst).norm(dim=-1) < INLIER
-        if int(m2.sum()) <= int(mask.sum()):
-            break
-        R, t, s, mask = R2, t2, s2, m2
-    return R, t, s
+    return refine_pose(src, dst, R, t, s, INLIER)[:3]
 
 
 def batched(src, dst, picks):

@@ -296,22 +296,42 @@ def ransac_pose(
         return _no_pose(dev)
     r = int(round_of[best])
     src, dst = src_all[r], dst_all[r]
-    R_b, t_b, s_b = R[best], t[best], s[best]
-    res = _residuals(src, dst, R_b, t_b, s_b)
-    mask = res < inlier_threshold
+    R_b, t_b, s_b, res, mask = refine_pose(
+        src, dst, R[best], t[best], s[best], inlier_threshold, refinements, with_scale, minimal_set
+    )
     count = int(mask.sum())
+    score = _soft_score(res, soft_threshold)
+    return PoseEstimate(R_b, t_b, s_b, True, count, mask, score, ia[r], ig[r], prob[r], res)
+
+
+def refine_pose(
+    src: torch.Tensor,
+    dst: torch.Tensor,
+    R: torch.Tensor,
+    t: torch.Tensor,
+    s: torch.Tensor,
+    inlier_threshold: float = 2.5,
+    refinements: int = 4,
+    with_scale: bool = True,
+    minimal_count: int = 3,
+):
+    """Re-solve on the hard inliers (within ``inlier_threshold`` metres) up to ``refinements`` times,
+    keeping a refinement only when the inlier count grows and is at least ``minimal_count``.
+
+    Returns (R, t, s, residuals (N,), inlier mask (N,)) of the kept pose.
+    """
+    res = _residuals(src, dst, R, t, s)
+    mask = res < inlier_threshold
     for _ in range(refinements):
         R_n, t_n, s_n, ok = weighted_procrustes(src, dst, mask.float(), with_scale)
         if not bool(ok):
             break
         res_n = _residuals(src, dst, R_n, t_n, s_n)
         mask_n = res_n < inlier_threshold
-        count_n = int(mask_n.sum())
-        if count_n <= count or count_n < minimal_set:
+        if int(mask_n.sum()) <= int(mask.sum()) or int(mask_n.sum()) < minimal_count:
             break
-        R_b, t_b, s_b, res, mask, count = R_n, t_n, s_n, res_n, mask_n, count_n
-    score = _soft_score(res, soft_threshold)
-    return PoseEstimate(R_b, t_b, s_b, True, count, mask, score, ia[r], ig[r], prob[r], res)
+        R, t, s, res, mask = R_n, t_n, s_n, res_n, mask_n
+    return R, t, s, res, mask
 
 
 def _no_pose(device) -> PoseEstimate:
