@@ -12,7 +12,7 @@ from .export import MODE_APPEND, MODE_OVERWRITE, MODE_REFUSE, ResultWriter, infe
 from .ortho import Orthophoto
 from .pipeline import JobOptions, load_localizer, localize_batch
 from .priors import PhotoItem, items_from_csv, items_from_images, items_from_layer
-from .results import PhotoResult
+from .results import PhotoResult, candidate_summary
 
 
 class ProgressBar:
@@ -113,6 +113,11 @@ def _print_result(res: PhotoResult) -> None:
         print(
             f"{name}: x={res.x:.2f} y={res.y:.2f} heading={res.heading_deg:.1f}° shift={res.shift_m:.2f} m "
             f"inliers={res.num_inliers} ({100 * res.inlier_ratio:.0f} %, {res.confidence})"
+            + (
+                f"; search crops (x y inliers): {candidate_summary(res.candidates)}"
+                if len(res.candidates) > 1
+                else ""
+            )
         )
     else:
         print(f"{name}: {res.status}: {res.message}")

@@ -88,6 +88,7 @@ POSE_FIELDS: Fields = [
     ("model", "str"),  # model name
     ("depth", "str"),  # depth source name
     ("n_cand", "int"),  # search-crop candidates evaluated
+    ("cand_score", "str"),  # every candidate: "x y inliers" in the ortho CRS, ';'-separated, best first
 ]
 INLIER_FIELDS: Fields = [
     ("photo", "str"),
@@ -127,6 +128,12 @@ LAYER_SCHEMAS: dict[str, tuple[str, Fields]] = {
 }
 
 _GEOD = pyproj.Geod(ellps="WGS84")
+
+
+def candidate_summary(candidates: list[tuple[float, float, float]]) -> str:
+    """Search candidates as text for the poses table: "x y score; …", highest score first."""
+    ranked = sorted(candidates, key=lambda c: -c[2])
+    return "; ".join(f"{x:.2f} {y:.2f} {score:g}" for x, y, score in ranked)
 
 
 def confidence_class(inlier_ratio: float | None) -> str:
@@ -447,6 +454,7 @@ def _pose_row(res: PhotoResult) -> tuple[Point | None, dict[str, Any]]:
         "model": res.model,
         "depth": res.depth,
         "n_cand": len(res.candidates),
+        "cand_score": candidate_summary(res.candidates),
     }
     return geom, attrs
 

@@ -207,6 +207,7 @@ def test_layer_tables_rows_and_schema():
     geom, attrs = poses[0]
     assert geom.equals(Point(ok.x, ok.y)) and attrs["geom_src"] == "corrected"
     assert attrs["heading"] == 45.0 and attrs["prior_head"] == 40.0 and attrs["n_cand"] == 2
+    assert len(attrs["cand_score"].split(";")) == 2
     assert attrs["inliers"] == 1200 and attrs["confidence"] == "medium"
 
     assert len(tables["inliers"].rows) == 30
