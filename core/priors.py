@@ -231,16 +231,7 @@ def _item_from_row(row: list[str], columns: dict[str, int], folder: Path, crs_ca
     uncertainty = _optional_float(cell("uncertainty"), "uncertainty")
     if uncertainty is not None and uncertainty < 0:
         raise ValueError(f"uncertainty {uncertainty} is negative")
-    photo_path = Path(photo).expanduser()
-    if not photo_path.is_absolute():
-        photo_path = folder / photo_path
-    return PhotoItem(
-        path=photo_path,
-        lon=lon,
-        lat=lat,
-        heading_deg=heading % 360.0 if heading is not None else None,
-        uncertainty_m=uncertainty,
-    )
+    return _item(photo, folder, lon, lat, heading, uncertainty)
 
 
 # ------------------------------------------------------------------------------------------- layers
@@ -311,6 +302,20 @@ def _to_wgs84(frame, path: Path):
         raise PriorError(f"{path}: cannot convert the layer's CRS to WGS84 ({exc})") from exc
 
 
+def _item(photo, folder: Path, lon, lat, heading: float | None, uncertainty: float | None) -> PhotoItem:
+    """A PhotoItem with the photo path resolved against ``folder`` and the heading wrapped to [0, 360)."""
+    photo_path = Path(photo).expanduser()
+    if not photo_path.is_absolute():
+        photo_path = folder / photo_path
+    return PhotoItem(
+        path=photo_path,
+        lon=lon,
+        lat=lat,
+        heading_deg=heading % 360.0 if heading is not None else None,
+        uncertainty_m=uncertainty,
+    )
+
+
 def _is_null(value) -> bool:
     if value is None:
         return True
@@ -339,13 +344,4 @@ def _item_from_feature(feature, geometry_name, photo_field, heading_field, uncer
     uncertainty = None
     if uncertainty_field is not None and not _is_null(feature[uncertainty_field]):
         uncertainty = _optional_float(str(feature[uncertainty_field]), uncertainty_field)
-    photo_path = Path(str(photo).strip()).expanduser()
-    if not photo_path.is_absolute():
-        photo_path = folder / photo_path
-    return PhotoItem(
-        path=photo_path,
-        lon=lon,
-        lat=lat,
-        heading_deg=heading % 360.0 if heading is not None else None,
-        uncertainty_m=uncertainty,
-    )
+    return _item(str(photo).strip(), folder, lon, lat, heading, uncertainty)
