@@ -117,10 +117,9 @@ def main() -> None:
         f"seeds {args.first_seed}-{args.first_seed + n_cities - 1}, σ = {args.sigma} m, search radius "
         f"{args.search_radius} m, {time.perf_counter() - t0:.0f} s; work folder {work}"
     )
-    if args.json:
-        args.json.write_text(
-            json.dumps({"depth": report, "args": {k: str(v) for k, v in vars(args).items()}}, indent=2)
-        )
+    if args.json:  # one object per depth source: the panorama figures, with "pinhole" inside
+        report["args"] = {k: str(v) for k, v in vars(args).items()}
+        args.json.write_text(json.dumps(report, indent=2))
 
 
 def localizer_crs(city: Path):
