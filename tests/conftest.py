@@ -1,4 +1,4 @@
-"""Shared test helpers: the published state-dict layouts read from ../shared/reference."""
+"""Shared test helpers: the published state-dict layouts (../shared/reference, or the copy in tests/data)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 
+_SHARED = Path(__file__).resolve().parents[2] / "shared" / "reference"
+# The published layouts: LOC2_REFERENCE, else the project's shared reference folder beside the checkout,
+# else the copy kept in tests/data (the same files).
 REFERENCE = Path(
-    os.environ.get("LOC2_REFERENCE", Path(__file__).resolve().parents[2] / "shared" / "reference")
+    os.environ.get("LOC2_REFERENCE")
+    or (_SHARED if (_SHARED / "loc2_matcher_state_dict.tsv").is_file() else Path(__file__).parent / "data")
 )
 
 
