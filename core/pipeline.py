@@ -129,6 +129,19 @@ class _Candidate:
     def score(self) -> float:
         return float(self.loc.num_inliers) if self.loc.ok else -1.0
 
+    @property
+    def within_reach(self) -> bool:
+        """The pose lies in the part of the crop that the crop is trusted for (see search_offsets_m)."""
+        reach = SEARCH_REACH_FRACTION * self.crop.footprint_m
+        return self.loc.ok and float(np.hypot(*self.loc.position_xy_m)) <= reach
+
+
+def best_candidate(candidates: list[_Candidate]) -> _Candidate:
+    """The candidate with most inliers among those whose pose lies within its crop's reach (every point of
+    the search disc is within reach of some crop), else among all."""
+    trusted = [c for c in candidates if c.within_reach]
+    return max(trusted or candidates, key=lambda c: c.score)
+
 
 def localize_item(
     item: PhotoItem,
@@ -185,7 +198,7 @@ def localize_item(
     if not candidates:
         raise PhotoError(f"{path}: the prior lies outside the orthophoto ({outside[0]})")
 
-    best = max(candidates, key=lambda c: c.score)
+    best = best_candidate(candidates)
     scores = [
         (*c.crop.aerial_to_crs(np.asarray(c.loc.position_xy_m).reshape(1, 2))[0], c.score)
         for c in candidates

@@ -195,3 +195,20 @@ def test_cli_rejects_unusable_orthophoto_and_output(scene, tmp_path, capsys):
 def test_missing_published_weights_say_what_to_do(scene):
     with pytest.raises(Exception, match="needs the published weights"):
         pipeline.load_localizer(JobOptions(model="vigor"))
+
+
+def test_best_candidate_prefers_poses_within_their_crops_reach():
+    from types import SimpleNamespace
+
+    from loc2.core.pipeline import _Candidate, best_candidate
+
+    def cand(xy, inliers, ok=True):
+        loc = SimpleNamespace(ok=ok, position_xy_m=np.array(xy, float), num_inliers=inliers)
+        return _Candidate(SimpleNamespace(footprint_m=72.0), loc)
+
+    far = cand([30.0, 0.0], 500)  # beyond the 18 m reach of a 72 m crop
+    near = cand([5.0, -4.0], 300)
+    weaker_near = cand([0.0, 10.0], 200)
+    failed = cand([0.0, 0.0], 900, ok=False)
+    assert best_candidate([far, near, weaker_near, failed]) is near
+    assert best_candidate([far, failed]) is far  # nothing within reach: most inliers
