@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from .backbone import EfficientNetLite0
 from .checkpoints import load_weights, read_checkpoint, save_checkpoint
-from .geometry import Equirectangular, Pinhole, aerial_grid_xy, lift_tokens, rotation_from_heading
+from .geometry import Equirectangular, Pinhole, aerial_grid_xy, rotation_from_heading
 from .localizer import Localizer
 from .presets import VIGOR, Preset
 from .procrustes import weighted_procrustes
@@ -238,17 +238,16 @@ def _jitter_colour(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def _lift_batch(
-    batch: Batch, rows: int, cols: int, stride: int, preset: Preset
+    localizer: Localizer, batch: Batch, grid_rc: tuple[int, int]
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Ground BEV points (B, G, 2) and validity (B, G) of each sample's token grid."""
+    """Ground BEV points (B, G, 2) and validity (B, G) of each sample's token grid (``Localizer.lift``)."""
     from .depth import DepthMap
 
+    input_hw = tuple(batch.ground.shape[-2:])
     pts, valid = [], []
     for depth, cam in zip(batch.depth, batch.cameras, strict=True):
         kind = "radial" if isinstance(cam, Equirectangular) else "z"
-        tokens = DepthMap(depth, kind=kind).tokens(rows, cols, preset.max_depth_m)
-        xy = lift_tokens(cam, tokens, stride, preset.published_grid)
-        ok = np.isfinite(xy).all(axis=1)
+        xy, ok = localizer.lift(DepthMap(depth, kind=kind), cam, grid_rc, input_hw)
         pts.append(np.nan_to_num(xy))
         valid.append(ok)
     return torch.tensor(np.stack(pts), dtype=torch.float32), torch.from_numpy(np.stack(valid))
@@ -268,7 +267,7 @@ def loss_terms(
     g_feat = localizer.backbone(batch.ground)
     a_feat = localizer.backbone(batch.aerial)
     rows, cols = g_feat.shape[-2:]
-    ground_xy, valid = _lift_batch(batch, rows, cols, localizer.stride, preset)
+    ground_xy, valid = _lift_batch(localizer, batch, (rows, cols))
     aerial_xy = torch.tensor(
         aerial_grid_xy(preset.aerial_footprint_m, preset.aerial_grid), dtype=torch.float32
     )
