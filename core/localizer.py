@@ -128,6 +128,16 @@ def _as_rgb_uint8(image: np.ndarray, what: str) -> np.ndarray:
     raise ImageError(f"{what}: unsupported dtype {image.dtype} (use uint8 or float in [0, 1])")
 
 
+def _checked_aerial(aerial_rgb: np.ndarray, footprint_m: float) -> np.ndarray:
+    """A square RGB uint8 aerial image and a positive footprint in metres, or ImageError."""
+    aerial_rgb = _as_rgb_uint8(aerial_rgb, "aerial image")
+    if aerial_rgb.shape[0] != aerial_rgb.shape[1]:
+        raise ImageError(f"aerial image: must be square, got {aerial_rgb.shape[1]}×{aerial_rgb.shape[0]} px")
+    if not (footprint_m > 0 and math.isfinite(footprint_m)):
+        raise ImageError(f"aerial footprint must be a positive number of metres, got {footprint_m}")
+    return aerial_rgb
+
+
 def image_tensor(image: np.ndarray, size_hw: tuple[int, int], device: torch.device) -> torch.Tensor:
     """Resize an RGB uint8 image to ``size_hw`` and make a (1, 3, H, W) float tensor in [0, 1]."""
     h, w = size_hw
@@ -136,6 +146,29 @@ def image_tensor(image: np.ndarray, size_hw: tuple[int, int], device: torch.devi
         image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
     t = torch.from_numpy(np.ascontiguousarray(image)).to(device)
     return t.permute(2, 0, 1)[None].float().div_(255.0)
+
+
+@dataclass
+class GroundView:
+    """A ground image made ready for matching: what :meth:`Localizer.prepare_ground` computes once.
+
+    Attributes:
+        desc_ground: (1, G, D) unit ground descriptors, or None when no token has valid depth.
+        ground_xy_m: (G, 2) lifted BEV points (metres, camera at the origin, x back, y right), NaN invalid.
+        valid: (G,) bool, tokens with valid depth.
+        grid_rc: token grid (rows, cols).
+        input_hw: backbone input size (H, W) px.
+        image_hw: the ground image's own size (H, W) px.
+        timings_s: seconds spent per stage.
+    """
+
+    desc_ground: torch.Tensor | None
+    ground_xy_m: np.ndarray
+    valid: np.ndarray
+    grid_rc: tuple[int, int]
+    input_hw: tuple[int, int]
+    image_hw: tuple[int, int]
+    timings_s: dict = field(default_factory=dict)
 
 
 class Localizer:
@@ -229,6 +262,65 @@ class Localizer:
         return self.backbone(image).float()
 
     @torch.inference_mode()
+    def prepare_ground(
+        self, ground_rgb: np.ndarray, depth: DepthProvider | DepthMap, camera: Camera | None = None
+    ) -> GroundView:
+        """Everything about the ground image that does not depend on the aerial crop: depth, backbone
+        features, ground descriptors and lifted BEV points. Reuse it for several crops (the search)."""
+        timings: dict[str, float] = {}
+        ground_rgb = _as_rgb_uint8(ground_rgb, "ground image")
+        h_img, w_img = ground_rgb.shape[:2]
+        camera = camera or self.default_camera(w_img, h_img)
+        if (camera.width, camera.height) != (w_img, h_img):
+            camera = camera.scaled(w_img, h_img)
+
+        t0 = time.perf_counter()
+        depth_map = depth if isinstance(depth, DepthMap) else depth.depth_for(ground_rgb, camera)
+        check_depth_size(depth_map.depth_m, (h_img, w_img), "depth map")
+        timings["depth"] = time.perf_counter() - t0
+
+        in_h, in_w = self.input_size(w_img, h_img)
+        t0 = time.perf_counter()
+        g_feat = self.features(image_tensor(ground_rgb, (in_h, in_w), self.device))
+        timings["backbone_ground"] = time.perf_counter() - t0
+        grid_rc = tuple(g_feat.shape[-2:])
+        ground_xy, valid = self.lift(depth_map, camera, grid_rc, (in_h, in_w))
+        t0 = time.perf_counter()
+        desc_g = self.matcher.describe_ground(g_feat) if valid.any() else None
+        timings["heads"] = time.perf_counter() - t0
+        return GroundView(desc_g, ground_xy, valid, grid_rc, (in_h, in_w), (h_img, w_img), timings)
+
+    @torch.inference_mode()
+    def localize_view(
+        self,
+        view: GroundView,
+        aerial_rgb: np.ndarray,
+        aerial_footprint_m: float,
+        aerial_valid: np.ndarray | None = None,
+        generator: torch.Generator | None = None,
+        use_ransac: bool = True,
+    ) -> LocalizationResult:
+        """The pose of a prepared ground view on one aerial crop (see :meth:`localize` for the arguments)."""
+        aerial_rgb = _checked_aerial(aerial_rgb, aerial_footprint_m)
+        timings = dict(view.timings_s)
+        solve_args = (view.ground_xy_m, view.valid, aerial_footprint_m, view.grid_rc, view.input_hw)
+        if view.desc_ground is None:
+            return self.solve(None, *solve_args, view.image_hw, timings=timings)
+        t0 = time.perf_counter()
+        size = self.preset.aerial_size_px
+        a_feat = self.features(image_tensor(aerial_rgb, (size, size), self.device))
+        timings["backbone_aerial"] = time.perf_counter() - t0
+        a_valid = None
+        if aerial_valid is not None:
+            a_valid = _aerial_grid_valid(aerial_valid, aerial_footprint_m, self.preset.aerial_grid)
+            a_valid = torch.from_numpy(a_valid)[None].to(self.device)
+        t0 = time.perf_counter()
+        valid_t = torch.from_numpy(view.valid)[None].to(self.device)
+        desc_a = self.matcher.describe_aerial(a_feat)
+        P = self.matcher.match(self.matcher.scores(desc_a, view.desc_ground), valid_t, a_valid)[0]
+        timings["heads"] = timings.get("heads", 0.0) + time.perf_counter() - t0
+        return self.solve(P, *solve_args, view.image_hw, generator, use_ransac, timings)
+
     def localize(
         self,
         ground_rgb: np.ndarray,
@@ -251,69 +343,9 @@ class Localizer:
             generator: torch.Generator for reproducible RANSAC.
             use_ransac: False for one weighted solve on 1,024 samples.
         """
-        timings: dict[str, float] = {}
-        ground_rgb = _as_rgb_uint8(ground_rgb, "ground image")
-        aerial_rgb = _as_rgb_uint8(aerial_rgb, "aerial image")
-        if aerial_rgb.shape[0] != aerial_rgb.shape[1]:
-            raise ImageError(
-                f"aerial image: must be square, got {aerial_rgb.shape[1]}×{aerial_rgb.shape[0]} px"
-            )
-        if not (aerial_footprint_m > 0 and math.isfinite(aerial_footprint_m)):
-            raise ImageError(
-                f"aerial footprint must be a positive number of metres, got {aerial_footprint_m}"
-            )
-        h_img, w_img = ground_rgb.shape[:2]
-        camera = camera or self.default_camera(w_img, h_img)
-        if (camera.width, camera.height) != (w_img, h_img):
-            camera = camera.scaled(w_img, h_img)
-
-        t0 = time.perf_counter()
-        depth_map = depth if isinstance(depth, DepthMap) else depth.depth_for(ground_rgb, camera)
-        check_depth_size(depth_map.depth_m, (h_img, w_img), "depth map")
-        timings["depth"] = time.perf_counter() - t0
-
-        in_h, in_w = self.input_size(w_img, h_img)
-        t0 = time.perf_counter()
-        g_feat = self.features(image_tensor(ground_rgb, (in_h, in_w), self.device))
-        timings["backbone_ground"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        size = self.preset.aerial_size_px
-        a_feat = self.features(image_tensor(aerial_rgb, (size, size), self.device))
-        timings["backbone_aerial"] = time.perf_counter() - t0
-
-        grid_rc = tuple(g_feat.shape[-2:])
-        ground_xy, valid = self.lift(depth_map, camera, grid_rc, (in_h, in_w))
-        if not valid.any():
-            return self.solve(
-                None,
-                ground_xy,
-                valid,
-                aerial_footprint_m,
-                grid_rc,
-                (in_h, in_w),
-                (h_img, w_img),
-                timings=timings,
-            )
-        a_valid = None
-        if aerial_valid is not None:
-            a_valid = _aerial_grid_valid(aerial_valid, aerial_footprint_m, self.preset.aerial_grid)
-            a_valid = torch.from_numpy(a_valid)[None].to(self.device)
-        t0 = time.perf_counter()
-        valid_t = torch.from_numpy(valid)[None].to(self.device)
-        P = self.matcher(g_feat, a_feat, valid_t, a_valid)[0]
-        timings["heads"] = time.perf_counter() - t0
-        return self.solve(
-            P,
-            ground_xy,
-            valid,
-            aerial_footprint_m,
-            grid_rc,
-            (in_h, in_w),
-            (h_img, w_img),
-            generator,
-            use_ransac,
-            timings,
-        )
+        _checked_aerial(aerial_rgb, aerial_footprint_m)  # a bad aerial image is reported before any work
+        view = self.prepare_ground(ground_rgb, depth, camera)
+        return self.localize_view(view, aerial_rgb, aerial_footprint_m, aerial_valid, generator, use_ransac)
 
     def lift(
         self, depth_map: DepthMap, camera: Camera, grid_rc: tuple[int, int], input_hw: tuple[int, int]

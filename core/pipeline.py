@@ -173,28 +173,27 @@ def localize_item(
 
     radius = options.search_radius_m or item.uncertainty_m or DEFAULT_SEARCH_RADIUS_M
     footprint = preset.aerial_footprint_m
+    view = localizer.prepare_ground(rgb, depth_map, camera)  # once for every crop
     candidates: list[_Candidate] = []
     outside: list[str] = []
+
+    def try_crop(centre_xy) -> _Candidate | None:
+        try:
+            crop = ortho.crop(centre_xy, footprint, preset.aerial_size_px, up_heading_deg=up_heading)
+        except Loc2Error as exc:
+            outside.append(str(exc))
+            return None
+        loc = localizer.localize_view(
+            view, crop.image, footprint, crop.valid, generator=generator, use_ransac=options.use_ransac
+        )
+        return _Candidate(crop, loc)
+
     for d_east, d_north in search_offsets_m(radius, footprint):
         if candidates and is_canceled is not None and is_canceled():
             break
-        centre = _offset_in_crs(ortho, prior_xy, d_east, d_north)
-        try:
-            crop = ortho.crop(centre, footprint, preset.aerial_size_px, up_heading_deg=up_heading)
-        except Loc2Error as exc:
-            outside.append(str(exc))
-            continue
-        loc = localizer.localize(
-            rgb,
-            crop.image,
-            footprint,
-            depth_map,
-            camera=camera,
-            aerial_valid=crop.valid,
-            generator=generator,
-            use_ransac=options.use_ransac,
-        )
-        candidates.append(_Candidate(crop, loc))
+        candidate = try_crop(_offset_in_crs(ortho, prior_xy, d_east, d_north))
+        if candidate is not None:
+            candidates.append(candidate)
     if not candidates:
         raise PhotoError(f"{path}: the prior lies outside the orthophoto ({outside[0]})")
 

@@ -426,7 +426,7 @@ def train(cfg: TrainConfig, command: str = "") -> Path:
     localizer.backbone.train(not frozen)
     localizer.matcher.train()
     gen = torch.Generator().manual_seed(cfg.seed + step)
-    t_start, running = time.perf_counter(), {}
+    t_start, start_step, running = time.perf_counter(), step, {}
     while step < cfg.steps:
         batch = data.batch(cfg.batch_size, rng)
         terms = loss_terms(localizer, batch, gen)
@@ -444,7 +444,7 @@ def train(cfg: TrainConfig, command: str = "") -> Path:
             row = {"step": step, **{k: v / n for k, v in running.items()}}
             history.append(row)
             running = {}
-            rate = (time.perf_counter() - t_start) / max(step - (history[0]["step"] - n), 1)
+            rate = (time.perf_counter() - t_start) / max(step - start_step, 1)  # seconds per step, this run
             print(
                 f"step {step}/{cfg.steps} loss {row['loss']:.3f} vce {row['vce']:.2f} m "
                 f"nce {row['nce_g2a']:.2f}/{row['nce_a2g']:.2f}  ETA {rate * (cfg.steps - step) / 60:.1f} min",

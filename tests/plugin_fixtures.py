@@ -5,7 +5,7 @@ near Zurich; JPEG photos with EXIF GPS and heading priors; depth maps). :func:`w
 :func:`write_photo` write a plain textured GeoTIFF (optionally without CRS) and a JPEG panorama with or
 without GPS for the bad-input cases. The checkpoint is a randomly initialised small model (ViT-S/14 at
 84 × 168 px) saved with ``loc2.core.checkpoints.save_checkpoint``: poses are well formed but not accurate,
-which is what these tests need (accuracy is tested once a trained demo model exists).
+which is what most of these tests need (accuracy is tested with the demo model in test_plugin_processing.py).
 """
 
 from __future__ import annotations

@@ -56,6 +56,24 @@ def test_same_generator_same_pose(tiny):
     assert np.array_equal(a.position_xy_m, b.position_xy_m) and a.num_inliers == b.num_inliers
 
 
+def test_prepared_ground_view_serves_several_crops_with_the_same_poses(tiny):
+    """localize = prepare_ground + localize_view; a view prepared once gives each crop the pose that a
+    full localize gives it."""
+    ground, aerial = _images(4)
+    view = tiny.prepare_ground(ground, FlatGroundDepth())
+    assert view.desc_ground.shape[:2] == (1, view.valid.size) and view.ground_xy_m.shape == (
+        view.valid.size,
+        2,
+    )
+    for crop in (aerial, aerial[::-1].copy()):
+        full = tiny.localize(
+            ground, crop, 60.0, FlatGroundDepth(), generator=torch.Generator().manual_seed(2)
+        )
+        part = tiny.localize_view(view, crop, 60.0, generator=torch.Generator().manual_seed(2))
+        assert np.allclose(full.position_xy_m, part.position_xy_m, atol=1e-4)
+        assert full.num_inliers == part.num_inliers
+
+
 def test_aerial_outside_orthophoto_is_never_matched(tiny):
     ground, aerial = _images(2)
     valid = np.zeros((100, 100), bool)

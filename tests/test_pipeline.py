@@ -110,6 +110,23 @@ def test_batch_goes_on_past_bad_photos_and_reports_each(scene):
     assert len(ok.inliers_xy) == ok.num_inliers and len(ok.layout_xy) > 0
 
 
+def test_search_prepares_the_ground_image_once_for_all_crops(scene, monkeypatch):
+    calls = []
+    real = Localizer.prepare_ground
+    monkeypatch.setattr(
+        Localizer, "prepare_ground", lambda self, *a, **k: calls.append(1) or real(self, *a, **k)
+    )
+    options = JobOptions(model=str(scene / "tiny.pt"), device="cpu", search_radius_m=20.0)
+    [result] = localize_batch(
+        [PhotoItem(scene / "photos" / "a.jpg", *_lonlat(40, 40))], scene / "ortho.tif", options
+    )
+    assert (
+        result.status == "ok"
+        and len(result.candidates) == len(search_offsets_m(20.0, TINY.aerial_footprint_m)) > 1
+    )
+    assert len(calls) == 1
+
+
 def _lonlat(dx, dy):
     return pyproj.Transformer.from_crs(32632, 4326, always_xy=True).transform(ORIGIN[0] + dx, ORIGIN[1] - dy)
 

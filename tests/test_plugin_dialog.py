@@ -1,12 +1,13 @@
 """The single-photo dialog and its QgsTask in a real (offscreen) QGIS: runs, cancel, export, bad input.
 
 The model is a tiny random checkpoint, so the pose is well formed but not accurate (accuracy is asserted
-once the trained demo model exists). A screenshot of the dialog after a run is saved to
+with the demo model in test_plugin_processing.py). A screenshot of the dialog after a run is saved to
 ``tests/artifacts/dialog.png`` for review.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -270,6 +271,65 @@ def test_torch_missing(iface, city, project, monkeypatch):
     _refused(dlg, project, "torch", "pip install", "numpy<2")
     dlg.update_device_label()
     assert "not installed" in dlg.device_label.text()
+
+
+def _wait_for_install(dlg, timeout_ms=120_000):
+    from qgis.PyQt.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+    dlg.installer.done.connect(lambda *_: loop.quit())
+    QTimer.singleShot(timeout_ms, loop.quit)
+    if dlg.installer.running:
+        loop.exec_()
+    assert not dlg.installer.running
+
+
+def test_install_button_runs_pip_in_the_background_and_reports(iface, city, monkeypatch, tmp_path):
+    """The button runs pip through QProcess (real pip, offline: an unknown package fails, --version
+    succeeds); the dialog stays usable, Run is disabled meanwhile, and the outcome is said."""
+    from loc2.ui import installer
+
+    real = dependencies._default_find_spec
+    monkeypatch.setattr(dependencies, "_default_find_spec", lambda m: None if m == "torch" else real(m))
+    dlg = _dialog(iface, city)
+    assert dlg.install_button is not None and dlg.install_button.text() == "Install dependencies"
+
+    asked = []
+    monkeypatch.setattr(
+        installer,
+        "install_command",
+        lambda missing: asked.append(missing) or [sys.executable, "-m", "pip", "--version"],
+    )
+    dlg.install_button.click()  # the default command: install what is missing
+    assert asked == [[("torch", "torch")]] and not dlg.run_button.isEnabled()
+    _wait_for_install(dlg)
+    assert dlg.last_message[0] == Qgis.Critical and "still missing: torch" in dlg.last_message[1]
+    assert dlg.run_button.isEnabled()
+
+    offline = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--no-index",
+        "--find-links",
+        str(tmp_path),
+        "loc2-no-such-pkg",
+    ]
+    dlg.install_dependencies(command=offline)
+    _wait_for_install(dlg)
+    level, text = dlg.last_message
+    assert level == Qgis.Critical and "Installing failed" in text and "loc2-no-such-pkg" in text
+    assert "No matching distribution" in text or "Could not find" in text  # pip's own words, kept
+
+    monkeypatch.setattr(dependencies, "_default_find_spec", real)  # now nothing is missing
+    dlg.install_dependencies(command=[sys.executable, "-m", "pip", "--version"])
+    _wait_for_install(dlg)
+    assert dlg.last_message == (Qgis.Success, "The packages are installed. Restart QGIS to use Loc2.")
+
+    dlg.install_dependencies(command=[str(tmp_path / "no-such-python")])
+    _wait_for_install(dlg)
+    assert dlg.last_message[0] == Qgis.Critical and "Could not start" in dlg.last_message[1]
 
 
 def test_a_failing_photo_is_reported_not_added(iface, city, project):

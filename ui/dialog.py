@@ -114,6 +114,8 @@ class Loc2Dialog(QDialog):
         self._previous_tool = None
         self._marker: QgsVertexMarker | None = None
         self._device_described = False
+        self.installer = None  # DependencyInstaller, made on first use
+        self.install_button: QPushButton | None = None
         self.setWindowTitle("Loc2 — localize a photo on an orthophoto")
         self.setWindowIcon(plugin_icon())
         self.setMinimumWidth(620)
@@ -122,7 +124,7 @@ class Loc2Dialog(QDialog):
         self._update_enabled()
         missing = missing_packages()
         if missing:
-            self.show_message(missing_message(missing), Qgis.Critical)
+            self.show_missing_packages(missing)
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
@@ -289,7 +291,8 @@ class Loc2Dialog(QDialog):
         self.prior_edit.setEnabled(prior == PRIOR_TYPED)
         self.heading_spin.setEnabled(self.heading_combo.currentIndex() == HEADING_TYPED)
         self.depth_widget.setEnabled(self.depth_combo.currentIndex() == DEPTH_FILE)
-        self.run_button.setEnabled(not running)
+        installing = self.installer is not None and self.installer.running
+        self.run_button.setEnabled(not running and not installing)
         self.cancel_button.setEnabled(running)
         has_result = self.last_task is not None and self.last_task.result is not None and not running
         self.export_button.setEnabled(bool(has_result and self.last_task.result.ok))
@@ -315,6 +318,38 @@ class Loc2Dialog(QDialog):
         title = {Qgis.Critical: "Error", Qgis.Warning: "Warning", Qgis.Success: "Done"}.get(level, "Loc2")
         self.bar.clearWidgets()
         self.bar.pushMessage(title, text, level, duration)
+
+    def show_missing_packages(self, missing: list[tuple[str, str]]) -> None:
+        """Say what is missing and how to install it, with a button that installs it in the background."""
+        text = missing_message(missing)
+        self.last_message = (Qgis.Critical, text)
+        self.bar.clearWidgets()
+        item = self.bar.createMessage("Error", text)
+        self.install_button = QPushButton("Install dependencies", item)
+        self.install_button.setToolTip("Run the pip command above in the background (then restart QGIS)")
+        self.install_button.clicked.connect(self.install_dependencies)
+        item.layout().addWidget(self.install_button)
+        self.bar.pushWidget(item, Qgis.Critical)
+
+    def install_dependencies(self, *_args, command: list[str] | None = None) -> None:
+        """Start installing the missing packages into QGIS's Python (``command`` overrides pip's, for tests)."""
+        from .installer import DependencyInstaller
+
+        if self.installer is None:
+            self.installer = DependencyInstaller(self)
+            self.installer.done.connect(self._installed)
+        if self.installer.running:
+            return
+        self.installer.start(command)
+        self.progress.setRange(0, 0)  # busy
+        self.run_button.setEnabled(False)
+        self.show_message("Installing the Python packages Loc2 needs… (this can take several minutes)")
+
+    def _installed(self, ok: bool, message: str) -> None:
+        self.progress.setRange(0, 100)
+        self.progress.setValue(100 if ok else 0)
+        self._update_enabled()
+        self.show_message(message, Qgis.Success if ok else Qgis.Critical)
 
     # ------------------------------------------------------------------ inputs
     def _browse_ortho(self) -> None:
