@@ -49,6 +49,8 @@ class LocalizationResult:
         inliers_ground_px: (N, 2) ground-image pixel (u column, v row) of each inlier, in the input image.
         inliers_ground_xy_m: (N, 2) their ground BEV points.
         inliers_aerial_xy_m: (N, 2) their aerial points.
+        inliers_aerial_index: (N,) their rows of P (aerial grid points, row-major; with several search crops
+            stacked, crop k's rows are k·grid² … (k+1)·grid² − 1).
         inliers_prob: (N,) matching probability P.
         inliers_residual_m: (N,) distance between the moved ground point and its aerial point.
         layout_aerial_xy_m: (M, 2) every valid lifted ground point moved by the pose (the re-scaled
@@ -68,6 +70,7 @@ class LocalizationResult:
     inliers_ground_px: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
     inliers_ground_xy_m: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
     inliers_aerial_xy_m: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+    inliers_aerial_index: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     inliers_prob: np.ndarray = field(default_factory=lambda: np.zeros(0))
     inliers_residual_m: np.ndarray = field(default_factory=lambda: np.zeros(0))
     layout_aerial_xy_m: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
@@ -291,6 +294,33 @@ class Localizer:
         return GroundView(desc_g, ground_xy, valid, grid_rc, (in_h, in_w), (h_img, w_img), timings)
 
     @torch.inference_mode()
+    def match_view(
+        self,
+        view: GroundView,
+        aerial_rgb: np.ndarray,
+        aerial_footprint_m: float,
+        aerial_valid: np.ndarray | None = None,
+        timings: dict | None = None,
+    ) -> torch.Tensor:
+        """The matching probability P (A, G) of a prepared ground view on one aerial crop (A = aerial
+        grid points, row-major; G = ground tokens); ``timings`` (if given) adds up the stages' seconds."""
+        timings = timings if timings is not None else {}
+        aerial_rgb = _checked_aerial(aerial_rgb, aerial_footprint_m)
+        t0 = time.perf_counter()
+        size = self.preset.aerial_size_px
+        a_feat = self.features(image_tensor(aerial_rgb, (size, size), self.device))
+        timings["backbone_aerial"] = timings.get("backbone_aerial", 0.0) + time.perf_counter() - t0
+        a_valid = None
+        if aerial_valid is not None:
+            a_valid = _aerial_grid_valid(aerial_valid, aerial_footprint_m, self.preset.aerial_grid)
+            a_valid = torch.from_numpy(a_valid)[None].to(self.device)
+        t0 = time.perf_counter()
+        valid_t = torch.from_numpy(view.valid)[None].to(self.device)
+        desc_a = self.matcher.describe_aerial(a_feat)
+        P = self.matcher.match(self.matcher.scores(desc_a, view.desc_ground), valid_t, a_valid)[0]
+        timings["heads"] = timings.get("heads", 0.0) + time.perf_counter() - t0
+        return P
+
     def localize_view(
         self,
         view: GroundView,
@@ -301,24 +331,12 @@ class Localizer:
         use_ransac: bool = True,
     ) -> LocalizationResult:
         """The pose of a prepared ground view on one aerial crop (see :meth:`localize` for the arguments)."""
-        aerial_rgb = _checked_aerial(aerial_rgb, aerial_footprint_m)
         timings = dict(view.timings_s)
         solve_args = (view.ground_xy_m, view.valid, aerial_footprint_m, view.grid_rc, view.input_hw)
         if view.desc_ground is None:
+            _checked_aerial(aerial_rgb, aerial_footprint_m)
             return self.solve(None, *solve_args, view.image_hw, timings=timings)
-        t0 = time.perf_counter()
-        size = self.preset.aerial_size_px
-        a_feat = self.features(image_tensor(aerial_rgb, (size, size), self.device))
-        timings["backbone_aerial"] = time.perf_counter() - t0
-        a_valid = None
-        if aerial_valid is not None:
-            a_valid = _aerial_grid_valid(aerial_valid, aerial_footprint_m, self.preset.aerial_grid)
-            a_valid = torch.from_numpy(a_valid)[None].to(self.device)
-        t0 = time.perf_counter()
-        valid_t = torch.from_numpy(view.valid)[None].to(self.device)
-        desc_a = self.matcher.describe_aerial(a_feat)
-        P = self.matcher.match(self.matcher.scores(desc_a, view.desc_ground), valid_t, a_valid)[0]
-        timings["heads"] = timings.get("heads", 0.0) + time.perf_counter() - t0
+        P = self.match_view(view, aerial_rgb, aerial_footprint_m, aerial_valid, timings)
         return self.solve(P, *solve_args, view.image_hw, generator, use_ransac, timings)
 
     def localize(
@@ -377,10 +395,13 @@ class Localizer:
         generator: torch.Generator | None = None,
         use_ransac: bool = True,
         timings: dict | None = None,
+        aerial_xy_m: np.ndarray | None = None,
     ) -> LocalizationResult:
         """The pose from matching probabilities P (A, G) and lifted ground points, as a LocalizationResult.
 
         ``input_hw`` is the backbone input size, ``image_hw`` the ground image's own size (inlier pixels).
+        ``aerial_xy_m`` (A, 2) gives P's aerial points in metres when they are not the one crop's grid
+        (several search crops stacked in one frame); the pose is then in that frame.
         """
         timings = dict(timings or {})
         if not valid.any():
@@ -389,7 +410,11 @@ class Localizer:
                 message="no ground token has valid depth (all sky, too far, or an empty depth map)",
                 timings_s=timings,
             )
-        aerial_xy = aerial_grid_xy(aerial_footprint_m, self.preset.aerial_grid)
+        aerial_xy = (
+            aerial_xy_m
+            if aerial_xy_m is not None
+            else aerial_grid_xy(aerial_footprint_m, self.preset.aerial_grid)
+        )
         t0 = time.perf_counter()
         ground_xy_t = torch.from_numpy(np.nan_to_num(ground_xy)).float().to(self.device)
         est = ransac_pose(
@@ -431,6 +456,7 @@ class Localizer:
             inliers_ground_px=np.stack([u, v], axis=1),
             inliers_ground_xy_m=ground_xy[ig],
             inliers_aerial_xy_m=aerial_xy[ia],
+            inliers_aerial_index=ia.astype(np.int64),
             inliers_prob=est.prob.cpu().numpy()[mask].astype(np.float64),
             inliers_residual_m=est.residual_m.cpu().numpy()[mask].astype(np.float64),
             layout_aerial_xy_m=layout,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +20,8 @@ import torch
 from .depth import DepthMap, FlatGroundDepth, depth_file_for
 from .errors import Loc2Error, ModelNotFoundError, PhotoError
 from .figures import figure_kwargs_from_localization, figure_text, save_match_figure
-from .geometry import Camera
-from .localizer import LocalizationResult, Localizer
+from .geometry import Camera, aerial_grid_xy
+from .localizer import GroundView, LocalizationResult, Localizer
 from .ortho import AerialCrop, Orthophoto
 from .photos import camera_for_photo, load_rgb, read_photo
 from .presets import PRESETS
@@ -120,27 +120,55 @@ def _depth_for(
     return provider.depth_for(rgb, camera), f"file:{provider.path.name}"
 
 
-@dataclass
-class _Candidate:
-    crop: AerialCrop
-    loc: LocalizationResult
+def joint_pose(
+    localizer: Localizer,
+    view: GroundView,
+    crops: list[AerialCrop],
+    probs: list[torch.Tensor],
+    generator: torch.Generator | None = None,
+    use_ransac: bool = True,
+) -> tuple[LocalizationResult, AerialCrop, list[int]]:
+    """One pose from the matches on every search crop, and the crop it is expressed in.
 
-    @property
-    def score(self) -> float:
-        return float(self.loc.num_inliers) if self.loc.ok else -1.0
+    The aerial points of all crops are put in the first crop's aerial frame (through the CRS) and one
+    RANSAC runs over all the matching probabilities stacked: correct matches from overlapping crops agree,
+    matches to look-alike places elsewhere do not (choosing the crop with most inliers instead picked
+    look-alikes: README, "Measured figures"). The result is moved to the frame of the crop whose centre is
+    nearest the pose. Returns (result, that crop, inliers contributed by each crop).
+    """
+    frame = crops[0]
+    footprint = frame.footprint_m
+    solve_args = (view.ground_xy_m, view.valid, footprint, view.grid_rc, view.input_hw, view.image_hw)
+    if view.desc_ground is None or not probs:
+        return localizer.solve(None, *solve_args, timings=dict(view.timings_s)), frame, [0] * len(crops)
+    grid = aerial_grid_xy(footprint, localizer.preset.aerial_grid)
+    aerial_xy = np.concatenate([grid] + [frame.crs_to_aerial(c.aerial_to_crs(grid)) for c in crops[1:]])
+    loc = localizer.solve(
+        torch.cat(probs), *solve_args, generator, use_ransac, dict(view.timings_s), aerial_xy_m=aerial_xy
+    )
+    if not loc.ok:
+        return loc, frame, [0] * len(crops)
+    support = np.bincount(loc.inliers_aerial_index // len(grid), minlength=len(crops)).tolist()
+    position_crs = frame.aerial_to_crs(loc.position_xy_m.reshape(1, 2))[0]
+    nearest = min(crops, key=lambda c: math.dist(c.center_xy_crs, position_crs))
+    return _reframe(loc, frame, nearest), nearest, support
 
-    @property
-    def within_reach(self) -> bool:
-        """The pose lies in the part of the crop that the crop is trusted for (see search_offsets_m)."""
-        reach = SEARCH_REACH_FRACTION * self.crop.footprint_m
-        return self.loc.ok and float(np.hypot(*self.loc.position_xy_m)) <= reach
 
+def _reframe(loc: LocalizationResult, src: AerialCrop, dst: AerialCrop) -> LocalizationResult:
+    """The same pose with its aerial-frame points moved from crop ``src``'s frame to crop ``dst``'s (both
+    cut with the same up direction, so the rotation stays)."""
+    if dst is src:
+        return loc
 
-def best_candidate(candidates: list[_Candidate]) -> _Candidate:
-    """The candidate with most inliers among those whose pose lies within its crop's reach (every point of
-    the search disc is within reach of some crop), else among all."""
-    trusted = [c for c in candidates if c.within_reach]
-    return max(trusted or candidates, key=lambda c: c.score)
+    def move(xy: np.ndarray) -> np.ndarray:
+        return dst.crs_to_aerial(src.aerial_to_crs(xy.reshape(-1, 2))) if len(xy) else xy
+
+    return replace(
+        loc,
+        position_xy_m=move(loc.position_xy_m)[0],
+        inliers_aerial_xy_m=move(loc.inliers_aerial_xy_m),
+        layout_aerial_xy_m=move(loc.layout_aerial_xy_m),
+    )
 
 
 def localize_item(
@@ -153,7 +181,7 @@ def localize_item(
 ) -> PhotoResult:
     """Localize one photo; raises Loc2Error (with the photo and the reason) when it cannot be done.
 
-    ``is_canceled()`` is checked between search crops: a cancelled photo keeps the best crop so far.
+    ``is_canceled()`` is checked between search crops: a cancelled photo is solved on the crops matched so far.
     """
     t0 = time.perf_counter()
     path = Path(item.path)
@@ -174,39 +202,30 @@ def localize_item(
     radius = options.search_radius_m or item.uncertainty_m or DEFAULT_SEARCH_RADIUS_M
     footprint = preset.aerial_footprint_m
     view = localizer.prepare_ground(rgb, depth_map, camera)  # once for every crop
-    candidates: list[_Candidate] = []
+    crops: list[AerialCrop] = []
+    probs: list[torch.Tensor] = []
     outside: list[str] = []
-
-    def try_crop(centre_xy) -> _Candidate | None:
+    for d_east, d_north in search_offsets_m(radius, footprint):
+        if crops and is_canceled is not None and is_canceled():
+            break
+        centre = _offset_in_crs(ortho, prior_xy, d_east, d_north)
         try:
-            crop = ortho.crop(centre_xy, footprint, preset.aerial_size_px, up_heading_deg=up_heading)
+            crop = ortho.crop(centre, footprint, preset.aerial_size_px, up_heading_deg=up_heading)
         except Loc2Error as exc:
             outside.append(str(exc))
-            return None
-        loc = localizer.localize_view(
-            view, crop.image, footprint, crop.valid, generator=generator, use_ransac=options.use_ransac
-        )
-        return _Candidate(crop, loc)
-
-    for d_east, d_north in search_offsets_m(radius, footprint):
-        if candidates and is_canceled is not None and is_canceled():
-            break
-        candidate = try_crop(_offset_in_crs(ortho, prior_xy, d_east, d_north))
-        if candidate is not None:
-            candidates.append(candidate)
-    if not candidates:
+            continue
+        crops.append(crop)
+        if view.desc_ground is not None:
+            probs.append(localizer.match_view(view, crop.image, footprint, crop.valid, view.timings_s))
+    if not crops:
         raise PhotoError(f"{path}: the prior lies outside the orthophoto ({outside[0]})")
 
-    best = best_candidate(candidates)
-    scores = [
-        (*c.crop.aerial_to_crs(np.asarray(c.loc.position_xy_m).reshape(1, 2))[0], c.score)
-        for c in candidates
-        if c.loc.ok
-    ]
+    loc, crop, support = joint_pose(localizer, view, crops, probs, generator, options.use_ransac)
+    scores = [(*c.center_xy_crs, float(n)) for c, n in zip(crops, support, strict=True)]
     result = photo_result_from_localization(
         str(path),
-        best.loc,
-        best.crop,
+        loc,
+        crop,
         prior_lon=item.lon,
         prior_lat=item.lat,
         prior_heading_deg=item.heading_deg,
@@ -216,11 +235,11 @@ def localize_item(
         candidates=scores,
     )
     if options.figures_dir is not None:
-        kwargs = figure_kwargs_from_localization(best.loc, best.crop, prior_xy, item.heading_deg)
+        kwargs = figure_kwargs_from_localization(loc, crop, prior_xy, item.heading_deg)
         save_match_figure(
             Path(options.figures_dir) / f"{path.stem}.png",
             rgb,
-            best.crop.image,
+            crop.image,
             text=figure_text(result),
             **kwargs,
         )

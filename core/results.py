@@ -87,8 +87,11 @@ POSE_FIELDS: Fields = [
     ("runtime_s", "float"),  # seconds spent on the photo
     ("model", "str"),  # model name
     ("depth", "str"),  # depth source name
-    ("n_cand", "int"),  # search-crop candidates evaluated
-    ("cand_score", "str"),  # every candidate: "x y inliers" in the ortho CRS, ';'-separated, best first
+    ("n_cand", "int"),  # search crops matched
+    (
+        "cand_score",
+        "str",
+    ),  # every search crop: "x y inliers" (its centre in the ortho CRS, the inliers it gave)
 ]
 INLIER_FIELDS: Fields = [
     ("photo", "str"),
@@ -131,7 +134,8 @@ _GEOD = pyproj.Geod(ellps="WGS84")
 
 
 def candidate_summary(candidates: list[tuple[float, float, float]]) -> str:
-    """Search candidates as text for the poses table: "x y score; …", highest score first."""
+    """Search crops as text for the poses table: "x y inliers; …" (crop centre, inliers it contributed),
+    most inliers first."""
     ranked = sorted(candidates, key=lambda c: -c[2])
     return "; ".join(f"{x:.2f} {y:.2f} {score:g}" for x, y, score in ranked)
 
@@ -226,7 +230,7 @@ class PhotoResult:
     ``inliers_uv`` (N, 2) its ground pixel (column, row of the input photo), ``inliers_prob`` (N,) and
     ``inliers_resid_m`` (N,); ``layout_xy`` (M, 2) every valid lifted ground point moved by the pose (the
     re-scaled ground layout); ``matches_ground_xy`` / ``matches_aerial_xy`` (K, 2) and ``matches_prob`` (K,)
-    the top matches, most probable first. ``candidates`` lists (x, y, score) of every search crop evaluated.
+    the top matches, most probable first. ``candidates`` lists (x, y, inliers) of every search crop: its centre and the inliers it gave the pose.
     """
 
     photo: str
