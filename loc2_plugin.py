@@ -43,7 +43,7 @@ class Loc2Plugin:
             self.iface.messageBar().pushMessage(
                 "Loc2",
                 missing_message(missing).splitlines()[0] + " Open the Loc2 dialog for the command.",
-                Qgis.Warning,
+                Qgis.MessageLevel.Warning,
                 15,
             )
 

@@ -104,12 +104,16 @@ class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
 
     # output parameter → (LayerTable name, QGIS geometry type, display name)
     SINKS = {
-        POSES: ("poses", QgsProcessing.TypeVectorPoint, "Loc2 poses"),
-        INLIERS: ("inliers", QgsProcessing.TypeVectorPoint, "Loc2 inliers"),
-        OUTLINES: ("outlines", QgsProcessing.TypeVectorPolygon, "Loc2 ground outlines"),
-        SHIFTS: ("shifts", QgsProcessing.TypeVectorLine, "Loc2 shifts"),
+        POSES: ("poses", QgsProcessing.SourceType.TypeVectorPoint, "Loc2 poses"),
+        INLIERS: ("inliers", QgsProcessing.SourceType.TypeVectorPoint, "Loc2 inliers"),
+        OUTLINES: ("outlines", QgsProcessing.SourceType.TypeVectorPolygon, "Loc2 ground outlines"),
+        SHIFTS: ("shifts", QgsProcessing.SourceType.TypeVectorLine, "Loc2 shifts"),
     }
-    _WKB = {"Point": QgsWkbTypes.Point, "LineString": QgsWkbTypes.LineString, "Polygon": QgsWkbTypes.Polygon}
+    _WKB = {
+        "Point": QgsWkbTypes.Type.Point,
+        "LineString": QgsWkbTypes.Type.LineString,
+        "Polygon": QgsWkbTypes.Type.Polygon,
+    }
 
     def name(self) -> str:
         return "localizeimages"
@@ -142,14 +146,17 @@ class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterRasterLayer(self.ORTHOPHOTO, "Orthophoto (with a CRS)"))
         self.addParameter(
             QgsProcessingParameterFile(
-                self.PHOTOS, "Folder of geotagged photos", QgsProcessingParameterFile.Folder, optional=True
+                self.PHOTOS,
+                "Folder of geotagged photos",
+                QgsProcessingParameterFile.Behavior.Folder,
+                optional=True,
             )
         )
         self.addParameter(
             QgsProcessingParameterFeatureSource(
                 self.PHOTO_LAYER,
                 "Point layer of photos (e.g. from Import geotagged photos)",
-                [QgsProcessing.TypeVectorPoint],
+                [QgsProcessing.SourceType.TypeVectorPoint],
                 optional=True,
             )
         )
@@ -159,7 +166,7 @@ class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
                 "Photo path field",
                 defaultValue="photo",
                 parentLayerParameterName=self.PHOTO_LAYER,
-                type=QgsProcessingParameterField.String,
+                type=QgsProcessingParameterField.DataType.String,
                 optional=True,
             )
         )
@@ -169,7 +176,7 @@ class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
                 "Heading field (degrees clockwise from north)",
                 defaultValue="direction",
                 parentLayerParameterName=self.PHOTO_LAYER,
-                type=QgsProcessingParameterField.Numeric,
+                type=QgsProcessingParameterField.DataType.Numeric,
                 optional=True,
             )
         )
@@ -212,7 +219,7 @@ class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
             QgsProcessingParameterFile(
                 self.DEPTH_FOLDER,
                 "Depth map folder (files named like the photos)",
-                QgsProcessingParameterFile.Folder,
+                QgsProcessingParameterFile.Behavior.Folder,
                 optional=True,
             )
         )
@@ -220,7 +227,7 @@ class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
             QgsProcessingParameterNumber(
                 self.SEARCH_RADIUS,
                 "Search radius around the prior, metres (0: EXIF accuracy, else 10 m)",
-                QgsProcessingParameterNumber.Double,
+                QgsProcessingParameterNumber.Type.Double,
                 defaultValue=0.0,
                 minValue=0.0,
                 maxValue=500.0,
@@ -240,7 +247,7 @@ class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
             QgsProcessingParameterFeatureSink(
                 self.FAILED,
                 "Loc2 failed photos",
-                QgsProcessing.TypeVector,
+                QgsProcessing.SourceType.TypeVector,
                 optional=True,
                 createByDefault=False,
             )
@@ -405,7 +412,7 @@ class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
                 raise QgsProcessingException(self.invalidSinkError(parameters, name))
             sinks[table], outputs[name] = sink, dest
         sink, dest = self.parameterAsSink(
-            parameters, self.FAILED, context, qgs_fields(FAILED_FIELDS), QgsWkbTypes.NoGeometry, crs
+            parameters, self.FAILED, context, qgs_fields(FAILED_FIELDS), QgsWkbTypes.Type.NoGeometry, crs
         )
         if sink is not None:
             sinks["failed"], outputs[self.FAILED] = sink, dest

@@ -130,13 +130,13 @@ class Loc2Dialog(QDialog):
     def _build(self) -> None:
         layout = QVBoxLayout(self)
         self.bar = QgsMessageBar(self)
-        self.bar.setSizePolicy(QSizePolicy.Minimum, QSizePolicy.Fixed)
+        self.bar.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Fixed)
         layout.addWidget(self.bar)
 
         inputs = QGroupBox("Inputs", self)
         form = QFormLayout(inputs)
         self.ortho_combo = QgsMapLayerComboBox(inputs)
-        self.ortho_combo.setFilters(QgsMapLayerProxyModel.RasterLayer)
+        self.ortho_combo.setFilters(QgsMapLayerProxyModel.Filter.RasterLayer)
         self.ortho_combo.setAllowEmptyLayer(True)
         self.ortho_combo.setLayer(None)
         self.ortho_button = QToolButton(inputs)
@@ -246,7 +246,7 @@ class Loc2Dialog(QDialog):
         layout.addLayout(run_row)
 
         self.figure_label = QLabel("The match figure appears here after a run.", self)
-        self.figure_label.setAlignment(Qt.AlignCenter)
+        self.figure_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.figure_label.setMinimumHeight(160)
         scroll = QScrollArea(self)
         scroll.setWidgetResizable(True)
@@ -312,24 +312,28 @@ class Loc2Dialog(QDialog):
 
         self.device_label.setText(describe_device(self.device))
 
-    def show_message(self, text: str, level: Any = Qgis.Info, duration: int = 0) -> None:
+    def show_message(self, text: str, level: Any = Qgis.MessageLevel.Info, duration: int = 0) -> None:
         """A message in the dialog's bar (errors stay until closed); kept in ``last_message`` for tests."""
         self.last_message = (level, text)
-        title = {Qgis.Critical: "Error", Qgis.Warning: "Warning", Qgis.Success: "Done"}.get(level, "Loc2")
+        title = {
+            Qgis.MessageLevel.Critical: "Error",
+            Qgis.MessageLevel.Warning: "Warning",
+            Qgis.MessageLevel.Success: "Done",
+        }.get(level, "Loc2")
         self.bar.clearWidgets()
         self.bar.pushMessage(title, text, level, duration)
 
     def show_missing_packages(self, missing: list[tuple[str, str]]) -> None:
         """Say what is missing and how to install it, with a button that installs it in the background."""
         text = missing_message(missing)
-        self.last_message = (Qgis.Critical, text)
+        self.last_message = (Qgis.MessageLevel.Critical, text)
         self.bar.clearWidgets()
         item = self.bar.createMessage("Error", text)
         self.install_button = QPushButton("Install dependencies", item)
         self.install_button.setToolTip("Run the pip command above in the background (then restart QGIS)")
         self.install_button.clicked.connect(self.install_dependencies)
         item.layout().addWidget(self.install_button)
-        self.bar.pushWidget(item, Qgis.Critical)
+        self.bar.pushWidget(item, Qgis.MessageLevel.Critical)
 
     def install_dependencies(self, *_args, command: list[str] | None = None) -> None:
         """Start installing the missing packages into QGIS's Python (``command`` overrides pip's, for tests)."""
@@ -349,7 +353,7 @@ class Loc2Dialog(QDialog):
         self.progress.setRange(0, 100)
         self.progress.setValue(100 if ok else 0)
         self._update_enabled()
-        self.show_message(message, Qgis.Success if ok else Qgis.Critical)
+        self.show_message(message, Qgis.MessageLevel.Success if ok else Qgis.MessageLevel.Critical)
 
     # ------------------------------------------------------------------ inputs
     def _browse_ortho(self) -> None:
@@ -387,14 +391,16 @@ class Loc2Dialog(QDialog):
     def start_picking(self) -> None:
         """Let the user click the prior position on the map canvas."""
         if self.canvas is None:
-            self.show_message("There is no map canvas to click on; type the position instead.", Qgis.Warning)
+            self.show_message(
+                "There is no map canvas to click on; type the position instead.", Qgis.MessageLevel.Warning
+            )
             return
         if self._map_tool is None:
             self._map_tool = QgsMapToolEmitPoint(self.canvas)
             self._map_tool.canvasClicked.connect(self._canvas_clicked)
         self._previous_tool = self.canvas.mapTool()
         self.canvas.setMapTool(self._map_tool)
-        self.show_message("Click the camera's approximate position on the map.", Qgis.Info, 5)
+        self.show_message("Click the camera's approximate position on the map.", Qgis.MessageLevel.Info, 5)
 
     def _canvas_clicked(self, point: QgsPointXY, _button=None) -> None:
         crs = self.canvas.mapSettings().destinationCrs()
@@ -544,7 +550,7 @@ class Loc2Dialog(QDialog):
         try:
             spec = self.collect_spec()
         except Loc2Error as exc:
-            self.show_message(str(exc), Qgis.Critical)
+            self.show_message(str(exc), Qgis.MessageLevel.Critical)
             return None
         set_settings_value("model", self.model_key)
         task = LocalizeTask(spec, project=self.project)
@@ -564,7 +570,7 @@ class Loc2Dialog(QDialog):
     def cancel(self) -> None:
         """Ask the running task to stop (it stops before the next photo step and adds nothing)."""
         if self.task is not None:
-            self.show_message("Cancelling…", Qgis.Info, 3)
+            self.show_message("Cancelling…", Qgis.MessageLevel.Info, 3)
             self.task.cancel()  # a queued task finishes (cancelled) right here
 
     def _task_done(self, ok: bool) -> None:
@@ -581,17 +587,17 @@ class Loc2Dialog(QDialog):
             self._show_result(task)
         elif task.canceled:
             self.progress.setValue(0)
-            self.show_message("Cancelled: nothing was added to the project.", Qgis.Info, 5)
+            self.show_message("Cancelled: nothing was added to the project.", Qgis.MessageLevel.Info, 5)
         else:
             self.progress.setValue(0)
-            self.show_message(task.error or "The localization failed.", Qgis.Critical)
+            self.show_message(task.error or "The localization failed.", Qgis.MessageLevel.Critical)
 
     def _show_result(self, task: LocalizeTask) -> None:
         res = task.result
         self.show_message(
             f"{Path(res.photo).name}: moved {res.shift_m:.1f} m, heading {res.heading_deg:.0f}°, "
             f"{res.num_inliers} inliers ({100 * res.inlier_ratio:.1f} %), confidence {res.confidence}.",
-            Qgis.Success,
+            Qgis.MessageLevel.Success,
         )
         self.show_figure(task.figure_path)
         self.zoom_to(task)
@@ -603,7 +609,7 @@ class Loc2Dialog(QDialog):
             self.figure_label.setText("No match figure.")
             return
         if pixmap.width() > FIGURE_WIDTH_PX:
-            pixmap = pixmap.scaledToWidth(FIGURE_WIDTH_PX, Qt.SmoothTransformation)
+            pixmap = pixmap.scaledToWidth(FIGURE_WIDTH_PX, Qt.TransformationMode.SmoothTransformation)
         self.figure_label.setPixmap(pixmap)
 
     def zoom_to(self, task: LocalizeTask) -> None:
@@ -637,7 +643,9 @@ class Loc2Dialog(QDialog):
         layer); returns layer name → data source, or {} after showing the error."""
         task = self.last_task
         if task is None or task.result is None or not task.result.ok:
-            self.show_message("Run a localization first: there is nothing to export.", Qgis.Warning)
+            self.show_message(
+                "Run a localization first: there is nothing to export.", Qgis.MessageLevel.Warning
+            )
             return {}
         try:
             from ..core.export import MODE_OVERWRITE, write_results
@@ -650,11 +658,11 @@ class Loc2Dialog(QDialog):
                 mode=MODE_OVERWRITE,
             )
         except Loc2Error as exc:
-            self.show_message(str(exc), Qgis.Critical)
+            self.show_message(str(exc), Qgis.MessageLevel.Critical)
             return {}
         sources = writer.sources()
         names = ", ".join(sorted({Path(t.path).name for t in writer.targets.values()}))
-        self.show_message(f"Exported to {Path(path).parent}: {names}", Qgis.Success, 8)
+        self.show_message(f"Exported to {Path(path).parent}: {names}", Qgis.MessageLevel.Success, 8)
         return sources
 
     # ------------------------------------------------------------------ teardown

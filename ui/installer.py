@@ -30,7 +30,7 @@ class DependencyInstaller(QObject):
 
     @property
     def running(self) -> bool:
-        return self.process is not None and self.process.state() != QProcess.NotRunning
+        return self.process is not None and self.process.state() != QProcess.ProcessState.NotRunning
 
     def start(self, command: list[str] | None = None) -> list[str]:
         """Start ``command`` (default: install what :func:`missing_packages` lists); returns the command."""
@@ -39,7 +39,7 @@ class DependencyInstaller(QObject):
         self.command = list(command or install_command(missing_packages()))
         self.output = []
         self.process = QProcess(self)
-        self.process.setProcessChannelMode(QProcess.MergedChannels)
+        self.process.setProcessChannelMode(QProcess.ProcessChannelMode.MergedChannels)
         self.process.readyReadStandardOutput.connect(self._read)
         self.process.finished.connect(self._finished)
         self.process.errorOccurred.connect(self._error)
@@ -60,7 +60,7 @@ class DependencyInstaller(QObject):
     def _finished(self, exit_code: int, exit_status) -> None:
         self._read()
         tail = "\n".join(self.output[-OUTPUT_TAIL_LINES:])
-        if exit_status != QProcess.NormalExit or exit_code != 0:
+        if exit_status != QProcess.ExitStatus.NormalExit or exit_code != 0:
             self.done.emit(
                 False,
                 f"Installing failed (exit code {exit_code}) running:\n{format_command(self.command)}\n{tail}",
@@ -74,5 +74,5 @@ class DependencyInstaller(QObject):
             self.done.emit(True, "The packages are installed. Restart QGIS to use Loc2.")
 
     def _error(self, error) -> None:
-        if error == QProcess.FailedToStart:
+        if error == QProcess.ProcessError.FailedToStart:
             self.done.emit(False, f"Could not start {self.command[0]} (is it QGIS's Python?)")

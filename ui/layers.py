@@ -27,10 +27,10 @@ from .styles import apply_style
 
 # Geometry types of LayerTable → QGIS WKB types and memory-provider names.
 WKB_TYPES = {
-    "Point": QgsWkbTypes.Point,
-    "LineString": QgsWkbTypes.LineString,
-    "Polygon": QgsWkbTypes.Polygon,
-    "None": QgsWkbTypes.NoGeometry,
+    "Point": QgsWkbTypes.Type.Point,
+    "LineString": QgsWkbTypes.Type.LineString,
+    "Polygon": QgsWkbTypes.Type.Polygon,
+    "None": QgsWkbTypes.Type.NoGeometry,
 }
 _MEMORY_GEOMETRY = {"Point": "Point", "LineString": "LineString", "Polygon": "Polygon", "None": "None"}
 try:  # Qt 5 (QGIS 3): field types are QVariant types

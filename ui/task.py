@@ -74,7 +74,7 @@ class LocalizeTask(QgsTask):
         project: QgsProject | None = None,
         add_layers: bool = True,
     ) -> None:
-        super().__init__(f"Loc2: localize {Path(spec.photo_path).name}", QgsTask.CanCancel)
+        super().__init__(f"Loc2: localize {Path(spec.photo_path).name}", QgsTask.Flag.CanCancel)
         self.spec = spec
         self.localizer = localizer
         self.project = project
@@ -167,7 +167,9 @@ class LocalizeTask(QgsTask):
                 ok = False
         if self.error and not self.canceled:
             QgsMessageLog.logMessage(
-                f"{self.description()}: {self.error}\n{self.error_detail}".strip(), LOG_TAG, Qgis.Warning
+                f"{self.description()}: {self.error}\n{self.error_detail}".strip(),
+                LOG_TAG,
+                Qgis.MessageLevel.Warning,
             )
         self.done.emit(bool(ok))
 
