@@ -73,6 +73,10 @@ def main() -> None:
     parser.add_argument("--depth", nargs="+", default=["true", "flat"], choices=["true", "flat"])
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--work", type=Path, help="keep the generated cities and outputs here")
+    parser.add_argument(
+        "--reuse", action="store_true", help="reuse cities already generated in --work (same arguments)"
+    )
+    parser.add_argument("--generate-only", action="store_true", help="write the cities and stop")
     args = parser.parse_args()
 
     work = args.work or Path(tempfile.mkdtemp(prefix="loc2_accuracy_"))
@@ -84,14 +88,19 @@ def main() -> None:
         seed = args.first_seed + i
         n_pano = min(args.per_city, args.panoramas - i * args.per_city)
         n_pin = args.pinhole // n_cities + (1 if i < args.pinhole % n_cities else 0)
-        city = generate_dataset(
-            work / f"city_{seed}",
-            seed,
-            n_panoramas=n_pano,
-            n_pinhole=n_pin,
-            prior_sigma_m=args.sigma,
-            heading_sigma_deg=180.0,
-        )
+        city = work / f"city_{seed}"
+        if not (args.reuse and (city / "truth.csv").is_file()):
+            generate_dataset(
+                city,
+                seed,
+                n_panoramas=n_pano,
+                n_pinhole=n_pin,
+                prior_sigma_m=args.sigma,
+                heading_sigma_deg=180.0,
+            )
+        if args.generate_only:
+            print(f"city {seed}: written ({time.perf_counter() - t0:.0f} s)", flush=True)
+            continue
         items, _ = items_from_images([city / "photos"])
         for d in args.depth:
             options = JobOptions(
@@ -108,6 +117,9 @@ def main() -> None:
             rows[d] += errors_against_truth(out, city / "truth.csv")
         print(f"city {seed}: done ({time.perf_counter() - t0:.0f} s)", flush=True)
 
+    if args.generate_only:
+        print(f"wrote {n_cities} cities under {work} ({time.perf_counter() - t0:.0f} s)")
+        return
     report = {}
     for d, rs in rows.items():
         report[d] = summarise([r for r in rs if r["camera"] == "panorama"])

@@ -171,7 +171,9 @@ def test_metadata_is_complete():
     for key in required:
         assert general.get(key, "").strip(), key
     assert general["name"] == "Loc2" and general["qgisMinimumVersion"] == "3.22"
-    assert general["version"] == "0.1.0" and general["category"] == "Raster"
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert f'version = "{general["version"]}"' in pyproject and general["category"] == "Raster"
+    assert general["changelog"].split()[0] == general["version"]  # the changelog starts with this version
     assert general["hasProcessingProvider"] == "yes" and general["supportsQt6"] == "True"
     assert (ROOT / general["icon"]).is_file()
     text = (ROOT / "metadata.txt").read_text(encoding="utf-8")
