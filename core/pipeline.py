@@ -127,6 +127,7 @@ def joint_pose(
     probs: list[torch.Tensor],
     generator: torch.Generator | None = None,
     use_ransac: bool = True,
+    timings: dict | None = None,
 ) -> tuple[LocalizationResult, AerialCrop, list[int]]:
     """One pose from the matches on every search crop, and the crop it is expressed in.
 
@@ -134,17 +135,19 @@ def joint_pose(
     RANSAC runs over all the matching probabilities stacked: correct matches from overlapping crops agree,
     matches to look-alike places elsewhere do not (choosing the crop with most inliers instead picked
     look-alikes: README, "Measured figures"). The result is moved to the frame of the crop whose centre is
-    nearest the pose. Returns (result, that crop, inliers contributed by each crop).
+    nearest the pose. Returns (result, that crop, inliers contributed by each crop). ``timings``: seconds
+    per stage so far (default: the view's).
     """
     frame = crops[0]
     footprint = frame.footprint_m
+    timings = dict(view.timings_s if timings is None else timings)
     solve_args = (view.ground_xy_m, view.valid, footprint, view.grid_rc, view.input_hw, view.image_hw)
     if view.desc_ground is None or not probs:
-        return localizer.solve(None, *solve_args, timings=dict(view.timings_s)), frame, [0] * len(crops)
+        return localizer.solve(None, *solve_args, timings=timings), frame, [0] * len(crops)
     grid = aerial_grid_xy(footprint, localizer.preset.aerial_grid)
     aerial_xy = np.concatenate([grid] + [frame.crs_to_aerial(c.aerial_to_crs(grid)) for c in crops[1:]])
     loc = localizer.solve(
-        torch.cat(probs), *solve_args, generator, use_ransac, dict(view.timings_s), aerial_xy_m=aerial_xy
+        torch.cat(probs), *solve_args, generator, use_ransac, timings, aerial_xy_m=aerial_xy
     )
     if not loc.ok:
         return loc, frame, [0] * len(crops)
@@ -202,6 +205,7 @@ def localize_item(
     radius = options.search_radius_m or item.uncertainty_m or DEFAULT_SEARCH_RADIUS_M
     footprint = preset.aerial_footprint_m
     view = localizer.prepare_ground(rgb, depth_map, camera)  # once for every crop
+    timings = dict(view.timings_s)  # the crops' stages add up here
     crops: list[AerialCrop] = []
     probs: list[torch.Tensor] = []
     outside: list[str] = []
@@ -216,11 +220,11 @@ def localize_item(
             continue
         crops.append(crop)
         if view.desc_ground is not None:
-            probs.append(localizer.match_view(view, crop.image, footprint, crop.valid, view.timings_s))
+            probs.append(localizer.match_view(view, crop.image, footprint, crop.valid, timings))
     if not crops:
         raise PhotoError(f"{path}: the prior lies outside the orthophoto ({outside[0]})")
 
-    loc, crop, support = joint_pose(localizer, view, crops, probs, generator, options.use_ransac)
+    loc, crop, support = joint_pose(localizer, view, crops, probs, generator, options.use_ransac, timings)
     scores = [(*c.center_xy_crs, float(n)) for c, n in zip(crops, support, strict=True)]
     result = photo_result_from_localization(
         str(path),

@@ -101,6 +101,14 @@ def test_algorithm_parameters_and_outputs():
     assert alg.name() == "localizeimages"
 
 
+def _run_offscreen(code: str) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh Python with QGIS offscreen (from the repository root, 120 s at most)."""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
 def test_plugin_load_imports_no_torch():
     """Loading the plugin (classFactory, initGui, Processing provider) must not import torch."""
     code = (
@@ -111,10 +119,7 @@ def test_plugin_load_imports_no_torch():
         "assert QgsApplication.processingRegistry().algorithmById('loc2:localizeimages') is not None;"
         "p.unload(); print('torch' in sys.modules, 'cv2' in sys.modules)"
     )
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
-    )
+    out = _run_offscreen(code)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split()[-2:] == ["False", "False"]
 
@@ -203,8 +208,5 @@ def test_pyproj_work_in_successive_qgs_tasks_does_not_crash():
         "    assert process_events_until(lambda: done, 60) and done[0] == (None, True), done\n"
         "print('ok')\n"
     )
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
-    )
+    out = _run_offscreen(code)
     assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]
