@@ -279,20 +279,22 @@ def loss_terms(
     cell = preset.aerial_footprint_m / (preset.aerial_grid - 1)
     moved = torch.einsum("bij,bgj->bgi", batch.R, ground_xy) + batch.t[:, None]  # true ground → aerial
     d = torch.cdist(moved, aerial_xy[None].expand(len(moved), -1, -1))  # (B, G, A)
+    # per-sample views through unbind: one stack in backward instead of a full-size zero tensor per index
+    scores_b, P_b = scores.unbind(0), P.unbind(0)
     nce_g2a, nce_a2g = [], []
     for b in range(len(moved)):
         # ground → aerial: each valid ground token whose moved point has an aerial point within a cell
         dist, nearest = d[b].min(dim=1)
         pos_g = valid[b] & (dist <= cell)
         if pos_g.any():
-            logp = F.log_softmax(scores[b][:, pos_g], dim=0)  # over aerial points
+            logp = F.log_softmax(scores_b[b][:, pos_g], dim=0)  # over aerial points
             nce_g2a.append(-logp[nearest[pos_g], torch.arange(int(pos_g.sum()))].mean())
         # aerial → ground: each aerial point with a moved valid ground point within a cell
         d_b = d[b].masked_fill(~valid[b][:, None], float("inf"))
         dist_a, nearest_a = d_b.min(dim=0)
         pos_a = dist_a <= cell
         if pos_a.any():
-            s = scores[b][pos_a]  # (Npos, G)
+            s = scores_b[b][pos_a]  # (Npos, G)
             pos_idx = nearest_a[pos_a]
             near_pos = torch.cdist(moved[b][pos_idx], moved[b]) < NEGATIVE_EXCLUSION_M  # (Npos, G)
             near_pos[torch.arange(len(pos_idx)), pos_idx] = False
@@ -305,11 +307,11 @@ def loss_terms(
     vp = _virtual_points()
     vce = []
     for b in range(len(moved)):
-        flat = P[b].reshape(-1)
+        flat = P_b[b].reshape(-1)
         n = min(VCE_SAMPLES, int((flat.detach() > 0).sum()))
         if n < 3:
             continue
-        ia, ig = CorrespondenceSampler(P[b].detach()).draw(n, generator)
+        ia, ig = CorrespondenceSampler(P_b[b].detach()).draw(n, generator)
         idx = ia * P.shape[2] + ig
         R_hat, t_hat, s_hat, ok = weighted_procrustes(
             ground_xy[b][ig], aerial_xy[ia], flat[idx], with_scale=True
