@@ -12,11 +12,16 @@ Conventions:
   :class:`PhotoError` naming it. Rationals with a zero denominator are invalid (``None``) except ``0/0``
   inside a degrees/minutes/seconds triple, which some writers use for "unused" and is read as 0. A position
   of exactly (0, 0) or with GPSStatus ``V`` (measurement void) is treated as missing.
+* Panoramas: the XMP "Photo Sphere" tags (``GPano:ProjectionType``, ``GPano:PoseHeadingDegrees`` and the
+  cropped-area sizes that 360° cameras write) are read from JPEGs when present. A photo is a full 360°
+  equirectangular panorama if GPano says so, or, without GPano, if it is 2:1 (±1 %). PoseHeadingDegrees
+  (the heading of the panorama's centre column) is the heading prior when GPSImgDirection is absent.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -40,6 +45,16 @@ _GPS = ExifTags.GPS
 _TAG = ExifTags.Base
 # Errors Pillow raises on broken files (decoders raise OSError; parsers also SyntaxError, struct errors...).
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError, MemoryError)
+# A JPEG APP1 segment holding an XMP packet starts with this namespace string.
+_XMP_APP1_PREFIX = b"http://ns.adobe.com/xap/1.0/\x00"
+_GPANO_FIELDS = (
+    "ProjectionType",
+    "PoseHeadingDegrees",
+    "FullPanoWidthPixels",
+    "FullPanoHeightPixels",
+    "CroppedAreaImageWidthPixels",
+    "CroppedAreaImageHeightPixels",
+)
 
 
 @dataclass(frozen=True)
@@ -63,6 +78,8 @@ class Photo:
     make: str | None = None
     model: str | None = None
     format: str | None = None
+    projection: str | None = None  # GPano:ProjectionType, lower case ("equirectangular", ...)
+    partial_panorama: bool = False  # GPano cropped area smaller than the full panorama
 
     @property
     def has_position(self) -> bool:
@@ -70,7 +87,9 @@ class Photo:
 
     @property
     def is_panorama(self) -> bool:
-        """2:1 aspect ratio (±1 %): taken to be a full 360° equirectangular panorama."""
+        """A full 360° equirectangular panorama: GPano says so, or (without GPano) a 2:1 aspect (±1 %)."""
+        if self.projection is not None:
+            return self.projection == "equirectangular" and not self.partial_panorama
         return abs(self.width / self.height - PANORAMA_ASPECT) <= PANORAMA_ASPECT * PANORAMA_ASPECT_TOLERANCE
 
     @property
@@ -262,6 +281,7 @@ def read_photo(path: str | Path, verify: bool = True) -> Photo:
                     exif = img.getexif()
                 except Exception:  # unreadable EXIF block: no metadata, pixels may still be fine
                     exif = Image.Exif()
+                gpano = read_gpano(getattr(img, "applist", []))
                 if verify:
                     _verify_pixels(img)
     except UnidentifiedImageError as exc:
@@ -272,11 +292,44 @@ def read_photo(path: str | Path, verify: bool = True) -> Photo:
         raise PhotoError(f"{path}: corrupt or truncated image ({exc})") from exc
     if raw_w <= 0 or raw_h <= 0:
         raise PhotoError(f"{path}: the image has no pixels")
-    return _photo_from_exif(path, raw_w, raw_h, fmt, exif)
+    return _photo_from_exif(path, raw_w, raw_h, fmt, exif, gpano)
 
 
-def _photo_from_exif(path: Path, raw_w: int, raw_h: int, fmt: str | None, exif: Image.Exif) -> Photo:
-    """Build a :class:`Photo` from the stored size and the parsed EXIF directories."""
+def read_gpano(applist: list[tuple[str, bytes]]) -> dict[str, str]:
+    """The GPano (Photo Sphere XMP) fields of a JPEG's APP segments, as text; ``{}`` when there are none.
+
+    XMP writes a property either as an attribute (``GPano:ProjectionType="equirectangular"``) or as an
+    element (``<GPano:ProjectionType>equirectangular</GPano:ProjectionType>``); both are read. A plain
+    pattern search, not an XML parser: the packet comes from an untrusted file and only flat values are
+    needed.
+    """
+    out: dict[str, str] = {}
+    for marker, data in applist:
+        if marker != "APP1" or not data.startswith(_XMP_APP1_PREFIX):
+            continue
+        text = data[len(_XMP_APP1_PREFIX) :].decode("utf-8", errors="replace")
+        for name in _GPANO_FIELDS:
+            m = re.search(rf"GPano:{name}\s*=\s*[\"']([^\"']*)[\"']", text) or re.search(
+                rf"<GPano:{name}>\s*([^<]*?)\s*</GPano:{name}>", text
+            )
+            if m and name not in out:
+                out[name] = m.group(1).strip()
+    return out
+
+
+def _gpano_number(gpano: dict[str, str], name: str) -> float | None:
+    try:
+        value = float(gpano[name])
+    except (KeyError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _photo_from_exif(
+    path: Path, raw_w: int, raw_h: int, fmt: str | None, exif: Image.Exif, gpano: dict[str, str] | None = None
+) -> Photo:
+    """Build a :class:`Photo` from the stored size, the parsed EXIF directories and the GPano XMP fields."""
+    gpano = gpano or {}
     ifd0 = dict(exif)
     sub = _ifd(exif, ExifTags.IFD.Exif)
     gps = _ifd(exif, ExifTags.IFD.GPSInfo)
@@ -299,6 +352,22 @@ def _photo_from_exif(path: Path, raw_w: int, raw_h: int, fmt: str | None, exif: 
     heading = heading % 360.0 if heading is not None else None
     heading_ref = _ref(gps.get(_GPS.GPSImgDirectionRef))
     heading_ref = heading_ref if heading_ref in ("T", "M") else None
+    pose_heading = _in_range(_gpano_number(gpano, "PoseHeadingDegrees"), 0.0, 360.0)
+    if heading is None and pose_heading is not None:  # GPano's heading is of the centre column, true north
+        heading, heading_ref = pose_heading % 360.0, "T"
+
+    projection = gpano.get("ProjectionType", "").strip().lower() or None
+    full_w, crop_w = (
+        _gpano_number(gpano, "FullPanoWidthPixels"),
+        _gpano_number(gpano, "CroppedAreaImageWidthPixels"),
+    )
+    full_h, crop_h = (
+        _gpano_number(gpano, "FullPanoHeightPixels"),
+        _gpano_number(gpano, "CroppedAreaImageHeightPixels"),
+    )
+    partial = bool(
+        (full_w and crop_w and crop_w < 0.99 * full_w) or (full_h and crop_h and crop_h < 0.99 * full_h)
+    )
 
     focal_35mm = _in_range(_rational(sub.get(_TAG.FocalLengthIn35mmFilm)), 1e-3, 5000.0)
     focal_mm = _in_range(_rational(sub.get(_TAG.FocalLength)), 1e-3, 5000.0)
@@ -329,6 +398,8 @@ def _photo_from_exif(path: Path, raw_w: int, raw_h: int, fmt: str | None, exif: 
         make=_text(ifd0.get(_TAG.Make)),
         model=_text(ifd0.get(_TAG.Model)),
         format=fmt,
+        projection=projection,
+        partial_panorama=partial,
     )
 
 
@@ -373,13 +444,25 @@ def load_rgb(path: str | Path) -> np.ndarray:
 def camera_for_photo(photo: Photo, hfov_deg: float | None = None) -> Equirectangular | Pinhole:
     """The camera model of a photo, in the pixels of the photo as displayed (after EXIF orientation).
 
-    A 2:1 photo (±1 %) is a 360° :class:`Equirectangular` panorama (``hfov_deg`` does not apply to it).
+    A full panorama (GPano equirectangular, or a 2:1 photo without GPano) is a 360° :class:`Equirectangular`
+    (``hfov_deg`` does not apply to it). A GPano panorama that covers less than 360° × 180°, or of another
+    projection (cylindrical, ...), is refused with :class:`PhotoError`.
     Otherwise a centred :class:`Pinhole` with square pixels whose horizontal field of view is ``hfov_deg``
     if given, else derived from EXIF (see :meth:`Photo.hfov_from_exif`). Raises :class:`PhotoError` when
     the field of view is unknown.
     """
     if photo.is_panorama:
         return Equirectangular(width=photo.width, height=photo.height)
+    if photo.projection == "equirectangular":
+        raise PhotoError(
+            f"{photo.path}: a partial panorama (its GPano cropped area is smaller than the full 360° × 180° "
+            "sphere); only full equirectangular panoramas are supported"
+        )
+    if photo.projection is not None:
+        raise PhotoError(
+            f"{photo.path}: GPano projection {photo.projection!r} is not supported (full equirectangular "
+            "panoramas and ordinary photos are)"
+        )
     if hfov_deg is not None:
         if not 0.0 < hfov_deg < 180.0:
             raise PhotoError(f"{photo.path}: horizontal field of view {hfov_deg}° is not between 0 and 180")

@@ -281,6 +281,79 @@ def test_camera_for_photo_models(tmp_path):
         camera_for_photo(unknown, hfov_deg=180.0)
 
 
+def add_xmp(path: Path, xmp: str) -> Path:
+    """Insert an XMP packet as an APP1 segment right after the JPEG's SOI marker (as cameras write it)."""
+    data = path.read_bytes()
+    body = b"http://ns.adobe.com/xap/1.0/\x00" + xmp.encode("utf-8")
+    segment = b"\xff\xe1" + (len(body) + 2).to_bytes(2, "big") + body
+    path.write_bytes(data[:2] + segment + data[2:])
+    return path
+
+
+GPANO_ATTRIBUTES = """<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+<rdf:Description rdf:about="" xmlns:GPano="http://ns.google.com/photos/1.0/panorama/"
+ GPano:ProjectionType="equirectangular" GPano:PoseHeadingDegrees="123.5"
+ GPano:FullPanoWidthPixels="{full_w}" GPano:CroppedAreaImageWidthPixels="{crop_w}"/>
+</rdf:RDF></x:xmpmeta>"""
+
+GPANO_ELEMENTS = """<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF><rdf:Description>
+<GPano:ProjectionType> {projection} </GPano:ProjectionType>
+<GPano:PoseHeadingDegrees>400</GPano:PoseHeadingDegrees>
+</rdf:Description></rdf:RDF></x:xmpmeta>"""
+
+
+def test_gpano_xmp_decides_panorama_and_gives_heading(tmp_path):
+    # A 360 camera's file: GPano attributes, full coverage, heading of the centre column, no GPSImgDirection.
+    pano = read_photo(
+        add_xmp(
+            write_jpeg(tmp_path / "pano.jpg", size=(300, 100)),
+            GPANO_ATTRIBUTES.format(full_w=300, crop_w=300),
+        )
+    )
+    assert pano.projection == "equirectangular" and not pano.partial_panorama
+    assert pano.is_panorama  # 3:1, yet GPano says it is a full sphere
+    assert isinstance(camera_for_photo(pano), Equirectangular)
+    assert pano.heading_deg == pytest.approx(123.5) and pano.heading_ref == "T"
+
+    # GPSImgDirection wins over PoseHeadingDegrees.
+    both = read_photo(
+        add_xmp(
+            write_jpeg(
+                tmp_path / "both.jpg",
+                size=(200, 100),
+                gps={GPS.GPSImgDirection: R(45, 1), GPS.GPSImgDirectionRef: "M"},
+            ),
+            GPANO_ATTRIBUTES.format(full_w=200, crop_w=200),
+        )
+    )
+    assert (both.heading_deg, both.heading_ref) == (45.0, "M")
+
+    # A cropped (partial) panorama is refused, naming the file.
+    part = read_photo(
+        add_xmp(
+            write_jpeg(tmp_path / "part.jpg", size=(200, 100)),
+            GPANO_ATTRIBUTES.format(full_w=800, crop_w=200),
+        )
+    )
+    assert part.partial_panorama and not part.is_panorama
+    with pytest.raises(PhotoError, match="part.jpg: a partial panorama"):
+        camera_for_photo(part)
+
+    # Element syntax; another projection is refused even with a 2:1 aspect; an out-of-range heading is dropped.
+    cyl = read_photo(
+        add_xmp(
+            write_jpeg(tmp_path / "cyl.jpg", size=(200, 100)), GPANO_ELEMENTS.format(projection="Cylindrical")
+        )
+    )
+    assert cyl.projection == "cylindrical" and not cyl.is_panorama and cyl.heading_deg is None
+    with pytest.raises(PhotoError, match="cyl.jpg: GPano projection 'cylindrical' is not supported"):
+        camera_for_photo(cyl, hfov_deg=90.0)
+
+    # Other XMP (no GPano) leaves the aspect rule in charge.
+    plain = read_photo(add_xmp(write_jpeg(tmp_path / "plain.jpg", size=(200, 100)), "<x:xmpmeta/>"))
+    assert plain.projection is None and plain.is_panorama
+
+
 def test_png_and_greyscale_load(tmp_path):
     grey = tmp_path / "grey.png"
     Image.fromarray(np.full((10, 14), 77, np.uint8)).save(grey)
