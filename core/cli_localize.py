@@ -12,6 +12,7 @@ from .export import MODE_APPEND, MODE_OVERWRITE, MODE_REFUSE, ResultWriter, infe
 from .ortho import Orthophoto
 from .pipeline import JobOptions, load_localizer, localize_batch
 from .priors import PhotoItem, items_from_csv, items_from_images, items_from_layer
+from .ransac import SOLVERS
 from .results import PhotoResult, candidate_summary
 
 
@@ -89,6 +90,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--matches", action="store_true", help="also write the match lines layer")
     p.add_argument("--no-ransac", action="store_true", help="one weighted solve instead of RANSAC")
+    p.add_argument(
+        "--solver",
+        choices=SOLVERS,
+        default="precise",
+        help="precise (default): the published RANSAC, then a metric scale gate (depth maps in metres, flat ground) and a "
+        "least-squares polish over all matches; published: the paper's protocol exactly",
+    )
     p.add_argument("--seed", type=int, default=0, help="RANSAC seed")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument(
@@ -139,6 +147,7 @@ def run(args) -> int:
         hfov_deg=args.hfov,
         camera_height_m=args.camera_height,
         use_ransac=not args.no_ransac,
+        solver=args.solver,
         seed=args.seed,
         include_matches=args.matches,
     )

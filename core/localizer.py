@@ -396,12 +396,14 @@ class Localizer:
         use_ransac: bool = True,
         timings: dict | None = None,
         aerial_xy_m: np.ndarray | None = None,
+        solver_kwargs: dict | None = None,
     ) -> LocalizationResult:
         """The pose from matching probabilities P (A, G) and lifted ground points, as a LocalizationResult.
 
         ``input_hw`` is the backbone input size, ``image_hw`` the ground image's own size (inlier pixels).
         ``aerial_xy_m`` (A, 2) gives P's aerial points in metres when they are not the one crop's grid
-        (several search crops stacked in one frame); the pose is then in that frame.
+        (several search crops stacked in one frame); the pose is then in that frame. ``solver_kwargs``:
+        additions to the published solver (``ransac.solver_settings``); None = the published protocol.
         """
         timings = dict(timings or {})
         if not valid.any():
@@ -418,7 +420,12 @@ class Localizer:
         t0 = time.perf_counter()
         ground_xy_t = torch.from_numpy(np.nan_to_num(ground_xy)).float().to(self.device)
         est = ransac_pose(
-            P, torch.from_numpy(aerial_xy).float(), ground_xy_t, generator=generator, use_ransac=use_ransac
+            P,
+            torch.from_numpy(aerial_xy).float(),
+            ground_xy_t,
+            generator=generator,
+            use_ransac=use_ransac,
+            **(solver_kwargs or {}),
         )
         timings["solver"] = time.perf_counter() - t0
         if not est.valid:

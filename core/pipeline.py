@@ -26,6 +26,7 @@ from .ortho import AerialCrop, Orthophoto
 from .photos import camera_for_photo, load_rgb, read_photo
 from .presets import PRESETS
 from .priors import PhotoItem
+from .ransac import solver_settings
 from .results import PhotoResult, photo_result_from_localization
 
 DEFAULT_SEARCH_RADIUS_M = 10.0
@@ -50,6 +51,8 @@ class JobOptions:
         hfov_deg: horizontal field of view of pinhole photos whose EXIF has no focal length.
         camera_height_m: camera height above the ground for flat-ground depth.
         use_ransac: False for one weighted solve (faster, less robust).
+        solver: ``precise`` (default: the published RANSAC, then with metric or flat-ground depth a scale
+            gate, and a least-squares polish over all matches) or ``published`` (the paper's protocol exactly).
         seed: RANSAC seed (results are reproducible).
         include_matches: also produce the ``matches`` layer.
     """
@@ -63,6 +66,7 @@ class JobOptions:
     hfov_deg: float | None = None
     camera_height_m: float = 1.6
     use_ransac: bool = True
+    solver: str = "precise"
     seed: int = 0
     include_matches: bool = False
 
@@ -128,6 +132,7 @@ def joint_pose(
     generator: torch.Generator | None = None,
     use_ransac: bool = True,
     timings: dict | None = None,
+    solver_kwargs: dict | None = None,
 ) -> tuple[LocalizationResult, AerialCrop, list[int]]:
     """One pose from the matches on every search crop, and the crop it is expressed in.
 
@@ -136,7 +141,7 @@ def joint_pose(
     matches to look-alike places elsewhere do not (choosing the crop with most inliers instead picked
     look-alikes: README, "Measured figures"). The result is moved to the frame of the crop whose centre is
     nearest the pose. Returns (result, that crop, inliers contributed by each crop). ``timings``: seconds
-    per stage so far (default: the view's).
+    per stage so far (default: the view's). ``solver_kwargs``: see :meth:`Localizer.solve`.
     """
     frame = crops[0]
     footprint = frame.footprint_m
@@ -147,7 +152,13 @@ def joint_pose(
     grid = aerial_grid_xy(footprint, localizer.preset.aerial_grid)
     aerial_xy = np.concatenate([grid] + [frame.crs_to_aerial(c.aerial_to_crs(grid)) for c in crops[1:]])
     loc = localizer.solve(
-        torch.cat(probs), *solve_args, generator, use_ransac, timings, aerial_xy_m=aerial_xy
+        torch.cat(probs),
+        *solve_args,
+        generator,
+        use_ransac,
+        timings,
+        aerial_xy_m=aerial_xy,
+        solver_kwargs=solver_kwargs,
     )
     if not loc.ok:
         return loc, frame, [0] * len(crops)
@@ -224,7 +235,11 @@ def localize_item(
     if not crops:
         raise PhotoError(f"{path}: the prior lies outside the orthophoto ({outside[0]})")
 
-    loc, crop, support = joint_pose(localizer, view, crops, probs, generator, options.use_ransac, timings)
+    # flat-ground depth is in metres wherever the ground is seen (a known camera height): gate it too
+    solver_kwargs = solver_settings(options.solver, depth_map.metric or depth_name == "flat")
+    loc, crop, support = joint_pose(
+        localizer, view, crops, probs, generator, options.use_ransac, timings, solver_kwargs
+    )
     scores = [(*c.center_xy_crs, float(n)) for c, n in zip(crops, support, strict=True)]
     result = photo_result_from_localization(
         str(path),

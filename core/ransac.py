@@ -11,6 +11,24 @@ import torch
 
 from .procrustes import weighted_procrustes
 
+# Additions to the published solver, used by the "precise" solver of ``loc2 localize`` (README, "Solver"):
+# with metric depth the alignment's scale should be ≈ 1, so hypotheses outside this range are look-alikes
+# that fit only by shrinking or stretching the ground layout;
+METRIC_SCALE_RANGE = (0.8, 1.25)
+# and the kept pose is re-solved over all of P's matches near it, with these shrinking radii (metres).
+POLISH_RADII_M = (2.5, 1.5, 1.0)
+SOLVERS = ("precise", "published")
+
+
+def solver_settings(solver: str, metric_depth: bool) -> dict:
+    """Keyword arguments of :func:`ransac_pose` for a solver name: ``published`` is the paper's protocol
+    exactly (method §6); ``precise`` adds the metric scale gate (metric depth only) and the polish."""
+    if solver == "published":
+        return {}
+    if solver != "precise":
+        raise ValueError(f"unknown solver {solver!r}; use one of {', '.join(SOLVERS)}")
+    return {"scale_range": METRIC_SCALE_RANGE if metric_depth else None, "polish": POLISH_RADII_M}
+
 
 @dataclass
 class PoseEstimate:
@@ -232,6 +250,8 @@ def ransac_pose(
     use_ransac: bool = True,
     direct_samples: int = 1024,
     generator: torch.Generator | None = None,
+    scale_range: tuple[float, float] | None = None,
+    polish: tuple[float, ...] = (),
 ) -> PoseEstimate:
     """Estimate the pose from the matching probability P (A, G) or (1, A, G).
 
@@ -246,6 +266,10 @@ def ransac_pose(
         with_scale: scale-aware alignment (needed for relative depth).
         use_ransac: False gives one weighted solve on ``direct_samples`` correspondences (weights = P).
         generator: a torch.Generator for reproducible sampling.
+        scale_range: (lo, hi) scales a hypothesis or refinement may have (metric depth: s ≈ 1); None (the
+            published protocol) accepts any.
+        polish: after refinement, weighted re-solves over ALL of P with these shrinking inlier radii in
+            metres (weights = P on the pairs within the radius); () (the published protocol) skips it.
     """
     if P.dim() == 3:
         P = P[0]
@@ -290,6 +314,8 @@ def ransac_pose(
         s.view(rounds, n_h),
         soft_threshold,
     ).reshape(-1)
+    if scale_range is not None:
+        valid = valid & (s >= scale_range[0]) & (s <= scale_range[1])
     scores = torch.where(valid, scores, torch.full_like(scores, -1.0))
     best = int(torch.argmax(scores))
     if not bool(valid[best]):
@@ -297,8 +323,21 @@ def ransac_pose(
     r = int(round_of[best])
     src, dst = src_all[r], dst_all[r]
     R_b, t_b, s_b, res, mask = refine_pose(
-        src, dst, R[best], t[best], s[best], inlier_threshold, refinements, with_scale, minimal_set
+        src,
+        dst,
+        R[best],
+        t[best],
+        s[best],
+        inlier_threshold,
+        refinements,
+        with_scale,
+        minimal_set,
+        scale_range,
     )
+    if polish:
+        R_b, t_b, s_b = polish_pose(P, aerial_xy, ground_xy, R_b, t_b, s_b, polish, with_scale, scale_range)
+        res = _residuals(src, dst, R_b, t_b, s_b)
+        mask = res < inlier_threshold
     count = int(mask.sum())
     score = _soft_score(res, soft_threshold)
     return PoseEstimate(R_b, t_b, s_b, True, count, mask, score, ia[r], ig[r], prob[r], res)
@@ -314,9 +353,11 @@ def refine_pose(
     refinements: int = 4,
     with_scale: bool = True,
     minimal_count: int = 3,
+    scale_range: tuple[float, float] | None = None,
 ):
     """Re-solve on the hard inliers (within ``inlier_threshold`` metres) up to ``refinements`` times,
-    keeping a refinement only when the inlier count grows and is at least ``minimal_count``.
+    keeping a refinement only when the inlier count grows and is at least ``minimal_count`` (and its scale
+    lies in ``scale_range`` when one is given).
 
     Returns (R, t, s, residuals (N,), inlier mask (N,)) of the kept pose.
     """
@@ -330,8 +371,49 @@ def refine_pose(
         mask_n = res_n < inlier_threshold
         if int(mask_n.sum()) <= int(mask.sum()) or int(mask_n.sum()) < minimal_count:
             break
+        if scale_range is not None and not scale_range[0] <= float(s_n) <= scale_range[1]:
+            break
         R, t, s, res, mask = R_n, t_n, s_n, res_n, mask_n
     return R, t, s, res, mask
+
+
+def polish_pose(
+    P: torch.Tensor,
+    aerial_xy: torch.Tensor,
+    ground_xy: torch.Tensor,
+    R: torch.Tensor,
+    t: torch.Tensor,
+    s: torch.Tensor,
+    radii_m: tuple[float, ...],
+    with_scale: bool = True,
+    scale_range: tuple[float, float] | None = None,
+    min_pairs: int = 3,
+    per_token: int = 16,
+):
+    """Weighted least squares over the matches of P near the pose, with shrinking radii.
+
+    Candidate pairs: each ground token's ``per_token`` most probable aerial points. For each radius: the
+    pairs whose residual under the current pose is below it, weighted by P, give a new weighted closed-form
+    pose (kept if valid, in ``scale_range``, and backed by at least ``min_pairs`` pairs). Unlike the sampled
+    refinement this sees every ground token's matches, so the pose averages over all consistent matches
+    instead of one round's sample. Returns (R, t, s).
+    """
+    w, ia = torch.topk(P, min(per_token, P.shape[0]), dim=0)  # (k, G)
+    ig = torch.arange(P.shape[1], device=P.device).expand_as(ia)
+    keep = w > 0
+    ia, ig, w = ia[keep], ig[keep], w[keep]
+    if len(ia) < min_pairs:
+        return R, t, s
+    src, dst = ground_xy[ig], aerial_xy[ia]
+    for radius in radii_m:
+        near = _residuals(src, dst, R, t, s) < radius
+        if int(near.sum()) < min_pairs:
+            break
+        R_n, t_n, s_n, ok = weighted_procrustes(src[near], dst[near], w[near], with_scale)
+        if not bool(ok) or (scale_range is not None and not scale_range[0] <= float(s_n) <= scale_range[1]):
+            break
+        R, t, s = R_n, t_n, s_n
+    return R, t, s
 
 
 def _no_pose(device) -> PoseEstimate:

@@ -223,6 +223,7 @@ def test_joint_pose_over_search_crops_is_exact_in_the_crs(scene):
     from loc2.core.localizer import GroundView
     from loc2.core.ortho import Orthophoto
     from loc2.core.pipeline import joint_pose
+    from loc2.core.ransac import solver_settings
 
     loc = Localizer.from_preset(TINY, device="cpu")
     footprint, grid_n = 30.0, TINY.aerial_grid
@@ -251,6 +252,19 @@ def test_joint_pose_over_search_crops_is_exact_in_the_crs(scene):
             P[d.argmin(axis=1)[inside], np.flatnonzero(inside)] = 0.9
             probs.append(torch.from_numpy(P))
         res, crop, support = joint_pose(loc, view, crops, probs, torch.Generator().manual_seed(0))
+        precise, precise_crop, _ = joint_pose(
+            loc,
+            view,
+            crops,
+            probs,
+            torch.Generator().manual_seed(0),
+            solver_kwargs=solver_settings("precise", True),
+        )
+    # the precise solver averages over every grid-snapped match: far tighter than the published pose
+    precise_xy = precise_crop.aerial_to_crs(precise.position_xy_m.reshape(1, 2))[0]
+    assert np.linalg.norm(precise_xy - true_crs) < 0.1
+    assert abs((precise.heading_deg - 35.0 + 180) % 360 - 180) < 0.5
+    assert 0.98 < precise.scale < 1.02
     assert res.ok
     assert np.allclose(crop.aerial_to_crs(res.position_xy_m.reshape(1, 2))[0], true_crs, atol=0.3)
     # the kept pose may be a 3-point hypothesis (refinement is kept only when the inliers grow, as published)

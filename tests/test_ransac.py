@@ -6,7 +6,14 @@ import pytest
 import torch
 
 from loc2.core.geometry import aerial_grid_xy
-from loc2.core.ransac import CorrespondenceSampler, minimal_sets, ransac_pose
+from loc2.core.ransac import (
+    METRIC_SCALE_RANGE,
+    POLISH_RADII_M,
+    CorrespondenceSampler,
+    minimal_sets,
+    ransac_pose,
+    solver_settings,
+)
 
 
 def _scenario(outlier_fraction=0.7, seed=0, scale=1.0):
@@ -107,3 +114,72 @@ def test_minimal_sets_per_row_follow_their_row():
     assert sets.shape == (100, 3)
     assert sorted(set(sets[:50].flatten().tolist())) == [0, 1, 2]
     assert set(sets[50:].flatten().tolist()) <= {5, 6, 7, 8}
+
+
+def _two_places(seed=0):
+    """A true pose (scale 1, 25 % of ground tokens) and a look-alike (scale 0.6, 40 %) in one P."""
+    gen = torch.Generator().manual_seed(seed)
+    aerial = torch.from_numpy(aerial_grid_xy(72.0, 41)).float()
+    n = 1000
+    ground = torch.rand(n, 2, generator=gen) * 40 - 20
+    true_t, fake_t = torch.tensor([3.0, -2.0]), torch.tensor([-15.0, 12.0])
+    target = torch.randint(0, len(aerial), (n,), generator=gen)
+    which = torch.rand(n, generator=gen)
+    true_set, fake_set = which < 0.25, (which >= 0.25) & (which < 0.65)
+    # snap each set's moved points to their nearest aerial point (what a grid matcher can do at best)
+    for sel, s, t in ((true_set, 1.0, true_t), (fake_set, 0.6, fake_t)):
+        target[sel] = torch.cdist(s * ground[sel] + t, aerial).argmin(1)
+    logits = torch.randn(len(aerial), n, generator=gen)
+    logits[target, torch.arange(n)] += 9.0
+    P = torch.softmax(logits, 0) * torch.softmax(logits, 1)
+    return P, aerial, ground, true_t
+
+
+def test_scale_range_rejects_a_look_alike_that_needs_a_wrong_scale():
+    P, aerial, ground, true_t = _two_places()
+    gen = torch.Generator().manual_seed(0)
+    published = ransac_pose(P, aerial, ground, samples_per_round=2048, generator=gen)
+    assert abs(float(published.s) - 0.6) < 0.05  # the bigger, wrongly scaled set wins
+    gated = ransac_pose(
+        P,
+        aerial,
+        ground,
+        samples_per_round=2048,
+        generator=torch.Generator().manual_seed(0),
+        scale_range=(0.8, 1.25),
+    )
+    assert 0.8 <= float(gated.s) <= 1.25
+    assert float((gated.t - true_t).norm()) < 1.0
+
+
+def test_polish_averages_over_all_matches():
+    P, aerial, ground, true_t = _two_places(seed=3)
+    errors = {}  # mean position error over four seeds, metres
+    for name, polish in (("refined", ()), ("polished", (2.5, 1.5, 1.0))):
+        dists = []
+        for seed in range(4):
+            est = ransac_pose(
+                P,
+                aerial,
+                ground,
+                rounds=5,
+                samples_per_round=1024,
+                hypotheses_per_round=20,
+                generator=torch.Generator().manual_seed(seed),
+                scale_range=(0.8, 1.25),
+                polish=polish,
+            )
+            dists.append(float((est.t - true_t).norm()))
+        errors[name] = sum(dists) / len(dists)
+    # grid snapping leaves up to 0.9 m per point; averaging over all ~250 true matches removes most of it
+    assert errors["polished"] < 0.05
+    assert errors["polished"] < errors["refined"]
+
+
+def test_solver_settings_name_the_additions():
+    assert solver_settings("published", metric_depth=True) == {}
+    precise = solver_settings("precise", metric_depth=True)
+    assert precise["scale_range"] == METRIC_SCALE_RANGE and precise["polish"] == POLISH_RADII_M
+    assert solver_settings("precise", metric_depth=False)["scale_range"] is None  # relative depth: any scale
+    with pytest.raises(ValueError, match="unknown solver 'fast'"):
+        solver_settings("fast", metric_depth=True)

@@ -41,6 +41,7 @@ from .threads import finish_worker_job
 
 MODEL_KEYS = ("demo", "vigor", "kitti")
 DEPTH_KEYS = ("flat", "folder")
+SOLVER_KEYS = ("precise", "published")  # core.ransac.SOLVERS, in the order of the enum's options
 FAILED_FIELDS = [("photo", "str"), ("status", "str"), ("message", "str")]
 
 HELP = """Localizes street-level photos on an orthophoto with Loc2 (match, lift, align): each photo's true \
@@ -55,6 +56,8 @@ and matcher files), or a Loc2 checkpoint file (overrides the model choice).
 Depth: flat ground (no extra weights) or a folder of depth maps named like the photos (.png, .npy, .tif).
 
 Search radius: how far from the prior to look, in metres (0: the photo's EXIF accuracy, else 10 m).
+
+Pose solver: Precise (default) runs the published RANSAC, then, with flat ground or depth maps in metres, rejects poses whose scale is far from 1 (look-alike places that fit only by shrinking the ground layout) and re-solves over all matches near the pose; Published is the paper's protocol exactly.
 
 Outputs, in the orthophoto's CRS: poses (one point per photo, heading in degrees clockwise from true north; \
 a photo without a pose sits at its prior with its status and message), inliers, ground outlines, shifts \
@@ -94,6 +97,7 @@ class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
     DEPTH_FOLDER = "DEPTH_FOLDER"
     SEARCH_RADIUS = "SEARCH_RADIUS"
     DEVICE = "DEVICE"
+    SOLVER = "SOLVER"
     POSES = "POSES"
     INLIERS = "INLIERS"
     OUTLINES = "OUTLINES"
@@ -241,6 +245,17 @@ class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
                 defaultValue=0,
             )
         )
+        self.addParameter(
+            QgsProcessingParameterEnum(
+                self.SOLVER,
+                "Pose solver",
+                options=[
+                    "Precise (scale gate for metric depth; least-squares polish over all matches)",
+                    "Published (the paper's RANSAC protocol exactly)",
+                ],
+                defaultValue=0,
+            )
+        )
         for name, (_, kind, title) in self.SINKS.items():
             self.addParameter(QgsProcessingParameterFeatureSink(name, title, kind))
         self.addParameter(
@@ -297,6 +312,7 @@ class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
             "depth": depth,
             "search_radius_m": radius if radius > 0 else None,
             "device": DEVICE_CHOICES[self.parameterAsEnum(parameters, self.DEVICE, context)],
+            "solver": SOLVER_KEYS[self.parameterAsEnum(parameters, self.SOLVER, context)],
         }
 
     def _layer_items(self, parameters, context, feedback) -> list:
