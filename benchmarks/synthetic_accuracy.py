@@ -23,6 +23,7 @@ from loc2.core.demo import errors_against_truth
 from loc2.core.export import ResultWriter
 from loc2.core.pipeline import JobOptions, load_localizer, localize_batch
 from loc2.core.priors import items_from_images
+from loc2.core.ransac import SOLVERS
 from loc2.core.synthetic import generate_dataset
 
 RATIO_BINS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.01)
@@ -71,6 +72,7 @@ def main() -> None:
     parser.add_argument("--search-radius", type=float, default=20.0, help="metres searched around the prior")
     parser.add_argument("--model", default="demo")
     parser.add_argument("--depth", nargs="+", default=["true", "flat"], choices=["true", "flat"])
+    parser.add_argument("--solver", choices=SOLVERS, default="precise", help="pose solver (loc2 localize)")
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--work", type=Path, help="keep the generated cities and outputs here")
     parser.add_argument(
@@ -108,6 +110,7 @@ def main() -> None:
                 depth="flat" if d == "flat" else str(city / "depth"),
                 search_radius_m=args.search_radius,
                 device="cpu",
+                solver=args.solver,
             )
             out = city / f"results_{d}.gpkg"
             with ResultWriter(out, crs=localizer_crs(city), mode="overwrite") as writer:
@@ -127,7 +130,7 @@ def main() -> None:
     print(json.dumps(report, indent=2))
     print(
         f"seeds {args.first_seed}-{args.first_seed + n_cities - 1}, σ = {args.sigma} m, search radius "
-        f"{args.search_radius} m, {time.perf_counter() - t0:.0f} s; work folder {work}"
+        f"{args.search_radius} m, solver {args.solver}, {time.perf_counter() - t0:.0f} s; work folder {work}"
     )
     if args.json:  # one object per depth source: the panorama figures, with "pinhole" inside
         report["args"] = {k: str(v) for k, v in vars(args).items()}
