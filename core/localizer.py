@@ -431,7 +431,8 @@ class Localizer:
         if not est.valid:
             return LocalizationResult(
                 status=STATUS_NO_POSE,
-                message="no pose could be solved from the matches (too few or degenerate correspondences)",
+                message="no pose could be solved from the matches (too few or degenerate correspondences"
+                + (", or none at a plausible scale)" if (solver_kwargs or {}).get("scale_range") else ")"),
                 num_valid_tokens=int(valid.sum()),
                 timings_s=timings,
             )
