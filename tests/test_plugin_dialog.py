@@ -98,6 +98,7 @@ def test_demo_checkpoint_path_matches_the_engine():
 def test_task_runs_synchronously_and_finished_adds_the_group(iface, city, project):
     dlg = _dialog(iface, city)
     spec = dlg.collect_spec()
+    assert spec.options["solver"] == "precise"  # the default
     name = city.located[0].name
     assert (spec.prior_lon, spec.prior_lat) == pytest.approx(city.positions[name], abs=1e-6)
     assert spec.prior_heading_deg == pytest.approx(city.headings[name], abs=0.01)
@@ -175,6 +176,16 @@ def _screenshot(dlg):
     assert dlg.grab().save(str(path))
     assert path.stat().st_size > 20_000  # a real picture, not an empty frame
     dlg.close()
+
+
+def test_published_solver_choice_reaches_the_job(iface, city, project):
+    dlg = _dialog(iface, city)
+    dlg.solver_combo.setCurrentIndex(dlg.solver_combo.findData("published"))
+    spec = dlg.collect_spec()
+    assert spec.options["solver"] == "published"
+    task = LocalizeTask(spec, project=project)
+    assert task.run(), task.error  # the engine takes the option
+    assert task.result is not None and task.result.ok
 
 
 def test_cancel_adds_nothing(iface, city, project):

@@ -171,7 +171,9 @@ def test_import_geotagged_photos_then_shapefile_outputs(city, tmp_path):
     outputs = {name: str(tmp_path / f"{TABLE[name]}.shp") for name in SINKS}
     depth = {"DEPTH": 1, "DEPTH_FOLDER": str(city.depth_dir)}  # the city's depth maps, named like the photos
     results = processing.run(
-        ALG, _params(city, PHOTO_LAYER=photos, **depth, **outputs), feedback=RecordingFeedback()
+        ALG,
+        _params(city, PHOTO_LAYER=photos, SOLVER=1, **depth, **outputs),  # the published solver
+        feedback=RecordingFeedback(),
     )
     for name in SINKS:
         layer = QgsVectorLayer(results[name], name, "ogr")

@@ -212,6 +212,15 @@ class Loc2Dialog(QDialog):
         self.radius_spin.setClearValue(0.0)
         mform.addRow("Search radius", self.radius_spin)
 
+        self.solver_combo = QComboBox(model)
+        for label, key in (("Precise", "precise"), ("Published (the paper's protocol)", "published")):
+            self.solver_combo.addItem(label, key)
+        self.solver_combo.setToolTip(
+            "Precise: the published RANSAC, plus a scale gate with flat-ground or metric depth (rejects "
+            "look-alike places) and a least-squares polish over all matches. Published: the paper's protocol."
+        )
+        mform.addRow("Pose solver", self.solver_combo)
+
         self.device_combo = QComboBox(model)
         self.device_combo.addItems(["Auto", "CUDA GPU", "CPU"])
         self.device_combo.currentIndexChanged.connect(self.update_device_label)
@@ -525,6 +534,7 @@ class Loc2Dialog(QDialog):
             depth="flat",
             search_radius_m=radius if radius > 0 else None,
             device=self.device,
+            solver=self.solver_combo.currentData(),
             include_matches=self.matches_check.isChecked(),
         )
         return JobSpec(
