@@ -94,8 +94,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--solver",
         choices=SOLVERS,
         default="precise",
-        help="precise (default): the published RANSAC, then a metric scale gate (depth maps in metres, flat ground) and a "
-        "least-squares polish over all matches; published: the paper's protocol exactly",
+        help="precise (default): the published RANSAC with a scale gate for depth in metres (depth maps, flat "
+        "ground), then a least-squares polish over all matches; published: the paper's protocol exactly",
     )
     p.add_argument("--seed", type=int, default=0, help="RANSAC seed")
     mode = p.add_mutually_exclusive_group()

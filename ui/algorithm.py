@@ -57,7 +57,7 @@ Depth: flat ground (no extra weights) or a folder of depth maps named like the p
 
 Search radius: how far from the prior to look, in metres (0: the photo's EXIF accuracy, else 10 m).
 
-Pose solver: Precise (default) runs the published RANSAC, then, with flat ground or depth maps in metres, rejects poses whose scale is far from 1 (look-alike places that fit only by shrinking the ground layout) and re-solves over all matches near the pose; Published is the paper's protocol exactly.
+Pose solver: Precise (default) runs the published RANSAC but, with flat ground or depth maps in metres, rejects poses whose scale is far from 1 (look-alike places that fit only by shrinking the ground layout) and re-solves over all matches near the pose; Published is the paper's protocol exactly.
 
 Outputs, in the orthophoto's CRS: poses (one point per photo, heading in degrees clockwise from true north; \
 a photo without a pose sits at its prior with its status and message), inliers, ground outlines, shifts \
