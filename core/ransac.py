@@ -371,10 +371,15 @@ def refine_pose(
         mask_n = res_n < inlier_threshold
         if int(mask_n.sum()) <= int(mask.sum()) or int(mask_n.sum()) < minimal_count:
             break
-        if scale_range is not None and not scale_range[0] <= float(s_n) <= scale_range[1]:
+        if not _scale_allowed(s_n, scale_range):
             break
         R, t, s, res, mask = R_n, t_n, s_n, res_n, mask_n
     return R, t, s, res, mask
+
+
+def _scale_allowed(s: torch.Tensor, scale_range: tuple[float, float] | None) -> bool:
+    """Whether one pose's scale lies in ``scale_range`` (always, when there is none)."""
+    return scale_range is None or scale_range[0] <= float(s) <= scale_range[1]
 
 
 def polish_pose(
@@ -410,7 +415,7 @@ def polish_pose(
         if int(near.sum()) < min_pairs:
             break
         R_n, t_n, s_n, ok = weighted_procrustes(src[near], dst[near], w[near], with_scale)
-        if not bool(ok) or (scale_range is not None and not scale_range[0] <= float(s_n) <= scale_range[1]):
+        if not bool(ok) or not _scale_allowed(s_n, scale_range):
             break
         R, t, s = R_n, t_n, s_n
     return R, t, s
