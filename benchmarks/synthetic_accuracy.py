@@ -23,7 +23,7 @@ from loc2.core.demo import errors_against_truth
 from loc2.core.export import ResultWriter
 from loc2.core.pipeline import JobOptions, load_localizer, localize_batch
 from loc2.core.priors import items_from_images
-from loc2.core.ransac import SOLVERS
+from loc2.core.solvers import SOLVERS
 from loc2.core.synthetic import generate_dataset
 
 RATIO_BINS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.01)

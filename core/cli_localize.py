@@ -12,8 +12,8 @@ from .export import MODE_APPEND, MODE_OVERWRITE, MODE_REFUSE, ResultWriter, infe
 from .ortho import Orthophoto
 from .pipeline import JobOptions, load_localizer, localize_batch
 from .priors import PhotoItem, items_from_csv, items_from_images, items_from_layer
-from .ransac import SOLVERS
 from .results import PhotoResult, candidate_summary
+from .solvers import DEFAULT_SOLVER, SOLVERS
 
 
 class ProgressBar:
@@ -93,7 +93,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--solver",
         choices=SOLVERS,
-        default="precise",
+        default=DEFAULT_SOLVER,
         help="precise (default): the published RANSAC with a scale gate for depth in metres (depth maps, flat "
         "ground), then a least-squares polish over all matches; published: the paper's protocol exactly",
     )

@@ -28,6 +28,7 @@ from .presets import PRESETS
 from .priors import PhotoItem
 from .ransac import solver_settings
 from .results import PhotoResult, photo_result_from_localization
+from .solvers import DEFAULT_SOLVER
 
 DEFAULT_SEARCH_RADIUS_M = 10.0
 # One crop is trusted to hold the camera within this fraction of its footprint from its centre.
@@ -66,7 +67,7 @@ class JobOptions:
     hfov_deg: float | None = None
     camera_height_m: float = 1.6
     use_ransac: bool = True
-    solver: str = "precise"
+    solver: str = DEFAULT_SOLVER
     seed: int = 0
     include_matches: bool = False
 

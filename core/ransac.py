@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import torch
 
 from .procrustes import weighted_procrustes
+from .solvers import SOLVERS
 
 # Additions to the published solver, used by the "precise" solver of ``loc2 localize`` (README, "Solver"):
 # with metric depth the alignment's scale should be ≈ 1, so hypotheses outside this range are look-alikes
@@ -17,7 +18,6 @@ from .procrustes import weighted_procrustes
 METRIC_SCALE_RANGE = (0.8, 1.25)
 # and the kept pose is re-solved over all of P's matches near it, with these shrinking radii (metres).
 POLISH_RADII_M = (2.5, 1.5, 1.0)
-SOLVERS = ("precise", "published")
 
 
 def solver_settings(solver: str, metric_depth: bool) -> dict:

@@ -7,8 +7,10 @@ the same application. Only ``iface`` is faked, since no QGIS desktop runs in tes
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -17,6 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 _PROFILE = tempfile.mkdtemp(prefix="loc2_qgis_profile_")
+atexit.register(shutil.rmtree, _PROFILE, True)  # registered first, so it runs after QGIS has exited
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("XDG_RUNTIME_DIR", _PROFILE)
 os.environ["XDG_CONFIG_HOME"] = _PROFILE  # QgsSettings (QSettings) write here, never to the user's config

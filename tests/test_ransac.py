@@ -14,6 +14,7 @@ from loc2.core.ransac import (
     ransac_pose,
     solver_settings,
 )
+from loc2.core.solvers import DEFAULT_SOLVER, SOLVERS
 
 
 def _scenario(outlier_fraction=0.7, seed=0, scale=1.0):
@@ -183,3 +184,4 @@ def test_solver_settings_name_the_additions():
     assert solver_settings("precise", metric_depth=False)["scale_range"] is None  # relative depth: any scale
     with pytest.raises(ValueError, match="unknown solver 'fast'"):
         solver_settings("fast", metric_depth=True)
+    assert SOLVERS == ("precise", "published") and DEFAULT_SOLVER == "precise"  # the UI lists these keys

@@ -33,6 +33,7 @@ from qgis.core import (
 )
 
 from ..core.errors import Loc2Error
+from ..core.solvers import SOLVER_LABELS, SOLVERS
 from .dependencies import require
 from .layers import qgs_fields, to_features
 from .models import DEVICE_CHOICES, cached_localizer
@@ -41,7 +42,6 @@ from .threads import finish_worker_job
 
 MODEL_KEYS = ("demo", "vigor", "kitti")
 DEPTH_KEYS = ("flat", "folder")
-SOLVER_KEYS = ("precise", "published")  # core.ransac.SOLVERS, in the order of the enum's options
 FAILED_FIELDS = [("photo", "str"), ("status", "str"), ("message", "str")]
 
 HELP = """Localizes street-level photos on an orthophoto with Loc2 (match, lift, align): each photo's true \
@@ -249,10 +249,7 @@ class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
             QgsProcessingParameterEnum(
                 self.SOLVER,
                 "Pose solver",
-                options=[
-                    "Precise (scale gate for metric depth; least-squares polish over all matches)",
-                    "Published (the paper's RANSAC protocol exactly)",
-                ],
+                options=[long for _, long in SOLVER_LABELS.values()],
                 defaultValue=0,
             )
         )
@@ -312,7 +309,7 @@ class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
             "depth": depth,
             "search_radius_m": radius if radius > 0 else None,
             "device": DEVICE_CHOICES[self.parameterAsEnum(parameters, self.DEVICE, context)],
-            "solver": SOLVER_KEYS[self.parameterAsEnum(parameters, self.SOLVER, context)],
+            "solver": SOLVERS[self.parameterAsEnum(parameters, self.SOLVER, context)],
         }
 
     def _layer_items(self, parameters, context, feedback) -> list:

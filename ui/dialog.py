@@ -54,6 +54,7 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from ..core.errors import Loc2Error
+from ..core.solvers import SOLVER_LABELS
 from .dependencies import missing_message, missing_packages
 from .models import (
     DEMO_CHECKPOINT,
@@ -213,7 +214,7 @@ class Loc2Dialog(QDialog):
         mform.addRow("Search radius", self.radius_spin)
 
         self.solver_combo = QComboBox(model)
-        for label, key in (("Precise", "precise"), ("Published (the paper's protocol)", "published")):
+        for key, (label, _) in SOLVER_LABELS.items():
             self.solver_combo.addItem(label, key)
         self.solver_combo.setToolTip(
             "Precise: the published RANSAC, plus a scale gate with flat-ground or metric depth (rejects "
