@@ -6,18 +6,22 @@ heading is not used), once with the true depth maps and once with flat-ground de
 truth. Prints, per depth source and camera: mean / median position error, median yaw error, recall at
 1 m and 5 m, and the median error per inlier-ratio bin (the paper's interpretability claim).
 
-    .venv/bin/python benchmarks/synthetic_accuracy.py --panoramas 200 --json accuracy.json
+    .venv/bin/python benchmarks/synthetic_accuracy.py --panoramas 200 --json accuracy.json --jobs 2
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing as mp
 import tempfile
 import time
+from collections.abc import Iterator
+from functools import lru_cache, partial
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from loc2.core.demo import errors_against_truth
 from loc2.core.export import ResultWriter
@@ -79,49 +83,26 @@ def main() -> None:
         "--reuse", action="store_true", help="reuse cities already generated in --work (same arguments)"
     )
     parser.add_argument("--generate-only", action="store_true", help="write the cities and stop")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="cities localized at once, each in its own process (one thread each)",
+    )
     args = parser.parse_args()
-
-    work = args.work or Path(tempfile.mkdtemp(prefix="loc2_accuracy_"))
+    args.work = args.work or Path(tempfile.mkdtemp(prefix="loc2_accuracy_"))
     n_cities = max(1, -(-args.panoramas // args.per_city))
-    localizer = load_localizer(JobOptions(model=args.model, device="cpu"))
+
     rows: dict[str, list[dict]] = {d: [] for d in args.depth}
     t0 = time.perf_counter()
-    for i in range(n_cities):
-        seed = args.first_seed + i
-        n_pano = min(args.per_city, args.panoramas - i * args.per_city)
-        n_pin = args.pinhole // n_cities + (1 if i < args.pinhole % n_cities else 0)
-        city = work / f"city_{seed}"
-        if not (args.reuse and (city / "truth.csv").is_file()):
-            generate_dataset(
-                city,
-                seed,
-                n_panoramas=n_pano,
-                n_pinhole=n_pin,
-                prior_sigma_m=args.sigma,
-                heading_sigma_deg=180.0,
-            )
-        if args.generate_only:
-            print(f"city {seed}: written ({time.perf_counter() - t0:.0f} s)", flush=True)
-            continue
-        items, _ = items_from_images([city / "photos"])
-        for d in args.depth:
-            options = JobOptions(
-                model=args.model,
-                depth="flat" if d == "flat" else str(city / "depth"),
-                search_radius_m=args.search_radius,
-                device="cpu",
-                solver=args.solver,
-            )
-            out = city / f"results_{d}.gpkg"
-            with ResultWriter(out, crs=localizer_crs(city), mode="overwrite") as writer:
-                localize_batch(
-                    items, city / "ortho.tif", options, on_result=writer.write, localizer=localizer
-                )
-            rows[d] += errors_against_truth(out, city / "truth.csv")
-        print(f"city {seed}: done ({time.perf_counter() - t0:.0f} s)", flush=True)
+    for seed, city_rows in _each_city(args, n_cities):
+        for d, rs in city_rows.items():
+            rows[d] += rs
+        done = "written" if args.generate_only else "done"
+        print(f"city {seed}: {done} ({time.perf_counter() - t0:.0f} s)", flush=True)
 
     if args.generate_only:
-        print(f"wrote {n_cities} cities under {work} ({time.perf_counter() - t0:.0f} s)")
+        print(f"wrote {n_cities} cities under {args.work} ({time.perf_counter() - t0:.0f} s)")
         return
     report = {}
     for d, rs in rows.items():
@@ -130,11 +111,58 @@ def main() -> None:
     print(json.dumps(report, indent=2))
     print(
         f"seeds {args.first_seed}-{args.first_seed + n_cities - 1}, σ = {args.sigma} m, search radius "
-        f"{args.search_radius} m, solver {args.solver}, {time.perf_counter() - t0:.0f} s; work folder {work}"
+        f"{args.search_radius} m, solver {args.solver}, {time.perf_counter() - t0:.0f} s; work folder {args.work}"
     )
     if args.json:  # one object per depth source: the panorama figures, with "pinhole" inside
         report["args"] = {k: str(v) for k, v in vars(args).items()}
         args.json.write_text(json.dumps(report, indent=2))
+
+
+def _each_city(args: argparse.Namespace, n_cities: int) -> Iterator[tuple[int, dict[str, list[dict]]]]:
+    """(seed, per-depth error rows) of every city in seed order, from ``--jobs`` worker processes."""
+    indices = range(n_cities)
+    if args.jobs <= 1:
+        yield from (run_city(args, n_cities, i) for i in indices)
+        return
+    # fork before torch runs anything in this process; each worker loads the model once, one thread
+    with mp.get_context("fork").Pool(args.jobs, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+        yield from pool.imap(partial(run_city, args, n_cities), indices)
+
+
+def run_city(args: argparse.Namespace, n_cities: int, i: int) -> tuple[int, dict[str, list[dict]]]:
+    """Write city ``i`` (unless ``--reuse`` finds it) and localize its photos once per depth source."""
+    seed = args.first_seed + i
+    n_pano = min(args.per_city, args.panoramas - i * args.per_city)
+    n_pin = args.pinhole // n_cities + (1 if i < args.pinhole % n_cities else 0)
+    city = args.work / f"city_{seed}"
+    if not (args.reuse and (city / "truth.csv").is_file()):
+        generate_dataset(
+            city, seed, n_panoramas=n_pano, n_pinhole=n_pin, prior_sigma_m=args.sigma, heading_sigma_deg=180.0
+        )
+    if args.generate_only:
+        return seed, {}
+    localizer = _localizer(args.model)
+    items, _ = items_from_images([city / "photos"])
+    rows = {}
+    for d in args.depth:
+        options = JobOptions(
+            model=args.model,
+            depth="flat" if d == "flat" else str(city / "depth"),
+            search_radius_m=args.search_radius,
+            device="cpu",
+            solver=args.solver,
+        )
+        out = city / f"results_{d}.gpkg"
+        with ResultWriter(out, crs=localizer_crs(city), mode="overwrite") as writer:
+            localize_batch(items, city / "ortho.tif", options, on_result=writer.write, localizer=localizer)
+        rows[d] = errors_against_truth(out, city / "truth.csv")
+    return seed, rows
+
+
+@lru_cache(maxsize=1)
+def _localizer(model: str):
+    """The model, loaded once per process."""
+    return load_localizer(JobOptions(model=model, device="cpu"))
 
 
 def localizer_crs(city: Path):
