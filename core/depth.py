@@ -37,18 +37,31 @@ class DepthMap:
     max_depth: float | None = None
 
     def tokens(
-        self, rows: int, cols: int, max_depth: float, region_hw: tuple[int, int] | None = None
+        self,
+        rows: int,
+        cols: int,
+        max_depth: float,
+        region_hw: tuple[int, int] | None = None,
+        centred: bool = False,
     ) -> np.ndarray:
         """Nearest-neighbour depth on a rows × cols token grid, NaN where invalid or ≥ the clip (method §5).
 
-        ``region_hw`` restricts the source to the top-left part of the map the tokens cover (when the
-        backbone cropped its input to a multiple of its stride).
+        ``centred`` samples the pixel at each token's centre, where the token's ray points (pixel-centred
+        token grids); otherwise torch's nearest resize, which samples each token's top-left pixel, as the
+        published weights were trained. ``region_hw`` restricts the source to the top-left part of the map
+        the tokens cover (when the backbone cropped its input to a multiple of its stride).
         """
         d = self.depth_m
         if region_hw is not None:
             d = d[: region_hw[0], : region_hw[1]]
-        t = torch.from_numpy(np.ascontiguousarray(d, dtype=np.float32))[None, None]
-        out = F.interpolate(t, size=(rows, cols), mode="nearest")[0, 0].numpy().astype(np.float64)
+        if centred:
+            h, w = d.shape
+            r = np.minimum(((np.arange(rows) + 0.5) * h / rows).astype(int), h - 1)
+            c = np.minimum(((np.arange(cols) + 0.5) * w / cols).astype(int), w - 1)
+            out = d[np.ix_(r, c)].astype(np.float64)
+        else:
+            t = torch.from_numpy(np.ascontiguousarray(d, dtype=np.float32))[None, None]
+            out = F.interpolate(t, size=(rows, cols), mode="nearest")[0, 0].numpy().astype(np.float64)
         clip = self.max_depth if self.max_depth is not None else max_depth
         out[~np.isfinite(out) | (out <= 0) | (out >= clip)] = np.nan
         return out

@@ -377,7 +377,9 @@ class Localizer:
         in_h, in_w = input_hw
         dh, dw = depth_map.depth_m.shape
         region = (int(round(rows * self.stride * dh / in_h)), int(round(cols * self.stride * dw / in_w)))
-        depth_tokens = depth_map.tokens(rows, cols, self.preset.max_depth_m, region)
+        # a pixel-centred grid lifts along each token's centre ray, so it takes the depth seen there
+        centred = not self.preset.published_grid
+        depth_tokens = depth_map.tokens(rows, cols, self.preset.max_depth_m, region, centred=centred)
         ground_xy = lift_tokens(
             camera.scaled(in_w, in_h), depth_tokens, self.stride, self.preset.published_grid
         )

@@ -83,6 +83,24 @@ def test_flat_ground_panorama_and_pinhole():
     assert pin.depth_m[70, 3] == pytest.approx(1.5 * 100 / 30.5, rel=1e-5)
 
 
+def test_centred_tokens_take_the_depth_where_the_token_ray_points():
+    # flat ground under a panorama: a pixel-centred token is lifted along its centre ray, so its depth must be
+    # the ground distance along that ray, not along the ray of the token's top-left pixel
+    cam = Equirectangular(1024, 512)
+    dm = FlatGroundDepth(camera_height_m=1.6).depth_for(np.zeros((512, 1024, 3), np.uint8), cam)
+    centred = dm.tokens(20, 40, max_depth=35.0, centred=True)
+    theta, _ = cam.token_angles(20, 40, published_grid=False)
+    along_centre_ray = 1.6 / np.sin(theta - math.pi / 2)
+    ground_rows = np.flatnonzero(np.isfinite(centred[:, 0]))
+    assert ground_rows.size >= 8
+    np.testing.assert_allclose(
+        centred[ground_rows], along_centre_ray[ground_rows, None].repeat(40, 1), rtol=0.03
+    )
+    corner = dm.tokens(20, 40, max_depth=35.0)  # the published weights' sampling: each token's top-left pixel
+    near_horizon = ground_rows[1]  # its top-left pixel is 4.5° nearer the horizon than its centre
+    assert corner[near_horizon, 0] > 1.3 * along_centre_ray[near_horizon]
+
+
 def test_tokens_nearest_and_clipped():
     d = np.arange(16, dtype=np.float32).reshape(4, 4)
     dm = DepthMap(d, kind="radial")
