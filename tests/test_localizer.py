@@ -7,6 +7,7 @@ import torch
 from loc2.core.checkpoints import read_checkpoint, save_checkpoint
 from loc2.core.depth import DepthMap, FlatGroundDepth
 from loc2.core.errors import CheckpointError, DepthError, ImageError, ModelNotFoundError
+from loc2.core.geometry import Equirectangular, lift_tokens
 from loc2.core.localizer import STATUS_NO_VALID_DEPTH, Localizer, describe_device, resolve_device
 from loc2.core.presets import VIGOR
 
@@ -138,3 +139,19 @@ def test_device_description():
         if torch.cuda.is_available()
         else text == "CPU — slow for the published weights"
     )
+
+
+def test_lifting_reads_depth_as_each_token_grid_was_trained(tiny):
+    # published presets: torch's nearest resize (each token's top-left pixel), as the published weights were
+    # trained; pixel-centred grids (demo preset, loc2 train): each token's centre pixel, where its ray points
+    cam = Equirectangular(336, 168)
+    depth = DepthMap(np.random.default_rng(0).uniform(2, 30, (168, 336)).astype(np.float32), kind="radial")
+    rows, cols = 12, 24  # 14-pixel tokens
+    published, _ = tiny.lift(depth, cam, (rows, cols), (168, 336))
+    top_left = depth.depth_m[::14, ::14]
+    np.testing.assert_allclose(published, lift_tokens(cam, top_left, 14.0, published_grid=True), rtol=1e-6)
+    centred_grid = Localizer(TINY.replace(published_grid=False), tiny.backbone, tiny.matcher, device="cpu")
+    centred, ok = centred_grid.lift(depth, cam, (rows, cols), (168, 336))
+    centre = depth.depth_m[7::14, 7::14]
+    np.testing.assert_allclose(centred, lift_tokens(cam, centre, 14.0, published_grid=False), rtol=1e-6)
+    assert ok.all()
