@@ -143,6 +143,7 @@ def run_city(args: argparse.Namespace, n_cities: int, i: int) -> tuple[int, dict
         return seed, {}
     localizer = _localizer(args.model)
     items, _ = items_from_images([city / "photos"])
+    crs = localizer_crs(city)
     rows = {}
     for d in args.depth:
         options = JobOptions(
@@ -153,7 +154,7 @@ def run_city(args: argparse.Namespace, n_cities: int, i: int) -> tuple[int, dict
             solver=args.solver,
         )
         out = city / f"results_{d}.gpkg"
-        with ResultWriter(out, crs=localizer_crs(city), mode="overwrite") as writer:
+        with ResultWriter(out, crs=crs, mode="overwrite") as writer:
             localize_batch(items, city / "ortho.tif", options, on_result=writer.write, localizer=localizer)
         rows[d] = errors_against_truth(out, city / "truth.csv")
     return seed, rows
