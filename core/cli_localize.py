@@ -13,7 +13,7 @@ from .ortho import Orthophoto
 from .pipeline import JobOptions, load_localizer, localize_batch
 from .priors import PhotoItem, items_from_csv, items_from_images, items_from_layer
 from .results import PhotoResult, candidate_summary
-from .solvers import DEFAULT_SOLVER, SOLVERS
+from .solvers import DEFAULT_SOLVER, SOLVER_HELP, SOLVERS
 
 
 class ProgressBar:
@@ -94,8 +94,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--solver",
         choices=SOLVERS,
         default=DEFAULT_SOLVER,
-        help="precise (default): the published RANSAC with a scale gate for depth in metres (depth maps, flat "
-        "ground), then a least-squares polish over all matches; published: the paper's protocol exactly",
+        help=SOLVER_HELP,
     )
     p.add_argument("--seed", type=int, default=0, help="RANSAC seed")
     mode = p.add_mutually_exclusive_group()

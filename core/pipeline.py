@@ -53,7 +53,8 @@ class JobOptions:
         camera_height_m: camera height above the ground for flat-ground depth.
         use_ransac: False for one weighted solve (faster, less robust).
         solver: ``precise`` (default: the published RANSAC, then with metric or flat-ground depth a scale
-            gate, and a least-squares polish over all matches) or ``published`` (the paper's protocol exactly).
+            gate, a least-squares polish and a maximum-likelihood refinement over all matches) or ``published``
+            (the paper's protocol exactly).
         seed: RANSAC seed (results are reproducible).
         include_matches: also produce the ``matches`` layer.
     """

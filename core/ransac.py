@@ -10,24 +10,31 @@ from dataclasses import dataclass
 import torch
 
 from .procrustes import weighted_procrustes
+from .refine import maximum_likelihood_pose
 from .solvers import SOLVERS
 
 # Additions to the published solver, used by the "precise" solver of ``loc2 localize`` (README, "Solver"):
 # with metric depth the alignment's scale should be ≈ 1, so hypotheses outside this range are look-alikes
 # that fit only by shrinking or stretching the ground layout;
 METRIC_SCALE_RANGE = (0.8, 1.25)
-# and the kept pose is re-solved over all of P's matches near it, with these shrinking radii (metres).
+# and the kept pose is re-solved over all of P's matches near it, with these shrinking radii (metres),
 POLISH_RADII_M = (2.5, 1.5, 1.0)
+# then refined to the most probable pose under the whole matching distribution (``refine.py``).
 
 
 def solver_settings(solver: str, metric_depth: bool) -> dict:
     """Keyword arguments of :func:`ransac_pose` for a solver name: ``published`` is the paper's protocol
-    exactly (method §6); ``precise`` adds the metric scale gate (metric depth only) and the polish."""
+    exactly (method §6); ``precise`` adds the metric scale gate (metric depth only), the polish and the
+    maximum-likelihood refinement."""
     if solver == "published":
         return {}
     if solver != "precise":
         raise ValueError(f"unknown solver {solver!r}; use one of {', '.join(SOLVERS)}")
-    return {"scale_range": METRIC_SCALE_RANGE if metric_depth else None, "polish": POLISH_RADII_M}
+    return {
+        "scale_range": METRIC_SCALE_RANGE if metric_depth else None,
+        "polish": POLISH_RADII_M,
+        "likelihood": True,
+    }
 
 
 @dataclass
@@ -252,6 +259,7 @@ def ransac_pose(
     generator: torch.Generator | None = None,
     scale_range: tuple[float, float] | None = None,
     polish: tuple[float, ...] = (),
+    likelihood: bool = False,
 ) -> PoseEstimate:
     """Estimate the pose from the matching probability P (A, G) or (1, A, G).
 
@@ -270,6 +278,8 @@ def ransac_pose(
             published protocol) accepts any.
         polish: after refinement, weighted re-solves over ALL of P with these shrinking inlier radii in
             metres (weights = P on the pairs within the radius); () (the published protocol) skips it.
+        likelihood: finally move the pose to the most probable one under all of P
+            (:func:`loc2.core.refine.maximum_likelihood_pose`, scale kept in ``scale_range``).
     """
     if P.dim() == 3:
         P = P[0]
@@ -336,6 +346,11 @@ def ransac_pose(
     )
     if polish:
         R_b, t_b, s_b = polish_pose(P, aerial_xy, ground_xy, R_b, t_b, s_b, polish, with_scale, scale_range)
+    if likelihood:
+        R_b, t_b, s_b = maximum_likelihood_pose(
+            P, aerial_xy, ground_xy, R_b, t_b, s_b, with_scale=with_scale, scale_range=scale_range
+        )
+    if polish or likelihood:
         res = _residuals(src, dst, R_b, t_b, s_b)
         mask = res < inlier_threshold
     count = int(mask.sum())

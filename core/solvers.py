@@ -7,9 +7,16 @@ from __future__ import annotations
 SOLVER_LABELS: dict[str, tuple[str, str]] = {
     "precise": (
         "Precise",
-        "Precise (scale gate for metric depth; least-squares polish over all matches)",
+        "Precise (scale gate for metric depth; refinement over all matches)",
     ),
     "published": ("Published (the paper's protocol)", "Published (the paper's RANSAC protocol exactly)"),
 }
 SOLVERS: tuple[str, ...] = tuple(SOLVER_LABELS)
 DEFAULT_SOLVER = SOLVERS[0]
+# what the solvers do, for people (the CLI's --help, the dialog's tooltip, the Processing help)
+SOLVER_HELP = (
+    "Precise (default) runs the published RANSAC, then with flat ground or depth maps in metres rejects poses "
+    "whose scale is far from 1 (look-alike places that fit only by shrinking the ground layout), re-solves "
+    "over all matches near the pose and moves it to the most probable pose under the whole matching "
+    "distribution (sub-cell position, steadier heading). Published is the paper's protocol exactly."
+)

@@ -181,6 +181,7 @@ def test_solver_settings_name_the_additions():
     assert solver_settings("published", metric_depth=True) == {}
     precise = solver_settings("precise", metric_depth=True)
     assert precise["scale_range"] == METRIC_SCALE_RANGE and precise["polish"] == POLISH_RADII_M
+    assert precise["likelihood"] is True
     assert solver_settings("precise", metric_depth=False)["scale_range"] is None  # relative depth: any scale
     with pytest.raises(ValueError, match="unknown solver 'fast'"):
         solver_settings("fast", metric_depth=True)

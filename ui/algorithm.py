@@ -33,7 +33,7 @@ from qgis.core import (
 )
 
 from ..core.errors import Loc2Error
-from ..core.solvers import SOLVER_LABELS, SOLVERS
+from ..core.solvers import SOLVER_HELP, SOLVER_LABELS, SOLVERS
 from .dependencies import require
 from .layers import qgs_fields, to_features
 from .models import DEVICE_CHOICES, cached_localizer
@@ -44,7 +44,7 @@ MODEL_KEYS = ("demo", "vigor", "kitti")
 DEPTH_KEYS = ("flat", "folder")
 FAILED_FIELDS = [("photo", "str"), ("status", "str"), ("message", "str")]
 
-HELP = """Localizes street-level photos on an orthophoto with Loc2 (match, lift, align): each photo's true \
+HELP = f"""Localizes street-level photos on an orthophoto with Loc2 (match, lift, align): each photo's true \
 position and heading, corrected from its GPS prior.
 
 Photos: a folder of geotagged photos (EXIF GPS position and, if present, heading) and/or a point layer whose \
@@ -57,7 +57,7 @@ Depth: flat ground (no extra weights) or a folder of depth maps named like the p
 
 Search radius: how far from the prior to look, in metres (0: the photo's EXIF accuracy, else 10 m).
 
-Pose solver: Precise (default) runs the published RANSAC but, with flat ground or depth maps in metres, rejects poses whose scale is far from 1 (look-alike places that fit only by shrinking the ground layout) and re-solves over all matches near the pose; Published is the paper's protocol exactly.
+Pose solver: {SOLVER_HELP}
 
 Outputs, in the orthophoto's CRS: poses (one point per photo, heading in degrees clockwise from true north; \
 a photo without a pose sits at its prior with its status and message), inliers, ground outlines, shifts \

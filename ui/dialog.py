@@ -54,7 +54,7 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from ..core.errors import Loc2Error
-from ..core.solvers import SOLVER_LABELS
+from ..core.solvers import SOLVER_HELP, SOLVER_LABELS
 from .dependencies import missing_message, missing_packages
 from .models import (
     DEMO_CHECKPOINT,
@@ -216,10 +216,7 @@ class Loc2Dialog(QDialog):
         self.solver_combo = QComboBox(model)
         for key, (label, _) in SOLVER_LABELS.items():
             self.solver_combo.addItem(label, key)
-        self.solver_combo.setToolTip(
-            "Precise: the published RANSAC, plus a scale gate with flat-ground or metric depth (rejects "
-            "look-alike places) and a least-squares polish over all matches. Published: the paper's protocol."
-        )
+        self.solver_combo.setToolTip(SOLVER_HELP)
         mform.addRow("Pose solver", self.solver_combo)
 
         self.device_combo = QComboBox(model)
