@@ -26,6 +26,7 @@ ITERATIONS_PER_STAGE = 10
 PER_TOKEN = 64  # aerial points kept per ground token: P's mass beyond them is negligible
 OUTLIER_FLOOR = 1e-3  # ε: a token the pose does not explain costs log ε, not −∞
 MIN_TOKEN_MASS = 1e-5  # tokens matched less surely than this carry no information
+PAIR_MIN_SHARE = 1e-4  # aerial points with less of a token's mass than this are left out (speed)
 
 
 def maximum_likelihood_pose(
@@ -63,20 +64,22 @@ def maximum_likelihood_pose(
     if int(keep.sum()) < 3:
         return R, t, s
     P_kept = P[:, keep]
-    k = min(per_token, P_kept.shape[0])
-    prob, index = torch.topk(P_kept, k, dim=0)  # (k, G')
+    prob, index = torch.topk(P_kept, min(per_token, P_kept.shape[0]), dim=0)  # (k, G')
     q = prob / mass[keep]  # where each token lies, over its k aerial points
-    dst = aerial_xy[index]  # (k, G', 2)
-    src = ground_xy[keep]  # (G', 2)
-    src_pairs = src.expand(k, -1, -1).reshape(-1, 2)
-    dst_pairs = dst.reshape(-1, 2)
-    token_weight = mass[keep]
+    # the pairs that carry a token's mass, as flat lists (token, share q, aerial point)
+    pair = q >= PAIR_MIN_SHARE
+    token = torch.arange(q.shape[1], device=P.device).expand_as(q)[pair]
+    q, dst = q[pair], aerial_xy[index[pair]]
+    src_tokens = ground_xy[keep]  # (G', 2)
+    src = src_tokens[token]
+    token_weight = mass[keep][token]
     for sigma in sigmas_m:
         for _ in range(iterations):
-            moved = s * src @ R.T + t  # (G', 2)
-            lik = q * torch.exp(-(dst - moved).square().sum(-1) / (2 * sigma**2))  # (k, G')
-            resp = token_weight * lik / (floor + lik.sum(0))
-            step = _weighted_alignment(src_pairs, dst_pairs, resp.reshape(-1), with_scale, scale_range)
+            moved = s * src @ R.T + t
+            lik = q * torch.exp(-(dst - moved).square().sum(-1) / (2 * sigma**2))
+            per_token_lik = torch.zeros(len(src_tokens), device=P.device).index_add_(0, token, lik)
+            resp = token_weight * lik / (floor + per_token_lik[token])
+            step = _weighted_alignment(src, dst, resp, with_scale, scale_range)
             if step is None:
                 return R, t, s
             R, t, s = step
