@@ -9,7 +9,8 @@ lies on the aerial image, and finds the pose that makes the lifted ground layout
 with m_g = Σ_a P(a, g) (how surely token g is matched at all), q_g = P(·, g) / m_g (where it is, over its
 ``per_token`` most probable aerial points) and ε a floor for tokens the pose does not explain (outliers).
 Expectation–maximisation climbs L: the E-step gives each (token, aerial point) pair the responsibility
-m_g · q_g(a)·k / (ε + Σ q_g·k); the M-step is the weighted closed-form alignment (method §6) on all pairs.
+m_g · q_g(a)·k / (ε + Σ q_g·k); the M-step is the weighted closed-form alignment (method §6) on all pairs,
+computed per token (the closed form is linear in the aerial points).
 σ shrinks over the stages (coarse to fine), so the pose settles on the sub-cell centre of the matches
 rather than on the aerial grid points. Frames: ground BEV (metres, camera at the origin), aerial (metres).
 """
@@ -26,7 +27,6 @@ ITERATIONS_PER_STAGE = 10
 PER_TOKEN = 64  # aerial points kept per ground token: P's mass beyond them is negligible
 OUTLIER_FLOOR = 1e-3  # ε: a token the pose does not explain costs log ε, not −∞
 MIN_TOKEN_MASS = 1e-5  # tokens matched less surely than this carry no information
-PAIR_MIN_SHARE = 1e-4  # aerial points with less of a token's mass than this are left out (speed)
 
 
 def maximum_likelihood_pose(
@@ -66,20 +66,19 @@ def maximum_likelihood_pose(
     P_kept = P[:, keep]
     prob, index = torch.topk(P_kept, min(per_token, P_kept.shape[0]), dim=0)  # (k, G')
     q = prob / mass[keep]  # where each token lies, over its k aerial points
-    # the pairs that carry a token's mass, as flat lists (token, share q, aerial point)
-    pair = q >= PAIR_MIN_SHARE
-    token = torch.arange(q.shape[1], device=P.device).expand_as(q)[pair]
-    q, dst = q[pair], aerial_xy[index[pair]]
-    src_tokens = ground_xy[keep]  # (G', 2)
-    src = src_tokens[token]
-    token_weight = mass[keep][token]
+    dst = aerial_xy[index]  # (k, G', 2)
+    src = ground_xy[keep]  # (G', 2)
+    token_weight = mass[keep]
     for sigma in sigmas_m:
         for _ in range(iterations):
-            moved = s * src @ R.T + t
-            lik = q * torch.exp(-(dst - moved).square().sum(-1) / (2 * sigma**2))
-            per_token_lik = torch.zeros(len(src_tokens), device=P.device).index_add_(0, token, lik)
-            resp = token_weight * lik / (floor + per_token_lik[token])
-            step = _weighted_alignment(src, dst, resp, with_scale, scale_range)
+            moved = s * src @ R.T + t  # (G', 2)
+            lik = q * torch.exp(-(dst - moved).square().sum(-1) / (2 * sigma**2))  # (k, G')
+            resp = lik * (token_weight / (floor + lik.sum(0)))
+            # The closed form is linear in the aerial points: all of a token's pairs act as one pair, its
+            # responsibility-weighted mean aerial point with their summed weight (same pose, k× less work).
+            weight = resp.sum(0)
+            target = (resp[..., None] * dst).sum(0) / weight.clamp_min(1e-30)[:, None]
+            step = _weighted_alignment(src, target, weight, with_scale, scale_range)
             if step is None:
                 return R, t, s
             R, t, s = step
