@@ -80,3 +80,8 @@ def weighted_procrustes(
 def apply_similarity(points: torch.Tensor, R: torch.Tensor, t: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
     """s·R·p + t for points (..., N, 2) and poses R (..., 2, 2), t (..., 2), s (...)."""
     return s[..., None, None] * torch.einsum("...ij,...nj->...ni", R, points) + t[..., None, :]
+
+
+def scale_allowed(s: torch.Tensor, scale_range: tuple[float, float] | None) -> bool:
+    """Whether one alignment's scale lies in ``scale_range`` (always, when there is none)."""
+    return scale_range is None or scale_range[0] <= float(s) <= scale_range[1]

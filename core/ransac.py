@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .procrustes import weighted_procrustes
+from .procrustes import scale_allowed, weighted_procrustes
 from .refine import maximum_likelihood_pose
 from .solvers import SOLVERS
 
@@ -386,15 +386,10 @@ def refine_pose(
         mask_n = res_n < inlier_threshold
         if int(mask_n.sum()) <= int(mask.sum()) or int(mask_n.sum()) < minimal_count:
             break
-        if not _scale_allowed(s_n, scale_range):
+        if not scale_allowed(s_n, scale_range):
             break
         R, t, s, res, mask = R_n, t_n, s_n, res_n, mask_n
     return R, t, s, res, mask
-
-
-def _scale_allowed(s: torch.Tensor, scale_range: tuple[float, float] | None) -> bool:
-    """Whether one pose's scale lies in ``scale_range`` (always, when there is none)."""
-    return scale_range is None or scale_range[0] <= float(s) <= scale_range[1]
 
 
 def polish_pose(
@@ -430,7 +425,7 @@ def polish_pose(
         if int(near.sum()) < min_pairs:
             break
         R_n, t_n, s_n, ok = weighted_procrustes(src[near], dst[near], w[near], with_scale)
-        if not bool(ok) or not _scale_allowed(s_n, scale_range):
+        if not bool(ok) or not scale_allowed(s_n, scale_range):
             break
         R, t, s = R_n, t_n, s_n
     return R, t, s

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import torch
 
-from .procrustes import weighted_procrustes
+from .procrustes import scale_allowed, weighted_procrustes
 
 # Kernel widths of the EM stages, metres (the aerial grid of the demo and published models is 1.6-1.8 m).
 SIGMAS_M = (2.0, 1.0, 0.6)
@@ -65,10 +65,10 @@ def maximum_likelihood_pose(
         return R, t, s
     P_kept = P[:, keep]
     prob, index = torch.topk(P_kept, min(per_token, P_kept.shape[0]), dim=0)  # (k, G')
-    q = prob / mass[keep]  # where each token lies, over its k aerial points
+    token_weight = mass[keep]
+    q = prob / token_weight  # where each token lies, over its k aerial points
     dst = aerial_xy[index]  # (k, G', 2)
     src = ground_xy[keep]  # (G', 2)
-    token_weight = mass[keep]
     for sigma in sigmas_m:
         for _ in range(iterations):
             moved = s * src @ R.T + t  # (G', 2)
@@ -97,7 +97,7 @@ def _weighted_alignment(
     R, t, s, ok = weighted_procrustes(src, dst, weights, with_scale)
     if not bool(ok):
         return None
-    if not with_scale or scale_range is None or scale_range[0] <= float(s) <= scale_range[1]:
+    if not with_scale or scale_allowed(s, scale_range):
         return R, t, s
     s = s.clamp(*scale_range)
     wn = weights / weights.sum()

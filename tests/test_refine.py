@@ -20,8 +20,7 @@ def _bilinear_P(targets_xy: torch.Tensor, n_aerial: int) -> torch.Tensor:
     """P (A, G) spreading each token's mass over the 4 grid points around its continuous aerial point, with
     bilinear weights: the distribution's mean is the point itself, its mode only the nearest grid point."""
     rc = (targets_xy + FOOTPRINT_M / 2) / CELL_M  # continuous (row, col) on the grid
-    r0, c0 = rc.floor().long(), rc[:, 1:].floor().long()[:, 0]
-    r0 = r0[:, 0]
+    r0, c0 = rc.floor().long().unbind(1)
     fr, fc = rc[:, 0] - r0, rc[:, 1] - c0
     P = torch.zeros(n_aerial, len(targets_xy))
     cols = torch.arange(len(targets_xy))
