@@ -7,11 +7,15 @@ truth. Prints, per depth source and camera: mean / median position error, median
 1 m and 5 m, and the median error per inlier-ratio bin (the paper's interpretability claim).
 
     .venv/bin/python benchmarks/synthetic_accuracy.py --panoramas 200 --json accuracy.json --jobs 2
+
+``--csv PATH`` also writes one row per photo and depth source (errors, prior distance, inliers), to study
+the failures.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import multiprocessing as mp
 import tempfile
@@ -78,6 +82,7 @@ def main() -> None:
     parser.add_argument("--depth", nargs="+", default=["true", "flat"], choices=["true", "flat"])
     parser.add_argument("--solver", choices=SOLVERS, default="precise", help="pose solver (loc2 localize)")
     parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--csv", type=Path, help="write one row per photo and depth source here")
     parser.add_argument("--work", type=Path, help="keep the generated cities and outputs here")
     parser.add_argument(
         "--reuse", action="store_true", help="reuse cities already generated in --work (same arguments)"
@@ -116,6 +121,31 @@ def main() -> None:
     if args.json:  # one object per depth source: the panorama figures, with "pinhole" inside
         report["args"] = {k: str(v) for k, v in vars(args).items()}
         args.json.write_text(json.dumps(report, indent=2))
+    if args.csv:
+        write_rows(args.csv, rows)
+
+
+CSV_FIELDS = (
+    "depth",
+    "city",
+    "photo",
+    "camera",
+    "status",
+    "position_error_m",
+    "heading_error_deg",
+    "prior_error_m",
+    "inliers",
+    "inlier_ratio",
+)
+
+
+def write_rows(path: Path, rows: dict[str, list[dict]]) -> None:
+    """One CSV row per photo and depth source; a photo without a pose has empty error columns."""
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        for depth, depth_rows in rows.items():
+            writer.writerows({"depth": depth, **r} for r in depth_rows)
 
 
 def _each_city(args: argparse.Namespace, n_cities: int) -> Iterator[tuple[int, dict[str, list[dict]]]]:
@@ -156,7 +186,7 @@ def run_city(args: argparse.Namespace, n_cities: int, i: int) -> tuple[int, dict
         out = city / f"results_{d}.gpkg"
         with ResultWriter(out, crs=crs, mode="overwrite") as writer:
             localize_batch(items, city / "ortho.tif", options, on_result=writer.write, localizer=localizer)
-        rows[d] = errors_against_truth(out, city / "truth.csv")
+        rows[d] = [{"city": seed, **r} for r in errors_against_truth(out, city / "truth.csv")]
     return seed, rows
 
 
