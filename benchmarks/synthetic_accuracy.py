@@ -8,8 +8,8 @@ truth. Prints, per depth source and camera: mean / median position error, median
 
     .venv/bin/python benchmarks/synthetic_accuracy.py --panoramas 200 --json accuracy.json --jobs 2
 
-``--csv PATH`` also writes one row per photo and depth source (errors, prior distance, inliers), to study
-the failures.
+``--csv PATH`` also writes one row per photo and depth source (errors with their east and north parts,
+prior distance, inliers), to study the failures: look-alikes along a street show as errors along its axis.
 """
 
 from __future__ import annotations
@@ -132,6 +132,8 @@ CSV_FIELDS = (
     "camera",
     "status",
     "position_error_m",
+    "error_east_m",
+    "error_north_m",
     "heading_error_deg",
     "prior_error_m",
     "inliers",

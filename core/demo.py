@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import math
 import shutil
 import sys
 from pathlib import Path
@@ -43,7 +44,8 @@ def read_truth(path: Path) -> dict[str, dict]:
 
 
 def errors_against_truth(results_path: Path, truth_path: Path) -> list[dict]:
-    """Per photo: position error (geodesic metres) and heading error (degrees) of the localized poses."""
+    """Per photo: position error (geodesic metres), its east and north parts (metres, truth → estimate) and
+    the heading error (degrees) of the localized poses; also the prior's distance from the truth."""
     import pyproj
 
     from .export import read_poses
@@ -56,12 +58,14 @@ def errors_against_truth(results_path: Path, truth_path: Path) -> list[dict]:
         t = truth[name]
         row = {"photo": name, "camera": t["camera"], "status": pose["status"], "inliers": pose["inliers"]}
         if pose["status"] == "ok":
-            _, _, dist = geod.inv(float(t["lon"]), float(t["lat"]), pose["lon"], pose["lat"])
+            azimuth, _, dist = geod.inv(float(t["lon"]), float(t["lat"]), pose["lon"], pose["lat"])
             _, _, prior = geod.inv(
                 float(t["lon"]), float(t["lat"]), float(t["prior_lon"]), float(t["prior_lat"])
             )
             row.update(
                 position_error_m=dist,
+                error_east_m=dist * math.sin(math.radians(azimuth)),
+                error_north_m=dist * math.cos(math.radians(azimuth)),
                 heading_error_deg=float(angle_difference_deg(pose["heading"], float(t["heading_deg"]))),
                 prior_error_m=prior,
                 inlier_ratio=pose["inl_ratio"],

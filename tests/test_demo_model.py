@@ -47,3 +47,37 @@ def test_demo_localizes_unseen_panoramas(demo):
     best = int(np.argmin(errors))
     assert errors[best] < 2.0 and yaw_errors[best] < 10.0, (errors, yaw_errors)
     assert np.median(errors) < 15.0, errors  # a regression guard: 8.6 m at this seed today
+
+
+def test_errors_against_truth_splits_the_error_east_and_north(tmp_path):
+    """A pose 3 m east and 4 m north of the truth (UTM 32N grid metres are ground metres within 0.04 %)."""
+    import csv
+
+    import pyproj
+
+    from loc2.core.demo import errors_against_truth
+    from loc2.core.export import write_results
+    from loc2.core.results import PhotoResult
+    from loc2.core.synthetic import TRUTH_COLUMNS
+
+    utm = pyproj.CRS.from_epsg(32632)
+    to_lonlat = pyproj.Transformer.from_crs(utm, "EPSG:4326", always_xy=True)
+    x, y = 500000.0, 5246000.0  # on the central meridian: grid north is true north
+    lon, lat = to_lonlat.transform(x, y)
+    prior_lon, prior_lat = to_lonlat.transform(x + 6.0, y - 8.0)
+    truth = {c: "" for c in TRUTH_COLUMNS}
+    truth.update(photo="photos/p.jpg", x=x, y=y, lon=lon, lat=lat, heading_deg=350.0, prior_lon=prior_lon,
+                 prior_lat=prior_lat, camera="panorama")  # fmt: skip
+    with open(tmp_path / "truth.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=TRUTH_COLUMNS)
+        writer.writeheader()
+        writer.writerow(truth)
+    pose = PhotoResult(photo="/elsewhere/p.jpg", status="ok", x=x + 3.0, y=y + 4.0, heading_deg=5.0,
+                       prior_x=x + 6.0, prior_y=y - 8.0, inlier_ratio=0.1, crs_wkt=utm.to_wkt())  # fmt: skip
+    write_results(tmp_path / "r.gpkg", [pose])
+    (row,) = errors_against_truth(tmp_path / "r.gpkg", tmp_path / "truth.csv")
+    assert row["position_error_m"] == pytest.approx(5.0, abs=0.01)
+    assert row["error_east_m"] == pytest.approx(3.0, abs=0.01)
+    assert row["error_north_m"] == pytest.approx(4.0, abs=0.02)
+    assert row["prior_error_m"] == pytest.approx(10.0, abs=0.02)
+    assert row["heading_error_deg"] == pytest.approx(15.0)
