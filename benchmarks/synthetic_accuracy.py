@@ -4,7 +4,8 @@ For each unseen seed: write a city (GeoTIFF, JPEGs with EXIF priors = truth + N(
 PNGs, truth.csv), localize every photo with ``localize_batch`` (unknown orientation: the panorama's
 heading is not used), once with the true depth maps and once with flat-ground depth, and compare with the
 truth. Prints, per depth source and camera: mean / median position error, median yaw error, recall at
-1 m and 5 m, and the median error per inlier-ratio bin (the paper's interpretability claim).
+1 m and 5 m, the median error per inlier-ratio bin (the paper's interpretability claim), and how many
+photos end beyond 5 m and how many of those err along a street axis (within 10°; look-alike places).
 
     .venv/bin/python benchmarks/synthetic_accuracy.py --panoramas 200 --json accuracy.json --jobs 2
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import multiprocessing as mp
 import tempfile
 import time
@@ -32,9 +34,11 @@ from loc2.core.export import ResultWriter
 from loc2.core.pipeline import JobOptions, load_localizer, localize_batch
 from loc2.core.priors import items_from_images
 from loc2.core.solvers import SOLVERS
-from loc2.core.synthetic import generate_dataset
+from loc2.core.synthetic import SyntheticCity, generate_dataset
 
 RATIO_BINS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.01)
+# an error within this many degrees of a street axis counts as "along the street" (random bearings: 22 %)
+ALONG_STREET_DEG = 10.0
 
 
 def summarise(rows: list[dict]) -> dict:
@@ -57,9 +61,14 @@ def summarise(rows: list[dict]) -> dict:
                     "median_position_error_m": float(np.median(pos[sel])),
                 }
             )
+    misses = [r for r in ok if r["position_error_m"] > 5.0]
+    along = [r for r in misses if r["street_axis_offset_deg"] < ALONG_STREET_DEG]
     return {
         "count": n,
         "localized": len(ok),
+        # beyond 5 m, and how many of those err along a street axis (look-alikes: repeated markings, cars, trees)
+        "failures_5m": len(misses),
+        "failures_along_street": len(along),
         "median_position_error_m": float(np.median(all_pos)),
         "mean_position_error_m": float(pos.mean()),
         "median_yaw_error_deg": float(np.median(yaw)),
@@ -135,6 +144,7 @@ CSV_FIELDS = (
     "error_east_m",
     "error_north_m",
     "heading_error_deg",
+    "street_axis_offset_deg",
     "prior_error_m",
     "inliers",
     "inlier_ratio",
@@ -189,7 +199,24 @@ def run_city(args: argparse.Namespace, n_cities: int, i: int) -> tuple[int, dict
         with ResultWriter(out, crs=crs, mode="overwrite") as writer:
             localize_batch(items, city / "ortho.tif", options, on_result=writer.write, localizer=localizer)
         rows[d] = [{"city": seed, **r} for r in errors_against_truth(out, city / "truth.csv")]
+    street_bearing = street_bearing_deg(seed)
+    for r in (r for rs in rows.values() for r in rs if "error_east_m" in r):
+        r["street_axis_offset_deg"] = street_axis_offset_deg(
+            r["error_east_m"], r["error_north_m"], street_bearing
+        )
     return seed, rows
+
+
+def street_bearing_deg(seed: int) -> float:
+    """Bearing of the city's street grid, degrees clockwise from north in [0, 90) (the grid rotation is
+    counter-clockwise from grid east; grid and true north differ by under a degree in these cities)."""
+    return (90.0 - SyntheticCity(seed).rotation_deg) % 90.0
+
+
+def street_axis_offset_deg(east_m: float, north_m: float, street_bearing: float) -> float:
+    """Angle in [0, 45] degrees between an error vector (east, north metres) and the nearest street axis."""
+    offset = (math.degrees(math.atan2(east_m, north_m)) - street_bearing) % 90.0
+    return min(offset, 90.0 - offset)
 
 
 @lru_cache(maxsize=1)

@@ -20,12 +20,18 @@ METRIC_SCALE_RANGE = (0.8, 1.25)
 # and the kept pose is re-solved over all of P's matches near it, with these shrinking radii (metres),
 POLISH_RADII_M = (2.5, 1.5, 1.0)
 # then refined to the most probable pose under the whole matching distribution (``refine.py``).
+# With metric depth, the pose is chosen without the ground tokens lifted nearer than this to the camera
+# (metres): the road just around it is plain asphalt and lane markings that repeat along the street, and
+# its many tokens outvote the few distinctive ones, so a look-alike place along the same street won
+# (README, "Measured figures": the failure study). The polish and the refinement use every token again.
+NEAR_GROUND_M = 5.0
+NEAR_FALLBACK_MASS = 0.1  # under this share of P beyond it (a wall right in front): choose on all of P
 
 
 def solver_settings(solver: str, metric_depth: bool) -> dict:
     """Keyword arguments of :func:`ransac_pose` for a solver name: ``published`` is the paper's protocol
-    exactly (method §6); ``precise`` adds the metric scale gate (metric depth only), the polish and the
-    maximum-likelihood refinement."""
+    exactly (method §6); ``precise`` adds, with metric depth only, the scale gate and choosing the pose
+    without the near ground; and the polish and the maximum-likelihood refinement."""
     if solver == "published":
         return {}
     if solver != "precise":
@@ -34,6 +40,7 @@ def solver_settings(solver: str, metric_depth: bool) -> dict:
         "scale_range": METRIC_SCALE_RANGE if metric_depth else None,
         "polish": POLISH_RADII_M,
         "likelihood": True,
+        "choose_beyond_m": NEAR_GROUND_M if metric_depth else None,
     }
 
 
@@ -260,6 +267,7 @@ def ransac_pose(
     scale_range: tuple[float, float] | None = None,
     polish: tuple[float, ...] = (),
     likelihood: bool = False,
+    choose_beyond_m: float | None = None,
 ) -> PoseEstimate:
     """Estimate the pose from the matching probability P (A, G) or (1, A, G).
 
@@ -280,6 +288,9 @@ def ransac_pose(
             metres (weights = P on the pairs within the radius); () (the published protocol) skips it.
         likelihood: finally move the pose to the most probable one under all of P
             (:func:`loc2.core.refine.maximum_likelihood_pose`, scale kept in ``scale_range``).
+        choose_beyond_m: sample, score and refine the hypotheses only on ground points at least this far
+            from the camera (metres, metric depth); polish and likelihood then use all of P. Ignored when
+            under ``NEAR_FALLBACK_MASS`` of P's mass lies beyond. None (the published protocol): all.
     """
     if P.dim() == 3:
         P = P[0]
@@ -296,7 +307,7 @@ def ransac_pose(
         score = _soft_score(res, soft_threshold)
         return PoseEstimate(R, t, s, bool(valid), int(mask.sum()), mask, score, ia, ig, prob, res)
 
-    sampler = CorrespondenceSampler(P)
+    sampler = CorrespondenceSampler(_without_near_ground(P, ground_xy, choose_beyond_m))
     samples = [sampler.draw(samples_per_round, generator) for _ in range(rounds)]
     k = min(len(s[0]) for s in samples)
     if k < minimal_set:
@@ -356,6 +367,15 @@ def ransac_pose(
     count = int(mask.sum())
     score = _soft_score(res, soft_threshold)
     return PoseEstimate(R_b, t_b, s_b, True, count, mask, score, ia[r], ig[r], prob[r], res)
+
+
+def _without_near_ground(P: torch.Tensor, ground_xy: torch.Tensor, beyond_m: float | None) -> torch.Tensor:
+    """P with the columns of ground points nearer than ``beyond_m`` metres to the camera set to 0, unless
+    that leaves under ``NEAR_FALLBACK_MASS`` of its mass (then P itself)."""
+    if beyond_m is None:
+        return P
+    far = P * (ground_xy.norm(dim=-1) >= beyond_m)[None]
+    return far if float(far.sum()) >= NEAR_FALLBACK_MASS * float(P.sum()) else P
 
 
 def refine_pose(

@@ -27,6 +27,9 @@ ITERATIONS_PER_STAGE = 10
 PER_TOKEN = 64  # aerial points kept per ground token: P's mass beyond them is negligible
 OUTLIER_FLOOR = 1e-3  # ε: a token the pose does not explain costs log ε, not −∞
 MIN_TOKEN_MASS = 1e-5  # tokens matched less surely than this carry no information
+# The refinement is local (sub-cell precision): an EM that slid further than this from its start, metres,
+# followed some tokens' matches to another place (a look-alike along the street), so the start is kept.
+MAX_SHIFT_M = 3.0
 
 
 def maximum_likelihood_pose(
@@ -43,6 +46,7 @@ def maximum_likelihood_pose(
     floor: float = OUTLIER_FLOOR,
     with_scale: bool = True,
     scale_range: tuple[float, float] | None = None,
+    max_shift_m: float = MAX_SHIFT_M,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Refine ``xy_aerial ≈ s·R·xy_ground + t`` from a starting pose (e.g. RANSAC's) by EM on L above.
 
@@ -56,9 +60,11 @@ def maximum_likelihood_pose(
         floor: ε, the likelihood floor of a token the pose does not explain.
         with_scale: solve the scale (False: s = 1, as the orthogonal alignment).
         scale_range: the scale is clamped into this range (metric depth: s ≈ 1), None leaves it free.
+        max_shift_m: the starting pose is returned when the refined position moved further than this.
 
-    Returns (R, t, s); the starting pose when no token is matched or a step degenerates.
+    Returns (R, t, s); the starting pose when no token is matched, a step degenerates or it slid away.
     """
+    start = R, t, s
     mass = P.sum(0)  # (G,)
     keep = mass > MIN_TOKEN_MASS
     if int(keep.sum()) < 3:
@@ -82,7 +88,7 @@ def maximum_likelihood_pose(
             if step is None:
                 return R, t, s
             R, t, s = step
-    return R, t, s
+    return (R, t, s) if float((t - start[1]).norm()) <= max_shift_m else start
 
 
 def _weighted_alignment(

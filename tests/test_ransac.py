@@ -8,12 +8,14 @@ import torch
 from loc2.core.geometry import aerial_grid_xy
 from loc2.core.ransac import (
     METRIC_SCALE_RANGE,
+    NEAR_GROUND_M,
     POLISH_RADII_M,
     CorrespondenceSampler,
     minimal_sets,
     ransac_pose,
     solver_settings,
 )
+from loc2.core.refine import maximum_likelihood_pose
 from loc2.core.solvers import DEFAULT_SOLVER, SOLVERS
 
 
@@ -177,12 +179,73 @@ def test_polish_averages_over_all_matches():
     assert errors["polished"] < errors["refined"]
 
 
+def _along_the_street(seed=0):
+    """12 distinctive ground points 8–25 m from the camera matched at the true pose, and the near road
+    (every aerial point within 4.9 m of the camera: plain asphalt, repeated markings) matched at a
+    look-alike place 9 m further along the street, where it fits as well."""
+    gen = torch.Generator().manual_seed(seed)
+    aerial = torch.from_numpy(aerial_grid_xy(72.0, 41)).float()
+    true_t, fake_t = torch.tensor([2.0, -3.0]), torch.tensor([11.0, -3.0])
+    r = 8.0 + 17.0 * torch.rand(12, generator=gen)
+    phi = 2 * math.pi * torch.rand(12, generator=gen)
+    far = torch.stack([r * torch.cos(phi), r * torch.sin(phi)], 1)
+    near_target = ((aerial - fake_t).norm(dim=1) < 4.9).nonzero()[:, 0]
+    ground = torch.cat([far, aerial[near_target] - fake_t])
+    target = torch.cat([torch.cdist(far + true_t, aerial).argmin(1), near_target])
+    logits = torch.randn(len(aerial), len(ground), generator=gen)
+    logits[target, torch.arange(len(ground))] += 9.0
+    P = torch.softmax(logits, 0) * torch.softmax(logits, 1)
+    return P, aerial, ground, true_t, fake_t
+
+
+def test_choosing_beyond_the_near_ground_finds_the_place_not_its_look_alike():
+    P, aerial, ground, true_t, fake_t = _along_the_street()
+    settings = solver_settings("precise", metric_depth=True)
+    kwargs = dict(
+        samples_per_round=2048, scale_range=METRIC_SCALE_RANGE, polish=POLISH_RADII_M, likelihood=True
+    )
+    all_tokens = ransac_pose(P, aerial, ground, generator=torch.Generator().manual_seed(0), **kwargs)
+    assert float((all_tokens.t - fake_t).norm()) < 1.0  # the many near tokens outvote the distinctive ones
+    chosen = ransac_pose(
+        P, aerial, ground, generator=torch.Generator().manual_seed(0), choose_beyond_m=NEAR_GROUND_M, **kwargs
+    )
+    assert settings["choose_beyond_m"] == NEAR_GROUND_M == 5.0
+    assert float((chosen.t - true_t).norm()) < 0.3  # polish and likelihood over all tokens stay there
+    assert bool((ground[chosen.ground_index].norm(dim=1) >= NEAR_GROUND_M).all())  # judged on far points
+    # only near points: too few matches beyond 5 m, so the pose is chosen on all of them rather than none
+    near = ground.norm(dim=1) < NEAR_GROUND_M
+    only_near = ransac_pose(
+        P[:, near],
+        aerial,
+        ground[near],
+        generator=torch.Generator().manual_seed(0),
+        choose_beyond_m=5.0,
+        **kwargs,
+    )
+    assert only_near.valid and float((only_near.t - fake_t).norm()) < 1.0
+
+
+def test_likelihood_refinement_does_not_slide_to_a_look_alike():
+    """Started at the true pose, the EM over all tokens follows the near road 9 m along the street; the
+    refinement is local, so the start is kept (``refine.MAX_SHIFT_M``)."""
+    P, aerial, ground, true_t, fake_t = _along_the_street()
+    start = torch.eye(2), true_t.clone(), torch.tensor(1.0)
+    _, slid, _ = maximum_likelihood_pose(
+        P, aerial, ground, *start, scale_range=METRIC_SCALE_RANGE, max_shift_m=1e9
+    )
+    assert float((slid - fake_t).norm()) < 0.5
+    _, kept, _ = maximum_likelihood_pose(P, aerial, ground, *start, scale_range=METRIC_SCALE_RANGE)
+    assert torch.equal(kept, true_t)
+
+
 def test_solver_settings_name_the_additions():
     assert solver_settings("published", metric_depth=True) == {}
     precise = solver_settings("precise", metric_depth=True)
     assert precise["scale_range"] == METRIC_SCALE_RANGE and precise["polish"] == POLISH_RADII_M
     assert precise["likelihood"] is True
-    assert solver_settings("precise", metric_depth=False)["scale_range"] is None  # relative depth: any scale
+    assert precise["choose_beyond_m"] == NEAR_GROUND_M
+    relative = solver_settings("precise", metric_depth=False)
+    assert relative["scale_range"] is None and relative["choose_beyond_m"] is None  # no metres to go by
     with pytest.raises(ValueError, match="unknown solver 'fast'"):
         solver_settings("fast", metric_depth=True)
     assert SOLVERS == ("precise", "published") and DEFAULT_SOLVER == "precise"  # the UI lists these keys
