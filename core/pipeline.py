@@ -238,7 +238,8 @@ def localize_item(
         raise PhotoError(f"{path}: the prior lies outside the orthophoto ({outside[0]})")
 
     # flat-ground depth is in metres wherever the ground is seen (a known camera height): gate it too
-    solver_kwargs = solver_settings(options.solver, depth_map.metric or depth_name == "flat")
+    metric = depth_map.metric or depth_name == "flat"
+    solver_kwargs = solver_settings(options.solver, metric, panorama=camera.kind == "panorama")
     loc, crop, support = joint_pose(
         localizer, view, crops, probs, generator, options.use_ransac, timings, solver_kwargs
     )

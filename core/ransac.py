@@ -5,12 +5,13 @@ All hypotheses of all rounds are solved and scored as tensors; nothing loops ove
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 
 from .procrustes import scale_allowed, weighted_procrustes
-from .refine import maximum_likelihood_pose
+from .refine import MAX_SHIFT_M, maximum_likelihood_pose
 from .solvers import SOLVERS
 
 # Additions to the published solver, used by the "precise" solver of ``loc2 localize`` (README, "Solver"):
@@ -28,10 +29,13 @@ NEAR_GROUND_M = 5.0
 NEAR_FALLBACK_MASS = 0.1  # under this share of P beyond it (a wall right in front): choose on all of P
 
 
-def solver_settings(solver: str, metric_depth: bool) -> dict:
+def solver_settings(solver: str, metric_depth: bool, panorama: bool = True) -> dict:
     """Keyword arguments of :func:`ransac_pose` for a solver name: ``published`` is the paper's protocol
-    exactly (method §6); ``precise`` adds, with metric depth only, the scale gate and choosing the pose
-    without the near ground; and the polish and the maximum-likelihood refinement."""
+    exactly (method §6); ``precise`` adds, with metric depth only, the scale gate and (panoramas only)
+    choosing the pose without the near ground; and the polish and the maximum-likelihood refinement.
+
+    A pinhole photo sees the near ground in one direction only, as a large share of its few tokens, and its
+    failures were not along a street (README, "Measured figures"), so it keeps every token."""
     if solver == "published":
         return {}
     if solver != "precise":
@@ -40,7 +44,7 @@ def solver_settings(solver: str, metric_depth: bool) -> dict:
         "scale_range": METRIC_SCALE_RANGE if metric_depth else None,
         "polish": POLISH_RADII_M,
         "likelihood": True,
-        "choose_beyond_m": NEAR_GROUND_M if metric_depth else None,
+        "choose_beyond_m": NEAR_GROUND_M if metric_depth and panorama else None,
     }
 
 
@@ -287,7 +291,8 @@ def ransac_pose(
         polish: after refinement, weighted re-solves over ALL of P with these shrinking inlier radii in
             metres (weights = P on the pairs within the radius); () (the published protocol) skips it.
         likelihood: finally move the pose to the most probable one under all of P
-            (:func:`loc2.core.refine.maximum_likelihood_pose`, scale kept in ``scale_range``).
+            (:func:`loc2.core.refine.maximum_likelihood_pose`, scale kept in ``scale_range``; with
+            ``choose_beyond_m``, kept only if it moved the position at most ``refine.MAX_SHIFT_M``).
         choose_beyond_m: sample, score and refine the hypotheses only on ground points at least this far
             from the camera (metres, metric depth); polish and likelihood then use all of P. Ignored when
             under ``NEAR_FALLBACK_MASS`` of P's mass lies beyond. None (the published protocol): all.
@@ -358,8 +363,18 @@ def ransac_pose(
     if polish:
         R_b, t_b, s_b = polish_pose(P, aerial_xy, ground_xy, R_b, t_b, s_b, polish, with_scale, scale_range)
     if likelihood:
+        # chosen without the near ground, the pose must not follow it back to a look-alike (MAX_SHIFT_M)
+        max_shift = MAX_SHIFT_M if choose_beyond_m is not None else math.inf
         R_b, t_b, s_b = maximum_likelihood_pose(
-            P, aerial_xy, ground_xy, R_b, t_b, s_b, with_scale=with_scale, scale_range=scale_range
+            P,
+            aerial_xy,
+            ground_xy,
+            R_b,
+            t_b,
+            s_b,
+            with_scale=with_scale,
+            scale_range=scale_range,
+            max_shift_m=max_shift,
         )
     if polish or likelihood:
         res = _residuals(src, dst, R_b, t_b, s_b)

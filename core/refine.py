@@ -27,8 +27,9 @@ ITERATIONS_PER_STAGE = 10
 PER_TOKEN = 64  # aerial points kept per ground token: P's mass beyond them is negligible
 OUTLIER_FLOOR = 1e-3  # ε: a token the pose does not explain costs log ε, not −∞
 MIN_TOKEN_MASS = 1e-5  # tokens matched less surely than this carry no information
-# The refinement is local (sub-cell precision): an EM that slid further than this from its start, metres,
-# followed some tokens' matches to another place (a look-alike along the street), so the start is kept.
+# After a choice without the near ground (``ransac.NEAR_GROUND_M``) the refinement must stay local: an EM
+# that slid further than this from its start, metres, followed the near road back to a look-alike along
+# the street, so the start is kept.
 MAX_SHIFT_M = 3.0
 
 

@@ -16,8 +16,8 @@ DEFAULT_SOLVER = SOLVERS[0]
 # what the solvers do, for people (the CLI's --help, the dialog's tooltip, the Processing help)
 SOLVER_HELP = (
     "Precise (default) runs the published RANSAC, then with flat ground or depth maps in metres rejects poses "
-    "whose scale is far from 1 (look-alike places that fit only by shrinking the ground layout) and chooses the "
-    "pose without the ground within 5 m of the camera (plain road that repeats along the street), re-solves "
+    "whose scale is far from 1 (look-alike places that fit only by shrinking the ground layout) and chooses a "
+    "panorama's pose without the ground within 5 m of the camera (plain road that repeats along the street), re-solves "
     "over all matches near the pose and moves it to the most probable pose under the whole matching "
     "distribution (sub-cell position, steadier heading). Published is the paper's protocol exactly."
 )

@@ -244,6 +244,7 @@ def test_solver_settings_name_the_additions():
     assert precise["scale_range"] == METRIC_SCALE_RANGE and precise["polish"] == POLISH_RADII_M
     assert precise["likelihood"] is True
     assert precise["choose_beyond_m"] == NEAR_GROUND_M
+    assert solver_settings("precise", metric_depth=True, panorama=False)["choose_beyond_m"] is None
     relative = solver_settings("precise", metric_depth=False)
     assert relative["scale_range"] is None and relative["choose_beyond_m"] is None  # no metres to go by
     with pytest.raises(ValueError, match="unknown solver 'fast'"):
