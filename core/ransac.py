@@ -21,7 +21,7 @@ METRIC_SCALE_RANGE = (0.8, 1.25)
 # and the kept pose is re-solved over all of P's matches near it, with these shrinking radii (metres),
 POLISH_RADII_M = (2.5, 1.5, 1.0)
 # then refined to the most probable pose under the whole matching distribution (``refine.py``).
-# With metric depth, the pose is chosen without the ground tokens lifted nearer than this to the camera
+# With metric depth, a panorama's pose is chosen without the ground tokens lifted nearer than this to the camera
 # (metres): the road just around it is plain asphalt and lane markings that repeat along the street, and
 # its many tokens outvote the few distinctive ones, so a look-alike place along the same street won
 # (README, "Measured figures": the failure study). The polish and the refinement use every token again.
