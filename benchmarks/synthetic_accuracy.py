@@ -177,9 +177,16 @@ def run_city(args: argparse.Namespace, n_cities: int, i: int) -> tuple[int, dict
     n_pano = min(args.per_city, args.panoramas - i * args.per_city)
     n_pin = args.pinhole // n_cities + (1 if i < args.pinhole % n_cities else 0)
     city = args.work / f"city_{seed}"
+    model = SyntheticCity(seed)
     if not (args.reuse and (city / "truth.csv").is_file()):
         generate_dataset(
-            city, seed, n_panoramas=n_pano, n_pinhole=n_pin, prior_sigma_m=args.sigma, heading_sigma_deg=180.0
+            city,
+            seed,
+            n_panoramas=n_pano,
+            n_pinhole=n_pin,
+            prior_sigma_m=args.sigma,
+            heading_sigma_deg=180.0,
+            city=model,
         )
     if args.generate_only:
         return seed, {}
@@ -199,7 +206,7 @@ def run_city(args: argparse.Namespace, n_cities: int, i: int) -> tuple[int, dict
         with ResultWriter(out, crs=crs, mode="overwrite") as writer:
             localize_batch(items, city / "ortho.tif", options, on_result=writer.write, localizer=localizer)
         rows[d] = [{"city": seed, **r} for r in errors_against_truth(out, city / "truth.csv")]
-    street_bearing = street_bearing_deg(seed)
+    street_bearing = street_bearing_deg(model)
     for r in (r for rs in rows.values() for r in rs if "error_east_m" in r):
         r["street_axis_offset_deg"] = street_axis_offset_deg(
             r["error_east_m"], r["error_north_m"], street_bearing
@@ -207,10 +214,10 @@ def run_city(args: argparse.Namespace, n_cities: int, i: int) -> tuple[int, dict
     return seed, rows
 
 
-def street_bearing_deg(seed: int) -> float:
+def street_bearing_deg(model: SyntheticCity) -> float:
     """Bearing of the city's street grid, degrees clockwise from north in [0, 90) (the grid rotation is
     counter-clockwise from grid east; grid and true north differ by under a degree in these cities)."""
-    return (90.0 - SyntheticCity(seed).rotation_deg) % 90.0
+    return (90.0 - model.rotation_deg) % 90.0
 
 
 def street_axis_offset_deg(east_m: float, north_m: float, street_bearing: float) -> float:

@@ -17,6 +17,8 @@ rather than on the aerial grid points. Frames: ground BEV (metres, camera at the
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from .procrustes import scale_allowed, weighted_procrustes
@@ -47,7 +49,7 @@ def maximum_likelihood_pose(
     floor: float = OUTLIER_FLOOR,
     with_scale: bool = True,
     scale_range: tuple[float, float] | None = None,
-    max_shift_m: float = MAX_SHIFT_M,
+    max_shift_m: float = math.inf,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Refine ``xy_aerial ≈ s·R·xy_ground + t`` from a starting pose (e.g. RANSAC's) by EM on L above.
 
@@ -61,7 +63,8 @@ def maximum_likelihood_pose(
         floor: ε, the likelihood floor of a token the pose does not explain.
         with_scale: solve the scale (False: s = 1, as the orthogonal alignment).
         scale_range: the scale is clamped into this range (metric depth: s ≈ 1), None leaves it free.
-        max_shift_m: the starting pose is returned when the refined position moved further than this.
+        max_shift_m: the starting pose is returned when the refined position moved further than this
+            (``MAX_SHIFT_M`` after a choice without the near ground; by default no limit).
 
     Returns (R, t, s); the starting pose when no token is matched, a step degenerates or it slid away.
     """

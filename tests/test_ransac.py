@@ -15,7 +15,7 @@ from loc2.core.ransac import (
     ransac_pose,
     solver_settings,
 )
-from loc2.core.refine import maximum_likelihood_pose
+from loc2.core.refine import MAX_SHIFT_M, maximum_likelihood_pose
 from loc2.core.solvers import DEFAULT_SOLVER, SOLVERS
 
 
@@ -230,11 +230,11 @@ def test_likelihood_refinement_does_not_slide_to_a_look_alike():
     refinement is local, so the start is kept (``refine.MAX_SHIFT_M``)."""
     P, aerial, ground, true_t, fake_t = _along_the_street()
     start = torch.eye(2), true_t.clone(), torch.tensor(1.0)
-    _, slid, _ = maximum_likelihood_pose(
-        P, aerial, ground, *start, scale_range=METRIC_SCALE_RANGE, max_shift_m=1e9
-    )
+    _, slid, _ = maximum_likelihood_pose(P, aerial, ground, *start, scale_range=METRIC_SCALE_RANGE)
     assert float((slid - fake_t).norm()) < 0.5
-    _, kept, _ = maximum_likelihood_pose(P, aerial, ground, *start, scale_range=METRIC_SCALE_RANGE)
+    _, kept, _ = maximum_likelihood_pose(
+        P, aerial, ground, *start, scale_range=METRIC_SCALE_RANGE, max_shift_m=MAX_SHIFT_M
+    )
     assert torch.equal(kept, true_t)
 
 
