@@ -239,7 +239,9 @@ def localize_item(
 
     # flat-ground depth is in metres wherever the ground is seen (a known camera height): gate it too
     metric = depth_map.metric or depth_name == "flat"
-    solver_kwargs = solver_settings(options.solver, metric, panorama=camera.kind == "panorama")
+    solver_kwargs = solver_settings(
+        options.solver, metric, panorama=camera.kind == "panorama", flat_ground=depth_name == "flat"
+    )
     loc, crop, support = joint_pose(
         localizer, view, crops, probs, generator, options.use_ransac, timings, solver_kwargs
     )

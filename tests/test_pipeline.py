@@ -127,6 +127,23 @@ def test_search_prepares_the_ground_image_once_for_all_crops(scene, monkeypatch)
     assert len(calls) == 1
 
 
+def test_flat_ground_panorama_gets_the_unit_scale_refinement(scene, monkeypatch):
+    import loc2.core.pipeline as pipeline
+
+    chosen = []
+    real = pipeline.solver_settings
+    monkeypatch.setattr(
+        pipeline, "solver_settings", lambda *a, **k: chosen.append(real(*a, **k)) or chosen[-1]
+    )
+    options = JobOptions(model=str(scene / "tiny.pt"), device="cpu", search_radius_m=5.0)
+    [result] = localize_batch(
+        [PhotoItem(scene / "photos" / "a.jpg", *_lonlat(40, 40))], scene / "ortho.tif", options
+    )
+    assert result.status == "ok" and result.depth == "flat"
+    assert chosen == [real("precise", True, panorama=True, flat_ground=True)]
+    assert chosen[0]["likelihood_unit_scale"] is True
+
+
 def _lonlat(dx, dy):
     return pyproj.Transformer.from_crs(32632, 4326, always_xy=True).transform(ORIGIN[0] + dx, ORIGIN[1] - dy)
 

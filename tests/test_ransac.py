@@ -238,13 +238,48 @@ def test_likelihood_refinement_does_not_slide_to_a_look_alike():
     assert torch.equal(kept, true_t)
 
 
+def _flat_ground_street(seed=0):
+    """Flat-ground depth: the road within 12 m of the camera lifted exactly, the buildings 12–20 m to the
+    east lifted 25 % too far (flat-ground depth puts everything standing where its foot would be behind)."""
+    gen = torch.Generator().manual_seed(seed)
+    aerial = torch.from_numpy(aerial_grid_xy(72.0, 41)).float()
+    true_t = torch.tensor([1.3, -2.1])  # R = I: the ground frame is the aerial frame moved by t
+    road = aerial[(aerial - true_t).norm(dim=1) < 12.0] - true_t
+    north_m = 40 * torch.rand(150, generator=gen) - 20
+    east_m = 12 + 8 * torch.rand(150, generator=gen)
+    walls_target = torch.cdist(torch.stack([north_m, east_m], 1) + true_t, aerial).argmin(1)
+    ground = torch.cat([road, 1.25 * (aerial[walls_target] - true_t)])
+    target = torch.cat([torch.cdist(road + true_t, aerial).argmin(1), walls_target])
+    logits = torch.randn(len(aerial), len(ground), generator=gen)
+    logits[target, torch.arange(len(ground))] += 9.0
+    P = torch.softmax(logits, 0) * torch.softmax(logits, 1)
+    return P, aerial, ground, true_t
+
+
+def test_flat_ground_refinement_keeps_the_scale_at_one():
+    """The buildings lifted too far pull a free scale below 1 and the position towards them; at scale 1
+    the exact road decides and the buildings are outliers."""
+    P, aerial, ground, true_t = _flat_ground_street()
+    poses = {}
+    for flat in (False, True):
+        settings = solver_settings("precise", metric_depth=True, flat_ground=flat)
+        assert settings["likelihood_unit_scale"] is flat
+        poses[flat] = ransac_pose(
+            P, aerial, ground, generator=torch.Generator().manual_seed(0), samples_per_round=2048, **settings
+        )
+    assert float(poses[False].s) < 0.9 and float((poses[False].t - true_t).norm()) > 0.2
+    assert float(poses[True].s) == 1.0 and float((poses[True].t - true_t).norm()) < 0.02
+
+
 def test_solver_settings_name_the_additions():
     assert solver_settings("published", metric_depth=True) == {}
     precise = solver_settings("precise", metric_depth=True)
     assert precise["scale_range"] == METRIC_SCALE_RANGE and precise["polish"] == POLISH_RADII_M
     assert precise["likelihood"] is True
     assert precise["choose_beyond_m"] == NEAR_GROUND_M
-    assert solver_settings("precise", metric_depth=True, panorama=False)["choose_beyond_m"] is None
+    assert precise["likelihood_unit_scale"] is False  # depth maps: the refinement solves the scale
+    pinhole = solver_settings("precise", metric_depth=True, panorama=False, flat_ground=True)
+    assert pinhole["choose_beyond_m"] is None and pinhole["likelihood_unit_scale"] is False
     relative = solver_settings("precise", metric_depth=False)
     assert relative["scale_range"] is None and relative["choose_beyond_m"] is None  # no metres to go by
     with pytest.raises(ValueError, match="unknown solver 'fast'"):
