@@ -245,9 +245,9 @@ def _flat_ground_street(seed=0):
     aerial = torch.from_numpy(aerial_grid_xy(72.0, 41)).float()
     true_t = torch.tensor([1.3, -2.1])  # R = I: the ground frame is the aerial frame moved by t
     road = aerial[(aerial - true_t).norm(dim=1) < 12.0] - true_t
-    north_m = 40 * torch.rand(150, generator=gen) - 20
-    east_m = 12 + 8 * torch.rand(150, generator=gen)
-    walls_target = torch.cdist(torch.stack([north_m, east_m], 1) + true_t, aerial).argmin(1)
+    along_street_m = 40 * torch.rand(150, generator=gen) - 20  # aerial x: down the image (south)
+    east_m = 12 + 8 * torch.rand(150, generator=gen)  # aerial y: right (east)
+    walls_target = torch.cdist(torch.stack([along_street_m, east_m], 1) + true_t, aerial).argmin(1)
     ground = torch.cat([road, 1.25 * (aerial[walls_target] - true_t)])
     target = torch.cat([torch.cdist(road + true_t, aerial).argmin(1), walls_target])
     logits = torch.randn(len(aerial), len(ground), generator=gen)
