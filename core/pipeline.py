@@ -238,9 +238,9 @@ def localize_item(
         raise PhotoError(f"{path}: the prior lies outside the orthophoto ({outside[0]})")
 
     # flat-ground depth is in metres wherever the ground is seen (a known camera height): gate it too
-    metric = depth_map.metric or depth_name == "flat"
+    flat = depth_name == "flat"
     solver_kwargs = solver_settings(
-        options.solver, metric, panorama=camera.kind == "panorama", flat_ground=depth_name == "flat"
+        options.solver, depth_map.metric or flat, panorama=camera.kind == "panorama", flat_ground=flat
     )
     loc, crop, support = joint_pose(
         localizer, view, crops, probs, generator, options.use_ransac, timings, solver_kwargs

@@ -19,6 +19,13 @@ from loc2.core.refine import MAX_SHIFT_M, maximum_likelihood_pose
 from loc2.core.solvers import DEFAULT_SOLVER, SOLVERS
 
 
+def _confident_matches(n_aerial, target, gen):
+    """A dual-softmax P (n_aerial, len(target)) whose column g is confident about aerial point target[g]."""
+    logits = torch.randn(n_aerial, len(target), generator=gen)
+    logits[target, torch.arange(len(target))] += 9.0
+    return torch.softmax(logits, 0) * torch.softmax(logits, 1)
+
+
 def _scenario(outlier_fraction=0.7, seed=0, scale=1.0):
     """Aerial grid points, ground points and a P whose inlier columns point at the true aerial match."""
     gen = torch.Generator().manual_seed(seed)
@@ -31,9 +38,7 @@ def _scenario(outlier_fraction=0.7, seed=0, scale=1.0):
     target = torch.randint(0, len(aerial), (n_ground,), generator=gen)
     ground = ((aerial[target] - t) @ R) / scale  # exact preimages: s·R·g + t = aerial[target]
     ground[~inlier] = torch.rand(int((~inlier).sum()), 2, generator=gen) * 60 - 30
-    logits = torch.randn(len(aerial), n_ground, generator=gen)
-    logits[target, torch.arange(n_ground)] += 9.0  # every column has one confident (possibly wrong) match
-    P = torch.softmax(logits, 0) * torch.softmax(logits, 1)
+    P = _confident_matches(len(aerial), target, gen)  # one confident (possibly wrong) match per column
     return P, aerial, ground, R, t, inlier
 
 
@@ -192,9 +197,7 @@ def _along_the_street(seed=0):
     near_target = ((aerial - fake_t).norm(dim=1) < 4.9).nonzero()[:, 0]
     ground = torch.cat([far, aerial[near_target] - fake_t])
     target = torch.cat([torch.cdist(far + true_t, aerial).argmin(1), near_target])
-    logits = torch.randn(len(aerial), len(ground), generator=gen)
-    logits[target, torch.arange(len(ground))] += 9.0
-    P = torch.softmax(logits, 0) * torch.softmax(logits, 1)
+    P = _confident_matches(len(aerial), target, gen)
     return P, aerial, ground, true_t, fake_t
 
 
@@ -250,9 +253,7 @@ def _flat_ground_street(seed=0):
     walls_target = torch.cdist(torch.stack([along_street_m, east_m], 1) + true_t, aerial).argmin(1)
     ground = torch.cat([road, 1.25 * (aerial[walls_target] - true_t)])
     target = torch.cat([torch.cdist(road + true_t, aerial).argmin(1), walls_target])
-    logits = torch.randn(len(aerial), len(ground), generator=gen)
-    logits[target, torch.arange(len(ground))] += 9.0
-    P = torch.softmax(logits, 0) * torch.softmax(logits, 1)
+    P = _confident_matches(len(aerial), target, gen)
     return P, aerial, ground, true_t
 
 
