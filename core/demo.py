@@ -18,7 +18,7 @@ import numpy as np
 
 from .geometry import angle_difference_deg
 
-DEMO_SEED = 1001  # never used in training (the demo model is trained on seeds 1-12)
+DEMO_SEED = 1001  # never used in training (training cities: seeds below 1000; see the model sidecar)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
