@@ -1,19 +1,15 @@
-"""Real test data for the plugin tests: a synthetic city, extra bad photos, a tiny checkpoint.
+"""Real test data for the plugin tests: a synthetic city and extra bad photos.
 
 The city comes from ``loc2.core.synthetic.generate_dataset`` (GeoTIFF orthophoto in UTM 32N, EPSG:32632,
 near Zurich; JPEG photos with EXIF GPS and heading priors; depth maps). :func:`write_ortho` and
 :func:`write_photo` write a plain textured GeoTIFF (optionally without CRS) and a JPEG panorama with or
-without GPS for the bad-input cases. The checkpoint is a randomly initialised small model (ViT-S/14 at
-84 × 168 px) saved with ``loc2.core.checkpoints.save_checkpoint``: poses are well formed but not accurate,
-which is what most of these tests need (accuracy is tested with the demo model in test_plugin_processing.py).
+without GPS for the bad-input cases. The plugin tests run the shipped demo model on it (a randomly
+initialised model found a pose only by luck, which changed with the CPU).
 """
 
 from __future__ import annotations
 
-import atexit
 import csv
-import shutil
-import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -96,23 +92,6 @@ def write_photo(
     return path
 
 
-def write_tiny_checkpoint(path: Path) -> Path:
-    """A randomly initialised small Loc2 checkpoint (ViT-S/14, 84 × 168 ground, 84 px aerial)."""
-    import torch
-
-    from loc2.core.checkpoints import save_checkpoint
-    from loc2.core.localizer import Localizer
-    from loc2.core.presets import VIGOR
-
-    preset = VIGOR.replace(
-        name="tiny", backbone="dinov2_vits14", embed_dim=384, ground_size_hw=(84, 168), aerial_size_px=84
-    )
-    torch.manual_seed(0)
-    backbone, matcher = Localizer.build_networks(preset)
-    save_checkpoint(path, preset, backbone, matcher, {"note": "random weights for the plugin tests"})
-    return path
-
-
 @contextmanager
 def torch_threads_restored():
     """Restore PyTorch's CPU thread count afterwards (the plugin sets it when it loads a CPU model)."""
@@ -126,13 +105,6 @@ def torch_threads_restored():
 
 
 @lru_cache(maxsize=1)
-def tiny_checkpoint() -> Path:
-    """The tiny checkpoint, written once per test process (and removed at exit)."""
-    folder = Path(tempfile.mkdtemp(prefix="loc2_plugin_ckpt_"))
-    atexit.register(shutil.rmtree, folder, True)
-    return write_tiny_checkpoint(folder / "tiny.pt")
-
-
 @dataclass
 class City:
     """The test data set: a synthetic city (``core.synthetic.generate_dataset``) plus two bad photos.
