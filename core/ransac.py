@@ -43,8 +43,8 @@ def solver_settings(
     Flat-ground depth is exact on the ground and too far for everything standing on it: the standing
     points (most of the far ones) pull the fitted scale to about 0.85, so the refinement, where the many
     exact ground points dominate, solves at scale 1 and leaves the standing points as outliers (200
-    validation panoramas, 0.5.0 model: median 0.72 → 0.58 m). The choice keeps the scale free within the gate, which
-    also absorbs a camera height that is somewhat off."""
+    validation panoramas, 0.5.0 model: median 0.72 → 0.58 m). The choice keeps the scale free within the
+    gate, which also absorbs a camera height that is somewhat off."""
     if solver == "published":
         return {}
     if solver != "precise":

@@ -13,7 +13,6 @@ import csv
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -104,7 +103,6 @@ def torch_threads_restored():
         torch.set_num_threads(threads)
 
 
-@lru_cache(maxsize=1)
 @dataclass
 class City:
     """The test data set: a synthetic city (``core.synthetic.generate_dataset``) plus two bad photos.

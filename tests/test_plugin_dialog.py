@@ -1,8 +1,8 @@
 """The single-photo dialog and its QgsTask in a real (offscreen) QGIS: runs, cancel, export, bad input.
 
 The model is the shipped demo checkpoint, chosen as a checkpoint file (a randomly initialised one found a
-pose only by luck); accuracy against the truth is asserted in test_plugin_processing.py. A screenshot of the dialog after a run is saved to
-``tests/artifacts/dialog.png`` for review.
+pose only by luck); accuracy against the truth is asserted in test_plugin_processing.py. A screenshot of
+the dialog after a run is saved to ``tests/artifacts/dialog.png`` for review.
 """
 
 from __future__ import annotations
