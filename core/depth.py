@@ -43,21 +43,24 @@ class DepthMap:
         max_depth: float,
         region_hw: tuple[int, int] | None = None,
         centred: bool = False,
+        shift: tuple[float, float] = (0.0, 0.0),
     ) -> np.ndarray:
         """Nearest-neighbour depth on a rows × cols token grid, NaN where invalid or ≥ the clip (method §5).
 
         ``centred`` samples the pixel at each token's centre, where the token's ray points (pixel-centred
         token grids); otherwise torch's nearest resize, which samples each token's top-left pixel, as the
         published weights were trained. ``region_hw`` restricts the source to the top-left part of the map
-        the tokens cover (when the backbone cropped its input to a multiple of its stride).
+        the tokens cover (when the backbone cropped its input to a multiple of its stride). ``shift``
+        (columns, rows) in tokens: centres of a panorama's rolled grid (``geometry.TOKEN_SHIFTS``), columns
+        wrapping around; ``centred`` only.
         """
         d = self.depth_m
         if region_hw is not None:
             d = d[: region_hw[0], : region_hw[1]]
         if centred:
             h, w = d.shape
-            r = np.minimum(((np.arange(rows) + 0.5) * h / rows).astype(int), h - 1)
-            c = np.minimum(((np.arange(cols) + 0.5) * w / cols).astype(int), w - 1)
+            r = np.clip(np.floor((np.arange(rows) + 0.5 - shift[1]) * h / rows).astype(int), 0, h - 1)
+            c = np.floor((np.arange(cols) + 0.5 - shift[0]) * w / cols).astype(int) % w
             out = d[np.ix_(r, c)].astype(np.float64)
         else:
             t = torch.from_numpy(np.ascontiguousarray(d, dtype=np.float32))[None, None]

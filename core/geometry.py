@@ -38,19 +38,21 @@ class Equirectangular:
         return Equirectangular(width=width, height=height)
 
     def token_angles(
-        self, rows: int, cols: int, published_grid: bool = True
+        self, rows: int, cols: int, published_grid: bool = True, shift: tuple[float, float] = (0.0, 0.0)
     ) -> tuple[np.ndarray, np.ndarray]:
         """Polar angle θ (rows,) and azimuth φ (cols,) in radians of a ``rows`` × ``cols`` token grid.
 
         ``published_grid`` uses the grid the published weights were trained with (endpoints included:
-        θ_i = π·i/(rows−1), φ_j = 2π·j/(cols−1)); otherwise token centres are pixel-centred.
+        θ_i = π·i/(rows−1), φ_j = 2π·j/(cols−1)); otherwise token centres are pixel-centred, and ``shift``
+        (columns, rows), in tokens, gives the grid of the image rolled right and down by that much (its
+        token centres lie that much up and to the left in the image: :data:`TOKEN_SHIFTS`).
         """
         if published_grid:
             theta = math.pi * np.arange(rows) / max(rows - 1, 1)
             phi = 2 * math.pi * np.arange(cols) / max(cols - 1, 1)
         else:
-            theta = math.pi * (np.arange(rows) + 0.5) / rows
-            phi = 2 * math.pi * (np.arange(cols) + 0.5) / cols
+            theta = math.pi * (np.arange(rows) + 0.5 - shift[1]) / rows
+            phi = 2 * math.pi * (np.arange(cols) + 0.5 - shift[0]) / cols
         return theta, phi
 
     def pixel_angles(self, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -108,22 +110,32 @@ class Pinhole:
 
 Camera = Equirectangular | Pinhole
 
+# Test-time token grids of a panorama, (columns, rows) in tokens (the first is the grid itself): the image
+# rolled right, down, and both by half a token. The backbone runs on each, so the tokens sample the sphere
+# twice as densely in azimuth and elevation (a ring of ground points between each two of the grid's);
+# each grid is matched on its own (the dual softmax as trained) and the pose is solved on all of them.
+# Rolling an equirectangular image sideways turns the camera exactly; downwards it moves the polar angle
+# of every row alike (the top row then holds the wrapped nadir and is dropped).
+TOKEN_SHIFTS = ((0.0, 0.0), (0.5, 0.0), (0.0, 0.5), (0.5, 0.5))
+
 
 def lift_tokens(
     camera: Camera,
     depth_tokens_m: np.ndarray,
     stride: float = 14.0,
     published_grid: bool = True,
+    shift: tuple[float, float] = (0.0, 0.0),
 ) -> np.ndarray:
     """Lift a (rows, cols) grid of token depths to ground BEV points, shape (rows·cols, 2), metres.
 
     Panorama depth is radial distance; pinhole depth is z-depth. Invalid depths (NaN) give NaN points.
-    Token order is row-major, as the backbone flattens its grid.
+    Token order is row-major, as the backbone flattens its grid. ``shift``: a panorama's rolled token grid
+    (see :meth:`Equirectangular.token_angles`).
     """
     rows, cols = depth_tokens_m.shape
     d = depth_tokens_m.astype(np.float64)
     if isinstance(camera, Equirectangular):
-        theta, phi = camera.token_angles(rows, cols, published_grid)
+        theta, phi = camera.token_angles(rows, cols, published_grid, shift)
         sin_t = np.sin(theta)[:, None]
         x = d * sin_t * np.cos(phi)[None, :]
         y = -d * sin_t * np.sin(phi)[None, :]

@@ -16,7 +16,15 @@ from .backbone import build_backbone
 from .checkpoints import load_into, load_weights, read_checkpoint
 from .depth import DepthMap, DepthProvider, check_depth_size
 from .errors import ImageError, Loc2Error
-from .geometry import Camera, Equirectangular, Pinhole, aerial_grid_xy, aerial_xy_to_pixel, lift_tokens
+from .geometry import (
+    TOKEN_SHIFTS,
+    Camera,
+    Equirectangular,
+    Pinhole,
+    aerial_grid_xy,
+    aerial_xy_to_pixel,
+    lift_tokens,
+)
 from .matcher import CrossViewMatcher
 from .presets import Preset, get_preset
 from .ransac import ransac_pose
@@ -163,6 +171,8 @@ class GroundView:
         input_hw: backbone input size (H, W) px.
         image_hw: the ground image's own size (H, W) px.
         timings_s: seconds spent per stage.
+        shifts: the token grids, (columns, rows) in tokens (``geometry.TOKEN_SHIFTS``); the G tokens are
+            their rows·cols blocks one after the other, each matched on its own.
     """
 
     desc_ground: torch.Tensor | None
@@ -172,6 +182,7 @@ class GroundView:
     input_hw: tuple[int, int]
     image_hw: tuple[int, int]
     timings_s: dict = field(default_factory=dict)
+    shifts: tuple[tuple[float, float], ...] = ((0.0, 0.0),)
 
 
 class Localizer:
@@ -264,12 +275,25 @@ class Localizer:
                 return self.backbone(image).float()
         return self.backbone(image).float()
 
+    def token_shifts(self, camera: Camera, dense: bool) -> tuple[tuple[float, float], ...]:
+        """The token grids to run (``geometry.TOKEN_SHIFTS``): all four for a panorama when ``dense`` and
+        the model's grid is pixel-centred (the demo model and ``loc2 train``'s), else the grid itself."""
+        if dense and isinstance(camera, Equirectangular) and not self.preset.published_grid:
+            return TOKEN_SHIFTS
+        return TOKEN_SHIFTS[:1]
+
     @torch.inference_mode()
     def prepare_ground(
-        self, ground_rgb: np.ndarray, depth: DepthProvider | DepthMap, camera: Camera | None = None
+        self,
+        ground_rgb: np.ndarray,
+        depth: DepthProvider | DepthMap,
+        camera: Camera | None = None,
+        dense: bool = False,
     ) -> GroundView:
         """Everything about the ground image that does not depend on the aerial crop: depth, backbone
-        features, ground descriptors and lifted BEV points. Reuse it for several crops (the search)."""
+        features, ground descriptors and lifted BEV points. Reuse it for several crops (the search).
+
+        ``dense``: a panorama also runs the half-token-shifted grids (:meth:`token_shifts`)."""
         timings: dict[str, float] = {}
         ground_rgb = _as_rgb_uint8(ground_rgb, "ground image")
         h_img, w_img = ground_rgb.shape[:2]
@@ -283,15 +307,22 @@ class Localizer:
         timings["depth"] = time.perf_counter() - t0
 
         in_h, in_w = self.input_size(w_img, h_img)
+        shifts = self.token_shifts(camera, dense)
+        image = image_tensor(ground_rgb, (in_h, in_w), self.device)
+        rolled = [
+            torch.roll(image, (round(dv * self.stride), round(du * self.stride)), (2, 3)) for du, dv in shifts
+        ]
         t0 = time.perf_counter()
-        g_feat = self.features(image_tensor(ground_rgb, (in_h, in_w), self.device))
+        g_feat = self.features(torch.cat(rolled))  # (grids, C, rows, cols)
         timings["backbone_ground"] = time.perf_counter() - t0
         grid_rc = tuple(g_feat.shape[-2:])
-        ground_xy, valid = self.lift(depth_map, camera, grid_rc, (in_h, in_w))
+        lifted = [self.lift(depth_map, camera, grid_rc, (in_h, in_w), shift) for shift in shifts]
+        ground_xy = np.concatenate([xy for xy, _ in lifted])
+        valid = np.concatenate([ok for _, ok in lifted])
         t0 = time.perf_counter()
-        desc_g = self.matcher.describe_ground(g_feat) if valid.any() else None
+        desc_g = self.matcher.describe_ground(g_feat).flatten(0, 1)[None] if valid.any() else None
         timings["heads"] = time.perf_counter() - t0
-        return GroundView(desc_g, ground_xy, valid, grid_rc, (in_h, in_w), (h_img, w_img), timings)
+        return GroundView(desc_g, ground_xy, valid, grid_rc, (in_h, in_w), (h_img, w_img), timings, shifts)
 
     @torch.inference_mode()
     def match_view(
@@ -317,7 +348,15 @@ class Localizer:
         t0 = time.perf_counter()
         valid_t = torch.from_numpy(view.valid)[None].to(self.device)
         desc_a = self.matcher.describe_aerial(a_feat)
-        P = self.matcher.match(self.matcher.scores(desc_a, view.desc_ground), valid_t, a_valid)[0]
+        scores = self.matcher.scores(desc_a, view.desc_ground)
+        per_grid = view.grid_rc[0] * view.grid_rc[1]  # each grid's dual softmax on its own, as trained
+        P = torch.cat(
+            [
+                self.matcher.match(block, ok, a_valid)[0]
+                for block, ok in zip(scores.split(per_grid, 2), valid_t.split(per_grid, 1), strict=True)
+            ],
+            dim=1,
+        )
         timings["heads"] = timings.get("heads", 0.0) + time.perf_counter() - t0
         return P
 
@@ -337,7 +376,7 @@ class Localizer:
             _checked_aerial(aerial_rgb, aerial_footprint_m)
             return self.solve(None, *solve_args, view.image_hw, timings=timings)
         P = self.match_view(view, aerial_rgb, aerial_footprint_m, aerial_valid, timings)
-        return self.solve(P, *solve_args, view.image_hw, generator, use_ransac, timings)
+        return self.solve(P, *solve_args, view.image_hw, generator, use_ransac, timings, shifts=view.shifts)
 
     def localize(
         self,
@@ -366,12 +405,19 @@ class Localizer:
         return self.localize_view(view, aerial_rgb, aerial_footprint_m, aerial_valid, generator, use_ransac)
 
     def lift(
-        self, depth_map: DepthMap, camera: Camera, grid_rc: tuple[int, int], input_hw: tuple[int, int]
+        self,
+        depth_map: DepthMap,
+        camera: Camera,
+        grid_rc: tuple[int, int],
+        input_hw: tuple[int, int],
+        shift: tuple[float, float] = (0.0, 0.0),
     ) -> tuple[np.ndarray, np.ndarray]:
         """Ground BEV points (rows·cols, 2) metres of the backbone's token grid, and their validity.
 
         ``camera`` is the ground image's camera at the image's own size (as the depth map); ``input_hw`` the
         backbone input size the image was resized to; tokens cover its top-left rows·stride × cols·stride.
+        ``shift``: a panorama's rolled grid (``geometry.TOKEN_SHIFTS``; a grid rolled down loses its top row,
+        which holds the wrapped nadir).
         """
         rows, cols = grid_rc
         in_h, in_w = input_hw
@@ -379,9 +425,11 @@ class Localizer:
         region = (int(round(rows * self.stride * dh / in_h)), int(round(cols * self.stride * dw / in_w)))
         # a pixel-centred grid lifts along each token's centre ray, so it takes the depth seen there
         centred = not self.preset.published_grid
-        depth_tokens = depth_map.tokens(rows, cols, self.preset.max_depth_m, region, centred=centred)
+        depth_tokens = depth_map.tokens(rows, cols, self.preset.max_depth_m, region, centred, shift)
+        if shift[1]:
+            depth_tokens[0] = np.nan
         ground_xy = lift_tokens(
-            camera.scaled(in_w, in_h), depth_tokens, self.stride, self.preset.published_grid
+            camera.scaled(in_w, in_h), depth_tokens, self.stride, self.preset.published_grid, shift
         )
         return ground_xy, np.isfinite(ground_xy).all(axis=1)
 
@@ -399,6 +447,7 @@ class Localizer:
         timings: dict | None = None,
         aerial_xy_m: np.ndarray | None = None,
         solver_kwargs: dict | None = None,
+        shifts: tuple[tuple[float, float], ...] = TOKEN_SHIFTS[:1],
     ) -> LocalizationResult:
         """The pose from matching probabilities P (A, G) and lifted ground points, as a LocalizationResult.
 
@@ -406,6 +455,7 @@ class Localizer:
         ``aerial_xy_m`` (A, 2) gives P's aerial points in metres when they are not the one crop's grid
         (several search crops stacked in one frame); the pose is then in that frame. ``solver_kwargs``:
         additions to the published solver (``ransac.solver_settings``); None = the published protocol.
+        ``shifts``: the view's token grids (``GroundView.shifts``).
         """
         timings = dict(timings or {})
         if not valid.any():
@@ -438,10 +488,10 @@ class Localizer:
                 num_valid_tokens=int(valid.sum()),
                 timings_s=timings,
             )
-        return self._result(est, ground_xy, valid, aerial_xy, grid_rc, input_hw, image_hw, timings)
+        return self._result(est, ground_xy, valid, aerial_xy, grid_rc, input_hw, image_hw, timings, shifts)
 
     def _result(
-        self, est, ground_xy, valid, aerial_xy, grid_rc, input_hw, image_hw, timings
+        self, est, ground_xy, valid, aerial_xy, grid_rc, input_hw, image_hw, timings, shifts
     ) -> LocalizationResult:
         R = est.R.double().cpu().numpy()
         t = est.t.double().cpu().numpy()
@@ -452,8 +502,10 @@ class Localizer:
         rows, cols = grid_rc
         scale_u = image_hw[1] / input_hw[1]
         scale_v = image_hw[0] / input_hw[0]
-        u = ((ig % cols) + 0.5) * self.stride * scale_u
-        v = ((ig // cols) + 0.5) * self.stride * scale_v
+        shift = np.asarray(shifts, dtype=np.float64)[ig // (rows * cols)]  # (K, 2) of each inlier's grid
+        token = ig % (rows * cols)
+        u = ((token % cols) + 0.5 - shift[:, 0]) * self.stride * scale_u % image_hw[1]
+        v = ((token // cols) + 0.5 - shift[:, 1]) * self.stride * scale_v
         layout = s * ground_xy[valid] @ R.T + t
         return LocalizationResult(
             status=STATUS_OK,

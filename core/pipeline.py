@@ -161,6 +161,7 @@ def joint_pose(
         timings,
         aerial_xy_m=aerial_xy,
         solver_kwargs=solver_kwargs,
+        shifts=view.shifts,
     )
     if not loc.ok:
         return loc, frame, [0] * len(crops)
@@ -217,7 +218,8 @@ def localize_item(
 
     radius = options.search_radius_m or item.uncertainty_m or DEFAULT_SEARCH_RADIUS_M
     footprint = preset.aerial_footprint_m
-    view = localizer.prepare_ground(rgb, depth_map, camera)  # once for every crop
+    # once for every crop; the precise solver also runs a panorama's half-token-shifted grids
+    view = localizer.prepare_ground(rgb, depth_map, camera, dense=options.solver != "published")
     timings = dict(view.timings_s)  # the crops' stages add up here
     crops: list[AerialCrop] = []
     probs: list[torch.Tensor] = []

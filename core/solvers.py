@@ -7,7 +7,7 @@ from __future__ import annotations
 SOLVER_LABELS: dict[str, tuple[str, str]] = {
     "precise": (
         "Precise",
-        "Precise (scale gate for metric depth; refinement over all matches)",
+        "Precise (denser panorama tokens; scale gate for metric depth; refinement over all matches)",
     ),
     "published": ("Published (the paper's protocol)", "Published (the paper's RANSAC protocol exactly)"),
 }
@@ -15,7 +15,9 @@ SOLVERS: tuple[str, ...] = tuple(SOLVER_LABELS)
 DEFAULT_SOLVER = SOLVERS[0]
 # what the solvers do, for people (the CLI's --help, the dialog's tooltip, the Processing help)
 SOLVER_HELP = (
-    "Precise (default) runs the published RANSAC, then with flat ground or depth maps in metres rejects poses "
+    "Precise (default) also runs a panorama through the backbone rolled by half a token sideways, down and both "
+    "(models with a pixel-centred token grid, such as the demo model: twice as dense in azimuth and elevation), "
+    "runs the published RANSAC, then with flat ground or depth maps in metres rejects poses "
     "whose scale is far from 1 (look-alike places that fit only by shrinking the ground layout) and chooses a "
     "panorama's pose without the ground within 5 m of the camera (plain road that repeats along the street), re-solves "
     "over all matches near the pose and moves it to the most probable pose under the whole matching "

@@ -155,3 +155,85 @@ def test_lifting_reads_depth_as_each_token_grid_was_trained(tiny):
     centre = depth.depth_m[7::14, 7::14]
     np.testing.assert_allclose(centred, lift_tokens(cam, centre, 14.0, published_grid=False), rtol=1e-6)
     assert ok.all()
+
+
+def test_shifted_grids_lift_along_their_own_token_centres(tiny):
+    """A panorama rolled right (down) by half a token has its token centres half a token left (up) of the
+    grid's: the depth is read there, columns wrap around, and the grid rolled down drops its top row."""
+    centred = Localizer(TINY.replace(published_grid=False), tiny.backbone, tiny.matcher, device="cpu")
+    cam = Equirectangular(336, 168)
+    depth = DepthMap(np.random.default_rng(1).uniform(2, 30, (168, 336)).astype(np.float32), kind="radial")
+    rows, cols = 12, 24  # 14-pixel tokens: centres at 7 + 14·k, shifted ones at 14·k
+    right, ok_right = centred.lift(depth, cam, (rows, cols), (168, 336), shift=(0.5, 0.0))
+    read = depth.depth_m[7::14, ::14]  # column 0's centre is the panorama's left edge (wraps)
+    sin_theta = np.sin(np.pi * (np.arange(rows) + 0.5) / rows)[:, None]  # radial depth → horizontal
+    np.testing.assert_allclose(np.linalg.norm(right, axis=1), (read * sin_theta).reshape(-1), rtol=1e-6)
+    phi = 2 * np.pi * np.arange(cols) / cols  # azimuth of the shifted centres
+    bearing = np.arctan2(-right[:, 1], right[:, 0]).reshape(rows, cols)
+    np.testing.assert_allclose(np.cos(bearing - phi), 1.0, atol=1e-9)
+    down, ok_down = centred.lift(depth, cam, (rows, cols), (168, 336), shift=(0.0, 0.5))
+    assert (
+        ok_right.all() and not ok_down.reshape(rows, cols)[0].any() and ok_down.reshape(rows, cols)[1:].all()
+    )
+    theta = np.pi * np.arange(1, rows) / rows  # the shifted rows' polar angles
+    horizontal = depth.depth_m[14::14, 7::14] * np.sin(theta)[:, None]
+    np.testing.assert_allclose(np.linalg.norm(down, axis=1).reshape(rows, cols)[1:], horizontal, rtol=1e-6)
+
+
+def test_dense_panorama_view_adds_three_shifted_grids_each_matched_on_its_own(tiny):
+    """``dense``: the grid itself comes first, unchanged, and P's first block is the plain view's P (each
+    grid's dual softmax is its own); photos from a pinhole camera and published grids stay single."""
+    centred = Localizer(TINY.replace(published_grid=False), tiny.backbone, tiny.matcher, device="cpu")
+    ground, aerial = _images(5)
+    plain = centred.prepare_ground(ground, FlatGroundDepth())
+    dense = centred.prepare_ground(ground, FlatGroundDepth(), dense=True)
+    g = plain.valid.size
+    assert dense.shifts == ((0.0, 0.0), (0.5, 0.0), (0.0, 0.5), (0.5, 0.5))
+    assert dense.desc_ground.shape[1] == dense.valid.size == len(dense.ground_xy_m) == 4 * g
+    torch.testing.assert_close(dense.desc_ground[:, :g], plain.desc_ground, rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(dense.ground_xy_m[:g], plain.ground_xy_m)
+    p_plain = centred.match_view(plain, aerial, 60.0)
+    p_dense = centred.match_view(dense, aerial, 60.0)
+    assert p_dense.shape == (p_plain.shape[0], 4 * g)
+    torch.testing.assert_close(p_dense[:, :g], p_plain, rtol=1e-3, atol=1e-7)
+    for block in p_dense.split(g, 1):  # every grid's matches sum to at most 1 per ground token
+        assert float(block.sum(0).max()) <= 1.0 + 1e-5
+    res = centred.localize_view(dense, aerial, 60.0, generator=torch.Generator().manual_seed(0))
+    assert res.ok and res.num_valid_tokens == int(dense.valid.sum())
+    assert ((res.inliers_ground_px >= 0) & (res.inliers_ground_px < [240, 120])).all()
+    assert len(tiny.prepare_ground(ground, FlatGroundDepth(), dense=True).shifts) == 1  # published grid
+
+
+def test_inlier_pixels_of_a_shifted_grid_sit_half_a_token_earlier(tiny):
+    """An inlier from the grid rolled right and down is drawn at its own token centre in the image."""
+    from types import SimpleNamespace
+
+    rows, cols = 2, 4
+    est = SimpleNamespace(
+        R=torch.eye(2),
+        t=torch.zeros(2),
+        s=torch.tensor(1.0),
+        inlier_mask=torch.tensor([True, True]),
+        ground_index=torch.tensor([1, 3 * rows * cols + 4]),  # grid 0 (0, 1); grid 3 (1, 0)
+        aerial_index=torch.tensor([0, 1]),
+        prob=torch.tensor([0.5, 0.5]),
+        residual_m=torch.tensor([0.1, 0.2]),
+        num_inliers=2,
+        inlier_ratio=1.0,
+        score=2.0,
+    )
+    xy = np.zeros((4 * rows * cols, 2))
+    res = tiny._result(
+        est,
+        xy,
+        np.ones(len(xy), bool),
+        np.zeros((2, 2)),
+        (rows, cols),
+        (28, 56),
+        (56, 112),
+        {},
+        ((0.0, 0.0), (0.5, 0.0), (0.0, 0.5), (0.5, 0.5)),
+    )
+    # 14-px tokens on a 56-px-wide input, image twice as large: grid 0 token (0, 1) at (1.5·28, 0.5·28);
+    # grid 3 token (1, 0) at (0, 1·28), its column's centre wrapped to the left edge
+    np.testing.assert_allclose(res.inliers_ground_px, [[42.0, 14.0], [0.0, 28.0]])
