@@ -182,7 +182,7 @@ class GroundView:
     input_hw: tuple[int, int]
     image_hw: tuple[int, int]
     timings_s: dict = field(default_factory=dict)
-    shifts: tuple[tuple[float, float], ...] = ((0.0, 0.0),)
+    shifts: tuple[tuple[float, float], ...] = TOKEN_SHIFTS[:1]
 
 
 class Localizer:

@@ -7,7 +7,7 @@ import torch
 from loc2.core.checkpoints import read_checkpoint, save_checkpoint
 from loc2.core.depth import DepthMap, FlatGroundDepth
 from loc2.core.errors import CheckpointError, DepthError, ImageError, ModelNotFoundError
-from loc2.core.geometry import Equirectangular, lift_tokens
+from loc2.core.geometry import TOKEN_SHIFTS, Equirectangular, lift_tokens
 from loc2.core.localizer import STATUS_NO_VALID_DEPTH, Localizer, describe_device, resolve_device
 from loc2.core.presets import VIGOR
 
@@ -232,7 +232,7 @@ def test_inlier_pixels_of_a_shifted_grid_sit_half_a_token_earlier(tiny):
         (28, 56),
         (56, 112),
         {},
-        ((0.0, 0.0), (0.5, 0.0), (0.0, 0.5), (0.5, 0.5)),
+        TOKEN_SHIFTS,
     )
     # 14-px tokens on a 56-px-wide input, image twice as large: grid 0 token (0, 1) at (1.5·28, 0.5·28);
     # grid 3 token (1, 0) at (0, 1·28), its column's centre wrapped to the left edge
