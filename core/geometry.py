@@ -152,6 +152,38 @@ def lift_tokens(
     return np.stack([x, y], axis=-1).reshape(-1, 2)
 
 
+# How far a flat-ground match may lie from its token's lifted point (``flat_ground_spread_m``): the
+# footprint's standard deviation times this fraction, the radial part at most this many metres. Chosen on the
+# validation cities (README, "Measured figures").
+SPREAD_FRACTION = 0.5
+SPREAD_RADIAL_CAP_M = 4.0
+
+
+def flat_ground_spread_m(
+    ground_xy_m: np.ndarray, camera_height_m: float, token_step_rad: tuple[float, float]
+) -> np.ndarray:
+    """Spread (G, 2) metres of each panorama token's ground footprint around its lifted point on flat ground:
+    standard deviations along the token's bearing from the camera (radial) and across it (tangential).
+
+    A token spans ``token_step_rad`` = (elevation, azimuth) radians. Seen from ``camera_height_m`` above flat
+    ground, a token whose centre ray meets the ground at distance r (elevation e below the horizon) covers the
+    ground from h/tan(e + Δe/2) to h/tan(e − Δe/2) (to the horizon for the row that reaches it), r·Δφ wide:
+    far tokens cover long, narrow strips, so their matches pin the bearing much better than the range. The
+    standard deviation of a uniform span (span/√12) is scaled by ``SPREAD_FRACTION`` and the radial part
+    capped at ``SPREAD_RADIAL_CAP_M``. Invalid (NaN) points get 0.
+    """
+    step_e, step_a = token_step_rad
+    h = float(camera_height_m)
+    r = np.hypot(ground_xy_m[:, 0], ground_xy_m[:, 1])
+    below = np.arctan2(h, r)  # elevation below the horizon of the token's centre ray
+    near = h / np.tan(np.minimum(below + step_e / 2, math.pi / 2))
+    upper = below - step_e / 2
+    far = np.where(upper > 1e-3, h / np.tan(np.maximum(upper, 1e-3)), np.inf)
+    radial = np.minimum(SPREAD_FRACTION * (far - near) / math.sqrt(12), SPREAD_RADIAL_CAP_M)
+    tangential = SPREAD_FRACTION * r * step_a / math.sqrt(12)
+    return np.nan_to_num(np.stack([radial, tangential], axis=1))
+
+
 def aerial_grid_xy(footprint_m: float, grid: int = 41) -> np.ndarray:
     """Metric positions of the aerial point grid, shape (grid², 2), row-major, aerial frame (metres).
 

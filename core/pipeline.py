@@ -20,7 +20,7 @@ import torch
 from .depth import DepthMap, FlatGroundDepth, depth_file_for
 from .errors import Loc2Error, ModelNotFoundError, PhotoError
 from .figures import figure_kwargs_from_localization, figure_text, save_match_figure
-from .geometry import Camera, aerial_grid_xy
+from .geometry import Camera, aerial_grid_xy, flat_ground_spread_m
 from .localizer import GroundView, LocalizationResult, Localizer
 from .ortho import AerialCrop, Orthophoto
 from .photos import camera_for_photo, load_rgb, read_photo
@@ -124,6 +124,14 @@ def _depth_for(
         raise Loc2Error(f"{depth_dir}: depth source must be 'flat' or a folder of depth maps")
     provider = depth_file_for(depth_dir, photo_path)
     return provider.depth_for(rgb, camera), f"file:{provider.path.name}"
+
+
+def _flat_ground_spread(view: GroundView, camera_height_m: float, published_grid: bool) -> torch.Tensor:
+    """(G, 2) metres: the footprint of each of a panorama's tokens on flat ground (``flat_ground_spread_m``).
+    The published grid's tokens are π/(rows − 1) apart (endpoints included), a pixel-centred grid's π/rows."""
+    rows, cols = (n - 1 for n in view.grid_rc) if published_grid else view.grid_rc
+    step_rad = (math.pi / max(rows, 1), 2 * math.pi / max(cols, 1))
+    return torch.from_numpy(flat_ground_spread_m(view.ground_xy_m, camera_height_m, step_rad)).float()
 
 
 def joint_pose(
@@ -244,6 +252,9 @@ def localize_item(
     solver_kwargs = solver_settings(
         options.solver, depth_map.metric or flat, panorama=camera.kind == "panorama", flat_ground=flat
     )
+    if solver_kwargs.get("likelihood_unit_scale"):  # a panorama on flat ground: each token's footprint
+        spread_m = _flat_ground_spread(view, options.camera_height_m, preset.published_grid)
+        solver_kwargs = {**solver_kwargs, "spread_m": spread_m}
     loc, crop, support = joint_pose(
         localizer, view, crops, probs, generator, options.use_ransac, timings, solver_kwargs
     )

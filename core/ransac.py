@@ -283,6 +283,7 @@ def ransac_pose(
     likelihood: bool = False,
     choose_beyond_m: float | None = None,
     likelihood_unit_scale: bool = False,
+    spread_m: torch.Tensor | None = None,
 ) -> PoseEstimate:
     """Estimate the pose from the matching probability P (A, G) or (1, A, G).
 
@@ -309,6 +310,9 @@ def ransac_pose(
             under ``NEAR_FALLBACK_MASS`` of P's mass lies beyond. None (the published protocol): all.
         likelihood_unit_scale: the likelihood refinement solves at scale 1 (flat-ground depth, see
             :func:`solver_settings`); False solves the scale (within ``scale_range``).
+        spread_m: (G, 2) metres, each token's ground footprint along and across its bearing
+            (``geometry.flat_ground_spread_m``, flat ground): the likelihood refinement then stretches each
+            token's kernel by it. None: round kernels.
     """
     if P.dim() == 3:
         P = P[0]
@@ -388,6 +392,7 @@ def ransac_pose(
             with_scale=with_scale and not likelihood_unit_scale,
             scale_range=scale_range,
             max_shift_m=max_shift,
+            spread_m=None if spread_m is None else spread_m.to(dev, torch.float32),
         )
     if polish or likelihood:
         res = _residuals(src, dst, R_b, t_b, s_b)

@@ -50,6 +50,7 @@ def maximum_likelihood_pose(
     with_scale: bool = True,
     scale_range: tuple[float, float] | None = None,
     max_shift_m: float = math.inf,
+    spread_m: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Refine ``xy_aerial ≈ s·R·xy_ground + t`` from a starting pose (e.g. RANSAC's) by EM on L above.
 
@@ -65,6 +66,10 @@ def maximum_likelihood_pose(
         scale_range: the scale is clamped into this range (metric depth: s ≈ 1), None leaves it free.
         max_shift_m: the starting pose is returned when the refined position moved further than this
             (``MAX_SHIFT_M`` after a choice without the near ground; by default no limit).
+        spread_m: (G, 2) metres, how far each token's match may lie from its lifted point along its bearing
+            and across it (``geometry.flat_ground_spread_m``): each token's kernel is widened by its own
+            footprint, and the pose is solved by Gauss–Newton at the starting scale (``with_scale`` and
+            ``scale_range`` are then unused). None: the round kernel above with the closed-form alignment.
 
     Returns (R, t, s); the starting pose when no token is matched, a step degenerates or it slid away.
     """
@@ -79,6 +84,14 @@ def maximum_likelihood_pose(
     q = prob / token_weight  # where each token lies, over its k aerial points
     dst = aerial_xy[index]  # (k, G', 2)
     src = ground_xy[keep]  # (G', 2)
+    if spread_m is not None:
+        scale = s if with_scale else torch.ones_like(s)
+        step = _footprint_pose(
+            src * scale, dst, q, token_weight, spread_m[keep], R, t, sigmas_m, iterations, floor
+        )
+        if step is None or float((step[1] - t).norm()) > max_shift_m:
+            return start
+        return step[0], step[1], scale
     for sigma in sigmas_m:
         for _ in range(iterations):
             moved = s * src @ R.T + t  # (G', 2)
@@ -93,6 +106,84 @@ def maximum_likelihood_pose(
                 return R, t, s
             R, t, s = step
     return (R, t, s) if float((t - start[1]).norm()) <= max_shift_m else start
+
+
+# a quarter turn anticlockwise: J·v is v turned by 90°, and d(R(θ)·y)/dθ = J·R(θ)·y
+_QUARTER_TURN = torch.tensor([[0.0, -1.0], [1.0, 0.0]], dtype=torch.float64)
+GAUSS_NEWTON_STEPS = 2  # per EM iteration
+
+
+def _footprint_pose(
+    src: torch.Tensor,
+    dst: torch.Tensor,
+    q: torch.Tensor,
+    token_weight: torch.Tensor,
+    spread_m: torch.Tensor,
+    R: torch.Tensor,
+    t: torch.Tensor,
+    sigmas_m: tuple[float, ...],
+    iterations: int,
+    floor: float,
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The EM of :func:`maximum_likelihood_pose` with each token's kernel stretched by its footprint.
+
+    ``src`` (G', 2) are the kept tokens' points at the fixed scale, ``dst``/``q`` (k, G') their aerial
+    candidates and probabilities. Token g's kernel has variances σ² + spread_r² along its bearing (turned
+    into the aerial frame by the current R) and σ² + spread_t² across it, normalised so that a stretched
+    kernel does not explain more than a round one. The M-step minimises Σ_g rᵀ·W_g·r over (θ, t),
+    r = x̄_g − R·y_g − t, W_g the token's summed responsibility times its kernel's information matrix, by
+    Gauss–Newton in float64. Returns (R, t), or None when a step is singular."""
+    dtype, f64 = R.dtype, torch.float64
+    R, t, src, dst, q, token_weight, spread_m = (
+        v.to(f64) for v in (R, t, src, dst, q, token_weight, spread_m)
+    )
+    bearing = src / src.norm(dim=1, keepdim=True).clamp_min(1e-9)
+    turn = _QUARTER_TURN.to(src.device)
+    for sigma in sigmas_m:
+        var_r, var_t = sigma**2 + spread_m[:, 0].square(), sigma**2 + spread_m[:, 1].square()
+        norm = sigma**2 / torch.sqrt(var_r * var_t)
+        for _ in range(iterations):
+            along = bearing @ R.T  # (G', 2) aerial frame
+            across = along @ turn.T
+            diff = dst - (src @ R.T + t)  # (k, G', 2)
+            mahal = (diff * along).sum(-1).square() / var_r + (diff * across).sum(-1).square() / var_t
+            lik = q * torch.exp(-0.5 * mahal) * norm
+            resp = lik * (token_weight / (floor + lik.sum(0)))
+            weight = resp.sum(0)
+            target = (resp[..., None] * dst).sum(0) / weight.clamp_min(1e-30)[:, None]
+            info = weight[:, None, None] * (
+                _outer(along) / var_r[:, None, None] + _outer(across) / var_t[:, None, None]
+            )
+            step = _rigid_gauss_newton(src, target, info, R, t)
+            if step is None:
+                return None
+            R, t = step
+    return R.to(dtype), t.to(dtype)
+
+
+def _outer(v: torch.Tensor) -> torch.Tensor:
+    return v[:, :, None] * v[:, None, :]
+
+
+def _rigid_gauss_newton(
+    src: torch.Tensor, target: torch.Tensor, info: torch.Tensor, R: torch.Tensor, t: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Gauss–Newton steps on (θ, t) of Σ_g rᵀ·info_g·r, r = target_g − R·src_g − t; None when singular."""
+    eye = torch.eye(2, dtype=src.dtype, device=src.device).expand(len(src), 2, 2)
+    turn = _QUARTER_TURN.to(src.device)
+    for _ in range(GAUSS_NEWTON_STEPS):
+        moved = src @ R.T
+        residual = target - moved - t
+        jacobian = torch.cat([(moved @ turn.T)[..., None], eye], dim=2)  # (G, 2, 3)
+        hessian = torch.einsum("gia,gij,gjb->ab", jacobian, info, jacobian)
+        gradient = torch.einsum("gia,gij,gj->a", jacobian, info, residual)
+        delta, status = torch.linalg.solve_ex(hessian, gradient)
+        if int(status) != 0 or not bool(torch.isfinite(delta).all()):
+            return None
+        c, s = math.cos(float(delta[0])), math.sin(float(delta[0]))
+        R = torch.tensor([[c, -s], [s, c]], dtype=src.dtype, device=src.device) @ R
+        t = t + delta[1:]
+    return R, t
 
 
 def _weighted_alignment(

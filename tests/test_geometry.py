@@ -6,11 +6,14 @@ import numpy as np
 import pytest
 
 from loc2.core.geometry import (
+    SPREAD_FRACTION,
+    SPREAD_RADIAL_CAP_M,
     Equirectangular,
     Pinhole,
     aerial_grid_xy,
     aerial_xy_to_pixel,
     angle_difference_deg,
+    flat_ground_spread_m,
     heading_from_rotation,
     lift_tokens,
     pixel_to_aerial_xy,
@@ -86,3 +89,18 @@ def test_angle_difference_folds():
     assert angle_difference_deg(350.0, 10.0) == pytest.approx(20.0)
     assert angle_difference_deg(-170.0, 170.0) == pytest.approx(20.0)
     assert angle_difference_deg(0.0, 180.0) == pytest.approx(180.0)
+
+
+def test_flat_ground_spread_is_long_along_the_bearing_for_far_tokens():
+    step = math.pi / 10  # tokens 18° tall and wide
+    h = 1.6
+    # centre rays 27° and 9° below the horizon (the latter's token reaches the horizon), 90° apart; and a NaN
+    r27, r9 = h / math.tan(math.radians(27)), h / math.tan(math.radians(9))
+    xy = np.array([[r27, 0.0], [0.0, -r9], [np.nan, np.nan]])
+    spread = flat_ground_spread_m(xy, h, (step, step))
+    near, far = h / math.tan(math.radians(36)), h / math.tan(math.radians(18))
+    frac = SPREAD_FRACTION / math.sqrt(12)
+    np.testing.assert_allclose(spread[0], [frac * (far - near), frac * r27 * step], rtol=1e-9)
+    np.testing.assert_allclose(spread[1], [SPREAD_RADIAL_CAP_M, frac * r9 * step], rtol=1e-9)
+    assert spread[1, 0] > spread[1, 1]  # 10 m away: pinned across the bearing, not along it
+    np.testing.assert_array_equal(spread[2], [0.0, 0.0])

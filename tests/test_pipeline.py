@@ -129,11 +129,18 @@ def test_search_prepares_the_ground_image_once_for_all_crops(scene, monkeypatch)
 
 def test_flat_ground_panorama_gets_the_unit_scale_refinement(scene, monkeypatch):
     import loc2.core.pipeline as pipeline
+    import loc2.core.ransac as ransac
 
-    chosen = []
+    chosen, spreads = [], []
     real = pipeline.solver_settings
     monkeypatch.setattr(
         pipeline, "solver_settings", lambda *a, **k: chosen.append(real(*a, **k)) or chosen[-1]
+    )
+    real_ml = ransac.maximum_likelihood_pose
+    monkeypatch.setattr(
+        ransac,
+        "maximum_likelihood_pose",
+        lambda *a, **k: spreads.append((a[2], k["spread_m"])) or real_ml(*a, **k),
     )
     options = JobOptions(model=str(scene / "tiny.pt"), device="cpu", search_radius_m=5.0)
     [result] = localize_batch(
@@ -142,6 +149,11 @@ def test_flat_ground_panorama_gets_the_unit_scale_refinement(scene, monkeypatch)
     assert result.status == "ok" and result.depth == "flat"
     assert chosen == [real("precise", True, panorama=True, flat_ground=True)]
     assert chosen[0]["likelihood_unit_scale"] is True
+    # and each token's footprint on flat ground, at the options' camera height
+    [(ground_xy, spread_m)] = spreads
+    assert spread_m.shape == ground_xy.shape
+    seen = ground_xy.norm(dim=1) > 0.5
+    assert seen.any() and bool((spread_m[seen] > 0).all())
 
 
 def _lonlat(dx, dy):

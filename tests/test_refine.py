@@ -75,3 +75,56 @@ def test_without_matched_tokens_the_start_pose_is_returned():
     R0, t0, s0 = _rotation(10.0), torch.tensor([1.0, 2.0]), torch.tensor(1.0)
     R1, t1, s1 = maximum_likelihood_pose(P, aerial, torch.rand(50, 2), R0, t0, s0)
     assert R1 is R0 and t1 is t0 and s1 is s0
+
+
+def _yaw_deg(R: torch.Tensor) -> float:
+    return math.degrees(math.atan2(float(R[1, 0]), float(R[0, 0])))
+
+
+def _ranged_scenario(seed: int = 2):
+    """Flat ground seen from a panorama: tokens 3-20 m away, each matched (P = 0.5, bilinear) where its true
+    ground point lies, but far tokens' matches scattered along their bearing (a long, narrow footprint)."""
+    gen = torch.Generator().manual_seed(seed)
+    aerial = torch.from_numpy(aerial_grid_xy(FOOTPRINT_M, GRID)).float()
+    R, t = _rotation(23.0), torch.tensor([-2.2, 1.7])
+    range_m = 3 + 17 * torch.rand(600, generator=gen)
+    bearing_rad = 2 * math.pi * torch.rand(600, generator=gen)
+    unit = torch.stack([torch.cos(bearing_rad), torch.sin(bearing_rad)], 1)
+    ground = range_m[:, None] * unit
+    radial_m = 0.25 * range_m * torch.randn(600, generator=gen)  # along the bearing only
+    targets = (ground + radial_m[:, None] * unit) @ R.T + t
+    spread_m = torch.stack([0.25 * range_m, torch.full_like(range_m, 0.05)], 1)
+    return _bilinear_P(targets, len(aerial)), aerial, ground, R, t, spread_m
+
+
+def test_footprints_keep_range_errors_out_of_the_heading():
+    P, aerial, ground, R, t, spread_m = _ranged_scenario()
+    R0, t0, s0 = _rotation(25.0), t + torch.tensor([0.5, -0.4]), torch.tensor(1.0)
+    round_kernel = maximum_likelihood_pose(P, aerial, ground, R0, t0, s0, with_scale=False)
+    stretched = maximum_likelihood_pose(P, aerial, ground, R0, t0, s0, with_scale=False, spread_m=spread_m)
+    err_round = abs(_yaw_deg(round_kernel[0]) - _yaw_deg(R))
+    err_stretched = abs(_yaw_deg(stretched[0]) - _yaw_deg(R))
+    assert err_stretched < 0.5 * err_round and err_stretched < 0.3
+    assert float((stretched[1] - t).norm()) < float((round_kernel[1] - t).norm())
+    assert float(stretched[2]) == 1.0
+
+
+def test_without_footprints_the_stretched_refinement_is_the_round_one():
+    P, aerial, ground, R, t = _scenario(seed=3, outliers=0.3)
+    R0, t0, s0 = _rotation(-35.0), t + torch.tensor([0.6, 0.5]), torch.tensor(1.0)
+    round_kernel = maximum_likelihood_pose(P, aerial, ground, R0, t0, s0, with_scale=False)
+    zero = maximum_likelihood_pose(
+        P, aerial, ground, R0, t0, s0, with_scale=False, spread_m=torch.zeros(len(ground), 2)
+    )
+    # the same likelihood; Gauss-Newton and the closed form reach the same optimum
+    assert torch.allclose(zero[0], round_kernel[0], atol=1e-4)
+    assert torch.allclose(zero[1], round_kernel[1], atol=1e-3)
+
+
+def test_a_footprint_refinement_that_slides_away_keeps_the_start():
+    P, aerial, ground, R, t, spread_m = _ranged_scenario(seed=4)
+    R0, t0, s0 = _rotation(25.0), t + torch.tensor([1.5, 0.0]), torch.tensor(1.0)
+    R1, t1, s1 = maximum_likelihood_pose(
+        P, aerial, ground, R0, t0, s0, with_scale=False, spread_m=spread_m, max_shift_m=0.5
+    )
+    assert R1 is R0 and t1 is t0 and s1 is s0
