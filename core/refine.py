@@ -12,7 +12,9 @@ Expectation–maximisation climbs L: the E-step gives each (token, aerial point)
 m_g · q_g(a)·k / (ε + Σ q_g·k); the M-step is the weighted closed-form alignment (method §6) on all pairs,
 computed per token (the closed form is linear in the aerial points).
 σ shrinks over the stages (coarse to fine), so the pose settles on the sub-cell centre of the matches
-rather than on the aerial grid points. Frames: ground BEV (metres, camera at the origin), aerial (metres).
+rather than on the aerial grid points. With flat-ground depth each token's kernel is also stretched by the
+ground the token covers (``spread_m``; long along its bearing for far tokens), and the M-step becomes a
+Gauss–Newton solve on the kernels' information matrices at a fixed scale. Frames: ground BEV (metres, camera at the origin), aerial (metres).
 """
 
 from __future__ import annotations
@@ -68,8 +70,9 @@ def maximum_likelihood_pose(
             (``MAX_SHIFT_M`` after a choice without the near ground; by default no limit).
         spread_m: (G, 2) metres, how far each token's match may lie from its lifted point along its bearing
             and across it (``geometry.flat_ground_spread_m``): each token's kernel is widened by its own
-            footprint, and the pose is solved by Gauss–Newton at the starting scale (``with_scale`` and
-            ``scale_range`` are then unused). None: the round kernel above with the closed-form alignment.
+            footprint, and the pose is solved by Gauss–Newton at a fixed scale (the starting one, or 1
+            without ``with_scale``; ``scale_range`` unused). None: the round kernel above with the
+            closed-form alignment.
 
     Returns (R, t, s); the starting pose when no token is matched, a step degenerates or it slid away.
     """
@@ -129,8 +132,8 @@ def _footprint_pose(
 
     ``src`` (G', 2) are the kept tokens' points at the fixed scale, ``dst``/``q`` (k, G') their aerial
     candidates and probabilities. Token g's kernel has variances σ² + spread_r² along its bearing (turned
-    into the aerial frame by the current R) and σ² + spread_t² across it, normalised so that a stretched
-    kernel does not explain more than a round one. The M-step minimises Σ_g rᵀ·W_g·r over (θ, t),
+    into the aerial frame by the current R) and σ² + spread_t² across it, scaled to the same total mass as
+    a round kernel (a stretched kernel's peak is lower). The M-step minimises Σ_g rᵀ·W_g·r over (θ, t),
     r = x̄_g − R·y_g − t, W_g the token's summed responsibility times its kernel's information matrix, by
     Gauss–Newton in float64. Returns (R, t), or None when a step is singular."""
     dtype, f64 = R.dtype, torch.float64

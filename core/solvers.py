@@ -21,6 +21,7 @@ SOLVER_HELP = (
     "whose scale is far from 1 (look-alike places that fit only by shrinking the ground layout) and chooses a "
     "panorama's pose without the ground within 5 m of the camera (plain road that repeats along the street), re-solves "
     "over all matches near the pose and moves it to the most probable pose under the whole matching "
-    "distribution (sub-cell position, steadier heading; with flat ground at scale 1, where the road is exact). "
+    "distribution (sub-cell position, steadier heading; with flat ground at scale 1, where the road is exact, "
+    "each token's kernel shaped like the ground it covers: long along its bearing, narrow across it). "
     "Published is the paper's protocol exactly."
 )
