@@ -162,7 +162,7 @@ def joint_pose(
     grid = aerial_grid_xy(footprint, localizer.preset.aerial_grid)
     aerial_xy = np.concatenate([grid] + [frame.crs_to_aerial(c.aerial_to_crs(grid)) for c in crops[1:]])
     loc = localizer.solve(
-        torch.cat(probs),
+        probs[0] if len(probs) == 1 else torch.cat(probs),
         *solve_args,
         generator,
         use_ransac,
@@ -255,6 +255,8 @@ def localize_item(
     if solver_kwargs.get("likelihood_unit_scale"):  # a panorama on flat ground: each token's footprint
         spread_m = _flat_ground_spread(view, options.camera_height_m, preset.published_grid)
         solver_kwargs = {**solver_kwargs, "spread_m": spread_m}
+    # one P for all crops, the per-crop pieces freed: it is the job's largest array (crops × 4 grids)
+    probs = [torch.cat(probs)] if len(probs) > 1 else probs
     loc, crop, support = joint_pose(
         localizer, view, crops, probs, generator, options.use_ransac, timings, solver_kwargs
     )

@@ -96,12 +96,15 @@ class CorrespondenceSampler:
 
     def __init__(self, P: torch.Tensor):
         self.shape = P.shape
-        self.flat = P.reshape(-1).float().clamp_min(0)
-        self.positive = int((self.flat > 0).sum())
+        flat = P.reshape(-1)
+        # a view of P when it is float32 and non-negative already (P can be the job's largest array)
+        valid = flat.dtype == torch.float32 and bool((flat >= 0).all())
+        self.flat = flat if valid else flat.float().clamp_min(0)
+        self.positive = int(torch.count_nonzero(self.flat))
         total = float(self.flat.sum(dtype=torch.float64))
         self.total = total
-        # Σq² (q = p / Σp) is the chance that two draws with replacement repeat.
-        self._collision = float((self.flat / total).square().sum(dtype=torch.float64)) if total > 0 else 1.0
+        # Σq² = Σp² / (Σp)² (q = p / Σp) is the chance that two draws with replacement repeat (no temporaries)
+        self._collision = float(torch.dot(self.flat, self.flat)) / total**2 if total > 0 else 1.0
         self._cdf: torch.Tensor | None = None
         self._heavy: torch.Tensor | None = None
         self._light: torch.Tensor | None = None
@@ -111,7 +114,7 @@ class CorrespondenceSampler:
     def cdf(self) -> torch.Tensor:
         """Cumulative sum of P (float64), computed on first use."""
         if self._cdf is None:
-            self._cdf = torch.cumsum(self.flat, 0, dtype=torch.float64)
+            self._cdf = _cumsum_float64(self.flat)
         return self._cdf
 
     def _first_occurrences(self, drawn: torch.Tensor, keys: torch.Tensor | None = None) -> torch.Tensor:
@@ -174,7 +177,7 @@ class CorrespondenceSampler:
         self._heavy = heavy
         self._light = self.flat.clone()
         self._light[heavy] = 0
-        self._light_cdf = torch.cumsum(self._light, 0, dtype=torch.float64)
+        self._light_cdf = _cumsum_float64(self._light)
 
     def _light_arrivals(self, k_star: float, generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Light entries whose race time is below ``k_star``, with their times (exact, two ways)."""
@@ -196,6 +199,19 @@ class CorrespondenceSampler:
         beat = -torch.expm1(-k_star * p)
         v = torch.rand(len(idx), generator=generator, dtype=torch.float64, device=p.device)
         return idx, -torch.log1p(-v * beat) / p
+
+
+def _cumsum_float64(values: torch.Tensor, chunk: int = 1 << 22) -> torch.Tensor:
+    """Cumulative sum of a 1-D tensor in float64, a chunk at a time: ``torch.cumsum(..., dtype=float64)``
+    converts the whole input to float64 first, a transient copy twice the size of a float32 P."""
+    out = torch.empty(len(values), dtype=torch.float64, device=values.device)
+    carry = torch.zeros((), dtype=torch.float64, device=values.device)
+    for start in range(0, len(values), chunk):
+        part = out[start : start + chunk]
+        torch.cumsum(values[start : start + chunk], 0, dtype=torch.float64, out=part)
+        part += carry
+        carry = part[-1].clone()
+    return out
 
 
 def sample_correspondences(

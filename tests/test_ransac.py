@@ -11,6 +11,7 @@ from loc2.core.ransac import (
     NEAR_GROUND_M,
     POLISH_RADII_M,
     CorrespondenceSampler,
+    _cumsum_float64,
     minimal_sets,
     ransac_pose,
     solver_settings,
@@ -286,3 +287,20 @@ def test_solver_settings_name_the_additions():
     with pytest.raises(ValueError, match="unknown solver 'fast'"):
         solver_settings("fast", metric_depth=True)
     assert SOLVERS == ("precise", "published") and DEFAULT_SOLVER == "precise"  # the UI lists these keys
+
+
+def test_chunked_float64_cumsum_matches_the_whole_one_across_chunk_boundaries():
+    values = torch.rand(10_007, generator=torch.Generator().manual_seed(5)) ** 8  # many tiny entries
+    whole = torch.cumsum(values.double(), 0)
+    chunked = _cumsum_float64(values, chunk=1000)
+    assert chunked.dtype == torch.float64
+    torch.testing.assert_close(chunked, whole, rtol=1e-12, atol=1e-12)
+
+
+def test_the_sampler_reads_a_float32_P_without_copying_it():
+    P = torch.rand(300, 40, generator=torch.Generator().manual_seed(6))
+    assert CorrespondenceSampler(P).flat.data_ptr() == P.data_ptr()
+    negative = P.clone()
+    negative[0, 0] = -1.0  # invalid entries are clamped, in a copy: the caller's P is left as it is
+    sampler = CorrespondenceSampler(negative)
+    assert float(sampler.flat[0]) == 0.0 and float(negative[0, 0]) == -1.0
