@@ -20,7 +20,7 @@ import torch
 from .depth import DepthMap, FlatGroundDepth, depth_file_for
 from .errors import Loc2Error, ModelNotFoundError, PhotoError
 from .figures import figure_kwargs_from_localization, figure_text, save_match_figure
-from .geometry import Camera, aerial_grid_xy, flat_ground_spread_m
+from .geometry import Camera, Equirectangular, aerial_grid_xy, flat_ground_spread_m
 from .localizer import GroundView, LocalizationResult, Localizer
 from .ortho import AerialCrop, Orthophoto
 from .photos import camera_for_photo, load_rgb, read_photo
@@ -126,11 +126,13 @@ def _depth_for(
     return provider.depth_for(rgb, camera), f"file:{provider.path.name}"
 
 
-def _flat_ground_spread(view: GroundView, camera_height_m: float, published_grid: bool) -> torch.Tensor:
-    """(G, 2) metres: the footprint of each of a panorama's tokens on flat ground (``flat_ground_spread_m``).
-    The published grid's tokens are π/(rows − 1) apart (endpoints included), a pixel-centred grid's π/rows."""
-    rows, cols = (n - 1 for n in view.grid_rc) if published_grid else view.grid_rc
-    step_rad = (math.pi / max(rows, 1), 2 * math.pi / max(cols, 1))
+def _flat_ground_spread(
+    view: GroundView, camera: Equirectangular, camera_height_m: float, published_grid: bool
+) -> torch.Tensor:
+    """(G, 2) metres: the footprint of each of a panorama's tokens on flat ground (``flat_ground_spread_m``),
+    the token size being the spacing of the grid's angles (``Equirectangular.token_angles``)."""
+    theta, phi = camera.token_angles(*view.grid_rc, published_grid)
+    step_rad = (float(theta[1] - theta[0]), float(phi[1] - phi[0]))
     return torch.from_numpy(flat_ground_spread_m(view.ground_xy_m, camera_height_m, step_rad)).float()
 
 
@@ -253,7 +255,7 @@ def localize_item(
         options.solver, depth_map.metric or flat, panorama=camera.kind == "panorama", flat_ground=flat
     )
     if solver_kwargs.get("likelihood_unit_scale"):  # a panorama on flat ground: each token's footprint
-        spread_m = _flat_ground_spread(view, options.camera_height_m, preset.published_grid)
+        spread_m = _flat_ground_spread(view, camera, options.camera_height_m, preset.published_grid)
         solver_kwargs = {**solver_kwargs, "spread_m": spread_m}
     # one P for all crops, the per-crop pieces freed: it is the job's largest array (crops × 4 grids)
     probs = [torch.cat(probs)] if len(probs) > 1 else probs

@@ -23,6 +23,7 @@ import math
 
 import torch
 
+from .geometry import rotation_matrix
 from .procrustes import scale_allowed, weighted_procrustes
 
 # Kernel widths of the EM stages, metres (the aerial grid of the demo and published models is 1.6-1.8 m).
@@ -183,8 +184,7 @@ def _rigid_gauss_newton(
         delta, status = torch.linalg.solve_ex(hessian, gradient)
         if int(status) != 0 or not bool(torch.isfinite(delta).all()):
             return None
-        c, s = math.cos(float(delta[0])), math.sin(float(delta[0]))
-        R = torch.tensor([[c, -s], [s, c]], dtype=src.dtype, device=src.device) @ R
+        R = torch.from_numpy(rotation_matrix(float(delta[0]))).to(src) @ R
         t = t + delta[1:]
     return R, t
 
