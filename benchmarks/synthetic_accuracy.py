@@ -61,6 +61,19 @@ def summarise(rows: list[dict]) -> dict:
                     "median_position_error_m": float(np.median(pos[sel])),
                 }
             )
+    by_confidence = []
+    for level in ("high", "medium", "low"):
+        sel = np.array([r.get("confidence") == level for r in ok], dtype=bool)
+        if sel.any():
+            by_confidence.append(
+                {
+                    "confidence": level,
+                    "count": int(sel.sum()),
+                    "median_position_error_m": float(np.median(pos[sel])),
+                    "beyond_1m": float((pos[sel] > 1.0).mean()),
+                    "beyond_5m": float((pos[sel] > 5.0).mean()),
+                }
+            )
     misses = [r for r in ok if r["position_error_m"] > 5.0]
     along = [r for r in misses if r["street_axis_offset_deg"] < ALONG_STREET_DEG]
     return {
@@ -76,6 +89,7 @@ def summarise(rows: list[dict]) -> dict:
         "recall_1m": float((all_pos <= 1.0).mean()),
         "recall_5m": float((all_pos <= 5.0).mean()),
         "error_by_inlier_ratio": bins,
+        "error_by_confidence": by_confidence,
     }
 
 
@@ -148,6 +162,7 @@ CSV_FIELDS = (
     "prior_error_m",
     "inliers",
     "inlier_ratio",
+    "confidence",
 )
 
 

@@ -103,4 +103,34 @@ def read_checkpoint(path: str | Path) -> tuple[Preset, dict, dict]:
         preset = Preset.from_dict(json.loads(obj["preset"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: its preset description is unreadable ({exc})") from exc
+    ratios = sidecar_confidence_min_ratios(Path(path))
+    if ratios is not None:
+        preset = preset.replace(confidence_min_ratios=ratios)
     return preset, obj["backbone"], obj["matcher"]
+
+
+def sidecar_confidence_min_ratios(path: Path) -> dict | None:
+    """The confidence thresholds calibrated after training (``scripts/calibrate_confidence.py``), from the
+    checkpoint's sidecar ``<path>.json``: camera kind → [medium, high or null]; None without any."""
+    sidecar = path.with_suffix(path.suffix + ".json")
+    if not sidecar.is_file():
+        return None
+    try:
+        ratios = json.loads(sidecar.read_text()).get("preset", {}).get("confidence_min_ratios")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise CheckpointError(f"{sidecar}: unreadable checkpoint sidecar ({exc}); fix or delete it") from exc
+    if not ratios:
+        return None
+    ok = isinstance(ratios, dict) and all(
+        isinstance(v, list)
+        and len(v) == 2
+        and isinstance(v[0], int | float)
+        and isinstance(v[1], int | float | None)
+        for v in ratios.values()
+    )
+    if not ok:
+        raise CheckpointError(
+            f"{sidecar}: preset.confidence_min_ratios must map a camera kind to [medium, high] inlier ratios, "
+            f"got {ratios!r}"
+        )
+    return ratios

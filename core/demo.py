@@ -69,6 +69,7 @@ def errors_against_truth(results_path: Path, truth_path: Path) -> list[dict]:
                 heading_error_deg=float(angle_difference_deg(pose["heading"], float(t["heading_deg"]))),
                 prior_error_m=prior,
                 inlier_ratio=pose["inl_ratio"],
+                confidence=pose["confidence"],
             )
         rows.append(row)
     return rows
@@ -77,14 +78,15 @@ def errors_against_truth(results_path: Path, truth_path: Path) -> list[dict]:
 def print_report(rows: list[dict], stream=None) -> None:
     stream = stream or sys.stdout
     print(
-        f"{'photo':<18}{'camera':<10}{'prior err':>10}{'pos err':>10}{'yaw err':>10}{'inliers':>9}",
+        f"{'photo':<18}{'camera':<10}{'prior err':>10}{'pos err':>10}{'yaw err':>10}{'inliers':>9}"
+        f"  confidence",
         file=stream,
     )
     for r in rows:
         if "position_error_m" in r:
             print(
                 f"{r['photo']:<18}{r['camera']:<10}{r['prior_error_m']:>9.2f}m{r['position_error_m']:>9.2f}m"
-                f"{r['heading_error_deg']:>9.2f}°{int(r['inliers']):>9d}",
+                f"{r['heading_error_deg']:>9.2f}°{int(r['inliers']):>9d}  {r.get('confidence', '')}",
                 file=stream,
             )
         else:

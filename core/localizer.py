@@ -27,7 +27,7 @@ from .geometry import (
 )
 from .matcher import CrossViewMatcher
 from .presets import Preset, get_preset
-from .ransac import ransac_pose
+from .ransac import PoseEstimate, ransac_pose
 
 DEMO_CHECKPOINT = Path(__file__).resolve().parent.parent / "resources" / "models" / "loc2_demo.pt"
 
@@ -52,7 +52,8 @@ class LocalizationResult:
         heading_deg: camera heading, degrees clockwise from the aerial image's up direction.
         scale: s (≈ 1 with metric depth; the metric scale with relative depth).
         num_inliers: hard inliers (within the inlier threshold) among the sampled correspondences.
-        inlier_ratio: num_inliers / number of sampled correspondences.
+        inlier_ratio: num_inliers / number of sampled correspondences (with several search crops, of those on
+            one aerial footprint around the pose: :func:`footprint_inlier_ratio`).
         score: soft inlier score of the kept hypothesis.
         inliers_ground_px: (N, 2) ground-image pixel (u column, v row) of each inlier, in the input image.
         inliers_ground_xy_m: (N, 2) their ground BEV points.
@@ -488,10 +489,18 @@ class Localizer:
                 num_valid_tokens=int(valid.sum()),
                 timings_s=timings,
             )
-        return self._result(est, ground_xy, valid, aerial_xy, grid_rc, input_hw, image_hw, timings, shifts)
+        # several crops: the ratio on one footprint around the pose, as the paper's one aerial image
+        ratio = (
+            est.inlier_ratio
+            if aerial_xy_m is None
+            else footprint_inlier_ratio(est, aerial_xy, aerial_footprint_m)
+        )
+        return self._result(
+            est, ground_xy, valid, aerial_xy, grid_rc, input_hw, image_hw, timings, shifts, ratio
+        )
 
     def _result(
-        self, est, ground_xy, valid, aerial_xy, grid_rc, input_hw, image_hw, timings, shifts
+        self, est, ground_xy, valid, aerial_xy, grid_rc, input_hw, image_hw, timings, shifts, inlier_ratio
     ) -> LocalizationResult:
         R = est.R.double().cpu().numpy()
         t = est.t.double().cpu().numpy()
@@ -513,7 +522,7 @@ class Localizer:
             rotation=R,
             scale=s,
             num_inliers=est.num_inliers,
-            inlier_ratio=est.inlier_ratio,
+            inlier_ratio=inlier_ratio,
             score=est.score,
             inliers_ground_px=np.stack([u, v], axis=1),
             inliers_ground_xy_m=ground_xy[ig],
@@ -525,6 +534,17 @@ class Localizer:
             num_valid_tokens=int(valid.sum()),
             timings_s=timings,
         )
+
+
+def footprint_inlier_ratio(est: PoseEstimate, aerial_xy_m: np.ndarray, footprint_m: float) -> float:
+    """Inliers / sampled correspondences whose aerial point lies in the ``footprint_m`` square centred on the
+    pose (aerial frame, metres): the inlier ratio of one aerial image around the camera, as in the paper,
+    however many search crops P spans (samples on distant crops would dilute it)."""
+    xy = torch.as_tensor(aerial_xy_m, dtype=torch.float32)[est.aerial_index.cpu()]
+    near = ((xy - est.t.float().cpu()).abs() <= footprint_m / 2).all(dim=1)
+    inliers = est.inlier_mask.cpu() & near
+    n = int(near.sum())
+    return int(inliers.sum()) / n if n else 0.0
 
 
 def _aerial_grid_valid(aerial_valid: np.ndarray, footprint_m: float, grid: int) -> np.ndarray:

@@ -274,6 +274,7 @@ def localize_item(
         depth=depth_name,
         runtime_s=time.perf_counter() - t0,
         candidates=scores,
+        confidence_min_ratios=preset.confidence_min_ratios_for(camera.kind),
     )
     if options.figures_dir is not None:
         kwargs = figure_kwargs_from_localization(loc, crop, prior_xy, item.heading_deg)

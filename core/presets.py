@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .results import PAPER_MIN_RATIOS
+
 CameraKind = Literal["panorama", "pinhole"]
 
 
@@ -35,6 +37,8 @@ class Preset:
         temperature: dual-softmax temperature τ.
         published_grid: bearings of ground tokens follow the published grid convention (method §5).
         fov_deg: horizontal field of view used when a pinhole photo gives no intrinsics.
+        confidence_min_ratios: camera kind → (medium, high), the lowest inlier ratio of those confidence
+            classes for this model, calibrated on held-out data (:meth:`confidence_min_ratios_for`).
     """
 
     name: str
@@ -53,7 +57,20 @@ class Preset:
     temperature: float = 0.1
     published_grid: bool = True
     fov_deg: float = 90.0
+    confidence_min_ratios: dict = field(default_factory=dict, compare=False, hash=False)
     extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def confidence_min_ratios_for(self, camera_kind: str) -> tuple[float, float]:
+        """(medium, high) inlier-ratio thresholds for photos of ``camera_kind``: the model's own; the paper's
+        when the model has none; never above ``low`` for a camera its calibration leaves out (its ratio was
+        not found to tell good poses from bad ones there)."""
+        if not self.confidence_min_ratios:
+            return PAPER_MIN_RATIOS
+        ratios = self.confidence_min_ratios.get(camera_kind)
+        if not ratios:
+            return math.inf, math.inf
+        medium, high = ratios
+        return float(medium), math.inf if high is None else float(high)
 
     def replace(self, **changes) -> Preset:
         """A copy with some fields changed."""

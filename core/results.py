@@ -37,12 +37,15 @@ STATUS_NO_POSE = "no_pose"
 STATUS_FAILED = "failed"
 STATUSES = (STATUS_OK, STATUS_FAILED, STATUS_NO_VALID_DEPTH, STATUS_NO_POSE)
 
-# Confidence from the RANSAC inlier ratio (inliers within 2.5 m / sampled correspondences). The paper reports
-# that the localization error falls steeply while the inlier ratio rises from 10 % to 50 % and flattens
-# after: below 15 % the pose is in the steep, unreliable part of that curve; from 40 % on it is close to the
-# flat part. Photos without a pose get CONFIDENCE_NONE.
+# Confidence from the RANSAC inlier ratio (inliers within 2.5 m / sampled correspondences on one aerial
+# footprint around the pose). The paper reports that the localization error falls steeply while the inlier
+# ratio rises from 10 % to 50 % and flattens after: below 15 % the pose is in the steep, unreliable part of
+# that curve; from 40 % on it is close to the flat part. These are the published weights' thresholds; a
+# model's own (its ratios run lower or higher) come with it (``Preset.confidence_min_ratios``). Photos
+# without a pose get CONFIDENCE_NONE.
 CONFIDENCE_HIGH_MIN_RATIO = 0.40
 CONFIDENCE_MEDIUM_MIN_RATIO = 0.15
+PAPER_MIN_RATIOS = (CONFIDENCE_MEDIUM_MIN_RATIO, CONFIDENCE_HIGH_MIN_RATIO)
 CONFIDENCE_HIGH = "high"
 CONFIDENCE_MEDIUM = "medium"
 CONFIDENCE_LOW = "low"
@@ -140,13 +143,17 @@ def candidate_summary(candidates: list[tuple[float, float, float]]) -> str:
     return "; ".join(f"{x:.2f} {y:.2f} {score:g}" for x, y, score in ranked)
 
 
-def confidence_class(inlier_ratio: float | None) -> str:
-    """``high`` / ``medium`` / ``low`` from the inlier ratio (thresholds above); ``none`` if unknown."""
+def confidence_class(inlier_ratio: float | None, min_ratios: tuple[float, float] = PAPER_MIN_RATIOS) -> str:
+    """``high`` / ``medium`` / ``low`` from the inlier ratio; ``none`` if unknown.
+
+    ``min_ratios`` = (medium, high): the lowest ratio of each class (default: the paper's, above).
+    """
     if inlier_ratio is None or not math.isfinite(inlier_ratio):
         return CONFIDENCE_NONE
-    if inlier_ratio >= CONFIDENCE_HIGH_MIN_RATIO:
+    medium, high = min_ratios
+    if inlier_ratio >= high:
         return CONFIDENCE_HIGH
-    if inlier_ratio >= CONFIDENCE_MEDIUM_MIN_RATIO:
+    if inlier_ratio >= medium:
         return CONFIDENCE_MEDIUM
     return CONFIDENCE_LOW
 
@@ -560,12 +567,14 @@ def photo_result_from_localization(
     runtime_s: float = math.nan,
     candidates: list[tuple[float, float, float]] | None = None,
     top_matches: int = 50,
+    confidence_min_ratios: tuple[float, float] = PAPER_MIN_RATIOS,
 ) -> PhotoResult:
     """A :class:`PhotoResult` from a ``LocalizationResult`` (aerial frame) and the crop it was computed on.
 
     Aerial-frame points go to the ortho CRS with ``crop.aerial_to_crs``; the heading (clockwise from the
     crop's up) goes to true north with ``crop.heading_to_true_north``. The prior is lon/lat WGS84 degrees
-    and a true-north heading. Matches are the ``top_matches`` most probable inliers.
+    and a true-north heading. Matches are the ``top_matches`` most probable inliers. The confidence class
+    uses ``confidence_min_ratios`` (the model's: ``Preset.confidence_min_ratios_for``).
     """
     crs_wkt = crop.crs.to_wkt()
     common = dict(
@@ -601,6 +610,7 @@ def photo_result_from_localization(
         scale=float(loc.scale),
         num_inliers=int(loc.num_inliers),
         inlier_ratio=float(loc.inlier_ratio),
+        confidence=confidence_class(float(loc.inlier_ratio), confidence_min_ratios),
         inliers_xy=to_crs(inl_aerial),
         inliers_uv=_points(loc.inliers_ground_px),
         inliers_prob=prob,

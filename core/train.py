@@ -403,6 +403,8 @@ def train(cfg: TrainConfig, command: str = "") -> Path:
         if isinstance(backbone, EfficientNetLite0):
             backbone.load_state_dict(EfficientNetLite0.pretrained_state())
         localizer = Localizer(preset, backbone, matcher, device="cpu")
+    # new weights need their own confidence calibration (scripts/calibrate_confidence.py)
+    localizer.preset = localizer.preset.replace(confidence_min_ratios={})
     frozen = bool(localizer.preset.extra.get("frozen_backbone", False))
     localizer.backbone.requires_grad_(not frozen)
     params = list(localizer.matcher.parameters()) + ([] if frozen else list(localizer.backbone.parameters()))

@@ -81,3 +81,12 @@ def test_errors_against_truth_splits_the_error_east_and_north(tmp_path):
     assert row["error_north_m"] == pytest.approx(4.0, abs=0.02)
     assert row["prior_error_m"] == pytest.approx(10.0, abs=0.02)
     assert row["heading_error_deg"] == pytest.approx(15.0)
+    assert row["confidence"] == "low"  # ratio 0.1 against the paper's thresholds
+
+
+def test_demo_model_carries_its_own_confidence_thresholds(demo):
+    """Calibrated on validation panoramas: its inlier ratios run well below the published weights' 15-40 %;
+    pinhole photos are left uncalibrated (never above low)."""
+    medium, high = demo.preset.confidence_min_ratios_for("panorama")
+    assert 0.0 < medium <= high < 0.15
+    assert demo.preset.confidence_min_ratios_for("pinhole") == (float("inf"), float("inf"))

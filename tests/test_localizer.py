@@ -125,6 +125,28 @@ def test_checkpoint_round_trip_and_errors(tmp_path, tiny):
         Localizer.from_checkpoint(tmp_path / "raw.pt")
 
 
+def test_confidence_thresholds_calibrated_into_the_sidecar_are_loaded(tmp_path, tiny):
+    import json
+
+    path = tmp_path / "model.pt"
+    save_checkpoint(path, TINY, tiny.backbone, tiny.matcher, {})
+    sidecar = tmp_path / "model.pt.json"
+    assert read_checkpoint(path)[0].confidence_min_ratios_for("panorama") == (0.15, 0.40)  # the paper's
+    meta = json.loads(sidecar.read_text())
+    meta["preset"]["confidence_min_ratios"] = {"panorama": [0.06, None]}
+    sidecar.write_text(json.dumps(meta))
+    preset = read_checkpoint(path)[0]
+    assert preset.confidence_min_ratios_for("panorama") == (0.06, float("inf"))
+    assert preset.confidence_min_ratios_for("pinhole") == (float("inf"), float("inf"))
+    meta["preset"]["confidence_min_ratios"] = {"panorama": 0.06}
+    sidecar.write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match=r"model\.pt\.json.*\[medium, high\]"):
+        read_checkpoint(path)
+    sidecar.write_text("{not json")
+    with pytest.raises(CheckpointError, match=r"model\.pt\.json: unreadable"):
+        read_checkpoint(path)
+
+
 def test_published_preset_names_its_networks_on_mismatch(tmp_path):
     torch.save({"not": torch.zeros(1)}, tmp_path / "wrong.pth")
     with pytest.raises(CheckpointError, match="wrong.pth.*kitti preset's matcher.*1 unexpected: not"):
@@ -233,7 +255,30 @@ def test_inlier_pixels_of_a_shifted_grid_sit_half_a_token_earlier(tiny):
         (56, 112),
         {},
         TOKEN_SHIFTS,
+        est.inlier_ratio,
     )
     # 14-px tokens on a 56-px-wide input, image twice as large: grid 0 token (0, 1) at (1.5·28, 0.5·28);
     # grid 3 token (1, 0) at (0, 1·28), its column's centre wrapped to the left edge
     np.testing.assert_allclose(res.inliers_ground_px, [[42.0, 14.0], [0.0, 28.0]])
+
+
+def test_footprint_inlier_ratio_counts_samples_on_one_footprint_around_the_pose():
+    from loc2.core.localizer import footprint_inlier_ratio
+    from loc2.core.ransac import PoseEstimate
+
+    # 10 samples: 4 inliers near the pose (10, 0); 2 other samples near it; 4 on a crop 100 m east
+    aerial_xy = np.array(
+        [[10.0, 0.0], [12.0, 3.0], [-20.0, 30.0], [40.0, -25.0], [100.0, 100.0], [150.0, 0.0]]
+    )
+    index = torch.tensor([0, 0, 1, 1, 2, 3, 4, 4, 5, 5])
+    inliers = torch.tensor([True, True, True, True, False, False, False, False, False, False])
+    est = PoseEstimate(
+        R=torch.eye(2), t=torch.tensor([10.0, 0.0]), s=torch.tensor(1.0), valid=True, num_inliers=4,
+        inlier_mask=inliers, score=4.0, aerial_index=index, ground_index=torch.arange(10),
+        prob=torch.ones(10), residual_m=torch.zeros(10),
+    )  # fmt: skip
+    assert est.inlier_ratio == pytest.approx(0.4)  # over every sample
+    # a 72 m footprint centred on (10, 0) holds aerial points 0-3 (|dx|, |dy| <= 36): 6 samples, 4 inliers
+    assert footprint_inlier_ratio(est, aerial_xy, 72.0) == pytest.approx(4 / 6)
+    assert footprint_inlier_ratio(est, aerial_xy, 20.0) == pytest.approx(1.0)  # points 0 and 1 only
+    assert footprint_inlier_ratio(est, aerial_xy[[5] * 6], 10.0) == 0.0  # no sample on it

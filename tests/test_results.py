@@ -317,6 +317,21 @@ def test_photo_result_from_localization():
     assert np.isfinite(res.shift_m) and res.prior_heading_deg == 20.0
 
 
+def test_photo_result_confidence_uses_the_models_thresholds():
+    crop = _NorthUpCrop((500_000.0, 5_300_000.0))
+    loc = _localization()  # inlier ratio 0.3: medium by the paper's thresholds
+    classes = [
+        photo_result_from_localization("p.jpg", loc, crop, confidence_min_ratios=r).confidence
+        for r in ((0.05, 0.3), (0.05, 0.31), (0.31, 0.5), (math.inf, math.inf))
+    ]
+    assert classes == ["high", "medium", "low", "low"]
+    failed = LocalizationResult(status="no_pose", message="x")
+    assert (
+        photo_result_from_localization("p.jpg", failed, crop, confidence_min_ratios=(0, 0)).confidence
+        == "none"
+    )
+
+
 def test_photo_result_from_failed_localization_keeps_prior():
     crop = _NorthUpCrop((500_000.0, 5_300_000.0))
     loc = LocalizationResult(status="no_pose", message="rank-deficient")
@@ -341,3 +356,13 @@ def test_statuses_match_the_localizer():
 
     for name in ("STATUS_OK", "STATUS_NO_VALID_DEPTH", "STATUS_NO_POSE"):
         assert getattr(results, name) == getattr(localizer, name)
+
+
+def test_preset_confidence_thresholds_per_camera():
+    from loc2.core.presets import VIGOR, Preset
+
+    assert VIGOR.confidence_min_ratios_for("panorama") == (0.15, 0.40)  # the paper's
+    own = VIGOR.replace(confidence_min_ratios={"panorama": [0.03, 0.05]})
+    assert own.confidence_min_ratios_for("panorama") == (0.03, 0.05)
+    assert own.confidence_min_ratios_for("pinhole") == (math.inf, math.inf)  # not calibrated: never above low
+    assert Preset.from_dict(own.to_dict()).confidence_min_ratios_for("panorama") == (0.03, 0.05)
