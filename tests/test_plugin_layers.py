@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from qgis.core import (
     QgsCoordinateReferenceSystem,
+    QgsExpression,
+    QgsExpressionContext,
     QgsGraduatedSymbolRenderer,
     QgsProject,
     QgsRuleBasedRenderer,
@@ -125,6 +127,20 @@ def test_result_layers_are_styled_as_specified():
     angle = arrow.dataDefinedAngle()
     assert angle.isActive() and '"heading"' in angle.expressionString()
     assert poses.labelsEnabled() and "shift_m" in poses.labeling().settings().fieldName
+    # corrected poses coloured by confidence class; which rule draws a feature is decided by its attributes
+    rules = poses.renderer().rootRule().children()
+    assert [r.label() for r in rules[:3]] == [
+        f"Corrected pose, {c} confidence" for c in ("high", "medium", "low")
+    ]
+    assert len({r.symbol().color().name() for r in rules[:3]}) == 3 and rules[3].isElse()
+    pose = next(poses.getFeatures())
+    context = QgsExpressionContext()
+    context.setFields(poses.fields())
+    for confidence, colour in styles.POSE_CONFIDENCE_COLOURS.items():
+        pose["confidence"] = confidence
+        context.setFeature(pose)
+        drawn = [r for r in rules[:3] if QgsExpression(r.filterExpression()).evaluate(context)]
+        assert [r.symbol().color().name() for r in drawn] == [colour], confidence
     prior_arrow = layers["priors"].renderer().rootRule().children()[0].symbol()
     assert '"prior_head"' in prior_arrow.dataDefinedAngle().expressionString()
     assert prior_arrow.color().red() == prior_arrow.color().green() == prior_arrow.color().blue()  # grey

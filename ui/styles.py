@@ -1,7 +1,8 @@
 """Map styles of the Loc2 result layers, built in code; ``resources/styles/*.qml`` are saved from these.
 
-Roles (one per result layer): ``poses`` (corrected pose: red arrow rotated by the data-defined ``heading``
-field, degrees clockwise from north, labelled with shift and inliers; a photo without a pose is a grey cross
+Roles (one per result layer): ``poses`` (corrected pose: arrow rotated by the data-defined ``heading``
+field, degrees clockwise from north, green / amber / red by its ``confidence`` (high / medium / low),
+labelled with shift and inliers; a photo without a pose is a grey cross
 at its prior), ``priors`` (grey arrow rotated by ``prior_head``; a grey dot when the prior has no heading),
 ``shifts`` (prior → corrected line with an arrow head), ``inliers`` (points graduated by matching
 probability ``prob``, viridis), ``outlines`` (translucent polygon), ``matches`` (thin lines).
@@ -40,6 +41,8 @@ STYLES_DIR = Path(__file__).resolve().parent.parent / "resources" / "styles"
 ROLES = ("poses", "priors", "shifts", "inliers", "outlines", "matches")
 
 POSE_RED = "#e31a1c"
+# corrected poses by confidence class (the model's inlier-ratio thresholds): traffic-light colours
+POSE_CONFIDENCE_COLOURS = {"high": "#1a9641", "medium": "#ffbf00", "low": POSE_RED}
 PRIOR_GREY = "#8c8c8c"
 SHIFT_ORANGE = "#ff7f00"
 OUTLINE_CYAN = "#1fb4d2"
@@ -93,9 +96,14 @@ def _rule(symbol, expression: str | None, label: str) -> QgsRuleBasedRenderer.Ru
 
 
 def style_poses(layer: QgsVectorLayer) -> None:
-    """Red arrow rotated by ``heading`` at the corrected pose, grey cross where no pose was found."""
+    """Arrow rotated by ``heading`` at the corrected pose, coloured by its ``confidence`` (green high, amber
+    medium, red low), grey cross where no pose was found."""
     root = QgsRuleBasedRenderer.Rule(None)
-    root.appendChild(_rule(_arrow(POSE_RED, 6.0, "heading"), "\"geom_src\" = 'corrected'", "Corrected pose"))
+    corrected = "\"geom_src\" = 'corrected'"
+    for level, colour in POSE_CONFIDENCE_COLOURS.items():
+        test = f"\"confidence\" = '{level}'" if level != "low" else "\"confidence\" NOT IN ('high', 'medium')"
+        label = f"Corrected pose, {level} confidence"
+        root.appendChild(_rule(_arrow(colour, 6.0, "heading"), f"{corrected} AND {test}", label))
     cross = QgsMarkerSymbol.createSimple(
         {
             "name": "cross2",
