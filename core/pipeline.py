@@ -169,7 +169,7 @@ def joint_pose(
         generator,
         use_ransac,
         timings,
-        aerial_xy_m=aerial_xy,
+        aerial_xy_m=aerial_xy if len(crops) > 1 else None,  # one crop: its own grid, the paper's ratio
         solver_kwargs=solver_kwargs,
         shifts=view.shifts,
     )

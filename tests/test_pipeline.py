@@ -127,6 +127,26 @@ def test_search_prepares_the_ground_image_once_for_all_crops(scene, monkeypatch)
     assert len(calls) == 1
 
 
+@pytest.mark.parametrize(("radius_m", "windowed"), [(5.0, False), (20.0, True)])
+def test_inlier_ratio_of_a_search_counts_one_footprint_around_the_pose(
+    scene, monkeypatch, radius_m, windowed
+):
+    """One crop: the paper's ratio over every sample; several: over the samples on one footprint."""
+    import loc2.core.localizer as localizer_module
+
+    ratios = []
+    real = localizer_module.footprint_inlier_ratio
+    monkeypatch.setattr(
+        localizer_module, "footprint_inlier_ratio", lambda *a: ratios.append(real(*a)) or ratios[-1]
+    )
+    options = JobOptions(model=str(scene / "tiny.pt"), device="cpu", search_radius_m=radius_m)
+    [result] = localize_batch(
+        [PhotoItem(scene / "photos" / "a.jpg", *_lonlat(40, 40))], scene / "ortho.tif", options
+    )
+    assert result.status == "ok" and (len(result.candidates) > 1) == windowed
+    assert ratios == ([result.inlier_ratio] if windowed else [])
+
+
 def test_flat_ground_panorama_gets_the_unit_scale_refinement(scene, monkeypatch):
     import loc2.core.pipeline as pipeline
     import loc2.core.ransac as ransac
