@@ -345,17 +345,13 @@ def ransac_pose(
         score = _soft_score(res, soft_threshold)
         return PoseEstimate(R, t, s, bool(valid), int(mask.sum()), mask, score, ia, ig, prob, res)
 
-    P_choose, columns = _without_near_ground(P, ground_xy, choose_beyond_m)
-    sampler = CorrespondenceSampler(P_choose)
+    sampler = CorrespondenceSampler(_without_near_ground(P, ground_xy, choose_beyond_m))
     samples = [sampler.draw(samples_per_round, generator) for _ in range(rounds)]
-    del sampler, P_choose  # the sampler's float64 CDF is as long as the P it samples
     k = min(len(s[0]) for s in samples)
     if k < minimal_set:
         return _no_pose(dev)
     ia = torch.stack([s[0][:k] for s in samples])  # (rounds, K)
     ig = torch.stack([s[1][:k] for s in samples])
-    if columns is not None:
-        ig = columns[ig]  # back to P's ground tokens
     prob = P[ia, ig]  # (rounds, K)
     src_all = ground_xy[ig]  # (rounds, K, 2)
     dst_all = aerial_xy[ia]
@@ -422,22 +418,13 @@ def ransac_pose(
     return PoseEstimate(R_b, t_b, s_b, True, count, mask, score, ia[r], ig[r], prob[r], res)
 
 
-def _without_near_ground(
-    P: torch.Tensor, ground_xy: torch.Tensor, beyond_m: float | None
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """(P's columns of the matched ground points at least ``beyond_m`` metres from the camera, their indices)
-    to choose the pose on; (P, None) without ``beyond_m`` or when that leaves under ``NEAR_FALLBACK_MASS`` of
-    P's mass. Only those columns are copied: near tokens are most of a panorama's, and the sampler's float64
-    cumulative sum is twice the size of what it samples. Sampling them ∝ P is sampling P with the other
-    columns zeroed."""
+def _without_near_ground(P: torch.Tensor, ground_xy: torch.Tensor, beyond_m: float | None) -> torch.Tensor:
+    """P with the columns of ground points nearer than ``beyond_m`` metres to the camera set to 0, unless
+    that leaves under ``NEAR_FALLBACK_MASS`` of its mass (then P itself)."""
     if beyond_m is None:
-        return P, None
-    mass = P.sum(0, dtype=torch.float64)  # (G,)
-    far = (ground_xy.norm(dim=-1) >= beyond_m) & (mass > 0)
-    if float(mass[far].sum()) < NEAR_FALLBACK_MASS * float(mass.sum()):
-        return P, None
-    columns = far.nonzero()[:, 0]
-    return P[:, columns], columns
+        return P
+    far = P * (ground_xy.norm(dim=-1) >= beyond_m)[None]
+    return far if float(far.sum()) >= NEAR_FALLBACK_MASS * float(P.sum()) else P
 
 
 def refine_pose(

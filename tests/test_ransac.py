@@ -12,7 +12,6 @@ from loc2.core.ransac import (
     POLISH_RADII_M,
     CorrespondenceSampler,
     _cumsum_float64,
-    _without_near_ground,
     minimal_sets,
     ransac_pose,
     solver_settings,
@@ -228,26 +227,6 @@ def test_choosing_beyond_the_near_ground_finds_the_place_not_its_look_alike():
         **kwargs,
     )
     assert only_near.valid and float((only_near.t - fake_t).norm()) < 1.0
-
-
-def test_choosing_on_far_columns_draws_what_the_zeroed_near_columns_drew():
-    """Only the far columns are copied for the choice; drawn ∝ P they are the pairs a P with the near
-    columns zeroed gives, with the same random numbers, mapped back to P's tokens."""
-    gen = torch.Generator().manual_seed(3)
-    P = torch.rand(60, 50, generator=gen) ** 4
-    ground = torch.rand(50, 2, generator=gen) * 12
-    P[:, 7] = 0  # a far token matched nowhere is not copied either
-    ground[7] = torch.tensor([9.0, 9.0])
-    far_P, columns = _without_near_ground(P, ground, 5.0)
-    far = ground.norm(dim=1) >= 5.0
-    assert columns.tolist() == [g for g in range(50) if far[g] and g != 7]
-    assert torch.equal(far_P, P[:, columns])
-    # few draws: the cumulative-sum method, whose draws do not depend on the zero entries
-    ia, j = CorrespondenceSampler(far_P).draw(50, torch.Generator().manual_seed(0))
-    ia0, ig0 = CorrespondenceSampler(P * far[None]).draw(50, torch.Generator().manual_seed(0))
-    assert torch.equal(ia, ia0) and torch.equal(columns[j], ig0)
-    assert _without_near_ground(P, ground, None)[1] is None
-    assert _without_near_ground(P, ground, 100.0)[1] is None  # nothing beyond: choose on all of P
 
 
 def test_likelihood_refinement_does_not_slide_to_a_look_alike():
