@@ -130,7 +130,7 @@ def sidecar_confidence_min_ratios(path: Path) -> dict | None:
     )
     if not ok:
         raise CheckpointError(
-            f"{sidecar}: preset.confidence_min_ratios must map a camera kind to [medium, high] inlier ratios, "
-            f"got {ratios!r}"
+            f"{sidecar}: preset.confidence_min_ratios must map a camera kind to [medium, high] inlier "
+            f"ratios, got {ratios!r}"
         )
     return ratios

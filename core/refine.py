@@ -14,7 +14,8 @@ computed per token (the closed form is linear in the aerial points).
 σ shrinks over the stages (coarse to fine), so the pose settles on the sub-cell centre of the matches
 rather than on the aerial grid points. With flat-ground depth each token's kernel is also stretched by the
 ground the token covers (``spread_m``; long along its bearing for far tokens), and the M-step becomes a
-Gauss–Newton solve on the kernels' information matrices at a fixed scale. Frames: ground BEV (metres, camera at the origin), aerial (metres).
+Gauss–Newton solve on the kernels' information matrices at a fixed scale.
+Frames: ground BEV (metres, camera at the origin), aerial (metres).
 """
 
 from __future__ import annotations

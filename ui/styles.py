@@ -41,7 +41,9 @@ STYLES_DIR = Path(__file__).resolve().parent.parent / "resources" / "styles"
 ROLES = ("poses", "priors", "shifts", "inliers", "outlines", "matches")
 
 POSE_RED = "#e31a1c"
-# corrected poses by confidence class (the model's inlier-ratio thresholds): traffic-light colours
+# corrected poses by confidence class (the model's inlier-ratio thresholds): traffic-light colours. The keys
+# are core.results' CONFIDENCE_* values, spelled out: this module loads with the plugin, which must load
+# even where pyproj (imported by core.results) is missing.
 POSE_CONFIDENCE_COLOURS = {"high": "#1a9641", "medium": "#ffbf00", "low": POSE_RED}
 PRIOR_GREY = "#8c8c8c"
 SHIFT_ORANGE = "#ff7f00"
