@@ -232,9 +232,11 @@ def localize_item(
     view = localizer.prepare_ground(rgb, depth_map, camera, dense=options.solver != "published")
     timings = dict(view.timings_s)  # the crops' stages add up here
     crops: list[AerialCrop] = []
-    probs: list[torch.Tensor] = []
     outside: list[str] = []
-    for d_east, d_north in search_offsets_m(radius, footprint):
+    offsets = search_offsets_m(radius, footprint)
+    # one P for all crops (the job's largest array: crops × 4 grids), each crop's matches written into it
+    matches = _CropMatches(len(offsets), preset.aerial_grid**2, len(view.valid), localizer.device)
+    for d_east, d_north in offsets:
         if crops and is_canceled is not None and is_canceled():
             break
         centre = _offset_in_crs(ortho, prior_xy, d_east, d_north)
@@ -245,7 +247,7 @@ def localize_item(
             continue
         crops.append(crop)
         if view.desc_ground is not None:
-            probs.append(localizer.match_view(view, crop.image, footprint, crop.valid, timings))
+            matches.add(localizer.match_view(view, crop.image, footprint, crop.valid, timings))
     if not crops:
         raise PhotoError(f"{path}: the prior lies outside the orthophoto ({outside[0]})")
 
@@ -257,10 +259,8 @@ def localize_item(
     if solver_kwargs.get("likelihood_unit_scale"):  # a panorama on flat ground: each token's footprint
         spread_m = _flat_ground_spread(view, camera, options.camera_height_m, preset.published_grid)
         solver_kwargs = {**solver_kwargs, "spread_m": spread_m}
-    # one P for all crops, the per-crop pieces freed: it is the job's largest array (crops × 4 grids)
-    probs = [torch.cat(probs)] if len(probs) > 1 else probs
     loc, crop, support = joint_pose(
-        localizer, view, crops, probs, generator, options.use_ransac, timings, solver_kwargs
+        localizer, view, crops, matches.probs(), generator, options.use_ransac, timings, solver_kwargs
     )
     scores = [(*c.center_xy_crs, float(n)) for c, n in zip(crops, support, strict=True)]
     result = photo_result_from_localization(
@@ -286,6 +286,24 @@ def localize_item(
             **kwargs,
         )
     return result
+
+
+class _CropMatches:
+    """The matching probabilities of a photo's search crops, stacked into one preallocated P
+    (crops·A, G), so that P is never held twice (the crops' pieces beside their concatenation)."""
+
+    def __init__(self, max_crops: int, aerial_points: int, tokens: int, device: torch.device):
+        self._P = torch.empty((max_crops * aerial_points, tokens), device=device)
+        self._rows = 0
+
+    def add(self, P: torch.Tensor) -> None:
+        """Append one crop's P (A, G)."""
+        self._P[self._rows : self._rows + len(P)] = P
+        self._rows += len(P)
+
+    def probs(self) -> list[torch.Tensor]:
+        """[P of the crops added] (a view), or [] when none was."""
+        return [self._P[: self._rows]] if self._rows else []
 
 
 def _offset_in_crs(ortho: Orthophoto, xy: tuple[float, float], d_east_m: float, d_north_m: float):

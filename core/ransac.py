@@ -6,6 +6,7 @@ All hypotheses of all rounds are solved and scored as tensors; nothing loops ove
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -27,6 +28,8 @@ POLISH_RADII_M = (2.5, 1.5, 1.0)
 # (README, "Measured figures": the failure study). The polish and the refinement use every token again.
 NEAR_GROUND_M = 5.0
 NEAR_FALLBACK_MASS = 0.1  # under this share of P beyond it (a wall right in front): choose on all of P
+SAMPLER_BLOCK = 64  # entries of a row of P per block of the sampler's two-level cumulative sum
+_CHUNK_ENTRIES = 1 << 22  # entries of P a full pass over it handles at a time (its temporaries' size)
 
 
 def solver_settings(
@@ -92,30 +95,84 @@ class CorrespondenceSampler:
     entries' races, so draws with replacement kept at their first occurrence are already exact. When P is
     so peaked that repeats dominate, the heaviest entries race explicitly and the light remainder arrives
     as a Poisson process up to the decisive time.
+
+    P (A, G) is read in place (a copy only when it is not float32 or has negative entries): the sampler
+    keeps a float64 sum per block of ``SAMPLER_BLOCK`` entries of a row (1/32 of P's size) and sums a block
+    entry by entry only where a draw lands, so each draw is the inverse CDF of all of P without a P-sized
+    cumulative sum. ``columns`` (G,) bool: only these ground tokens are drawn (the others as if their
+    column of P were 0), without a masked copy of P.
     """
 
-    def __init__(self, P: torch.Tensor):
-        self.shape = P.shape
-        flat = P.reshape(-1)
-        # a view of P when it is float32 and non-negative already (P can be the job's largest array)
-        valid = flat.dtype == torch.float32 and bool((flat >= 0).all())
-        self.flat = flat if valid else flat.float().clamp_min(0)
-        self.positive = int(torch.count_nonzero(self.flat))
-        total = float(self.flat.sum(dtype=torch.float64))
-        self.total = total
-        # Σq² = Σp² / (Σp)² (q = p / Σp) is the chance that two draws with replacement repeat (no temporaries)
-        self._collision = float(torch.dot(self.flat, self.flat)) / total**2 if total > 0 else 1.0
-        self._cdf: torch.Tensor | None = None
+    def __init__(self, P: torch.Tensor, columns: torch.Tensor | None = None):
+        if P.dim() != 2:
+            raise ValueError(f"P must be (A, G), got shape {tuple(P.shape)}")
+        valid = P.dtype == torch.float32 and (P.numel() == 0 or float(P.min()) >= 0)
+        self.P = P if valid else P.float().clamp_min(0)
+        self.shape = self.P.shape
+        self.columns = None if columns is None else columns.to(self.P.device, torch.float32)
+        self.blocks_per_row = -(-self.shape[1] // SAMPLER_BLOCK)
+        self.block_sum, self.positive, square_sum = self._scan()
+        self.block_cdf = torch.cumsum(self.block_sum, 0)
+        self.total = float(self.block_cdf[-1]) if len(self.block_cdf) else 0.0
+        # Σq² = Σp² / (Σp)² (q = p / Σp) is the chance that two draws with replacement repeat
+        self._collision = square_sum / self.total**2 if self.total > 0 else 1.0
         self._heavy: torch.Tensor | None = None
-        self._light: torch.Tensor | None = None
+        self._light_sum: torch.Tensor | None = None
         self._light_cdf: torch.Tensor | None = None
 
-    @property
-    def cdf(self) -> torch.Tensor:
-        """Cumulative sum of P (float64), computed on first use."""
-        if self._cdf is None:
-            self._cdf = _cumsum_float64(self.flat)
-        return self._cdf
+    def _row_chunks(self) -> Iterator[tuple[int, torch.Tensor]]:
+        """(first row, weights of the rows (R, G) float32): P's rows times ``columns``, a chunk at a time."""
+        rows = max(1, _CHUNK_ENTRIES // max(1, self.shape[1]))
+        for r0 in range(0, self.shape[0], rows):
+            w = self.P[r0 : r0 + rows]
+            yield r0, w if self.columns is None else w * self.columns
+
+    def _scan(self) -> tuple[torch.Tensor, int, float]:
+        """Each block's sum (float64), the count of positive entries and Σp² of the weights."""
+        a, g = self.shape
+        pad = self.blocks_per_row * SAMPLER_BLOCK - g
+        sums = torch.empty(a * self.blocks_per_row, dtype=torch.float64, device=self.P.device)
+        positive, square_sum = 0, 0.0
+        for r0, w in self._row_chunks():
+            rows = len(w)
+            blocks = torch.nn.functional.pad(w, (0, pad)).view(rows, self.blocks_per_row, SAMPLER_BLOCK)
+            sums[r0 * self.blocks_per_row : (r0 + rows) * self.blocks_per_row] = blocks.sum(
+                -1, dtype=torch.float64
+            ).reshape(-1)
+            positive += int(torch.count_nonzero(w))
+            square_sum += float(torch.dot(w.reshape(-1), w.reshape(-1)))
+        return sums, positive, square_sum
+
+    def _weights_at(self, flat_index: torch.Tensor) -> torch.Tensor:
+        """The weights (float32) of entries given by their row-major index into P."""
+        w = self.P.reshape(-1)[flat_index]
+        return w if self.columns is None else w * self.columns[flat_index % self.shape[1]]
+
+    def _block_entries(self, blocks: torch.Tensor, light: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """Row-major indices (n, SAMPLER_BLOCK) of the entries of ``blocks`` and their weights (float64);
+        past a row's end weight 0; ``light``: the heavy entries weigh 0 too."""
+        g = self.shape[1]
+        row = blocks // self.blocks_per_row
+        col = (blocks % self.blocks_per_row)[:, None] * SAMPLER_BLOCK + torch.arange(
+            SAMPLER_BLOCK, device=blocks.device
+        )
+        index = row[:, None] * g + col.clamp_max(g - 1)
+        w = torch.where(col < g, self._weights_at(index), 0.0).double()
+        if light:
+            w = w.masked_fill(torch.isin(index, self._heavy), 0.0)
+        return index, w
+
+    def _draw(self, n: int, generator, light: bool = False) -> torch.Tensor:
+        """``n`` row-major indices drawn with replacement ∝ the weights (``light``: heavy ones excluded)."""
+        sums, cdf = (self._light_sum, self._light_cdf) if light else (self.block_sum, self.block_cdf)
+        u = torch.rand(n, generator=generator, dtype=torch.float64, device=cdf.device) * cdf[-1]
+        block = torch.searchsorted(cdf, u, right=True).clamp_max(len(cdf) - 1)
+        before = torch.where(block > 0, cdf[(block - 1).clamp_min(0)], 0.0)
+        index, w = self._block_entries(block, light)
+        within = torch.searchsorted(torch.cumsum(w, 1), (u - before)[:, None], right=True)[:, 0]
+        # rounding can carry u past a block's last positive entry: never pick a zero-weight one
+        last = SAMPLER_BLOCK - 1 - torch.argmax((w > 0).flip(1).int(), dim=1)
+        return index.gather(1, torch.minimum(within, last)[:, None])[:, 0]
 
     def _first_occurrences(self, drawn: torch.Tensor, keys: torch.Tensor | None = None) -> torch.Tensor:
         """Distinct entries of ``drawn`` ordered by first occurrence (or by smallest ``keys``)."""
@@ -125,10 +182,6 @@ class CorrespondenceSampler:
         first.scatter_reduce_(0, inverse, order, reduce="amin")
         return uniq, first
 
-    def _draw(self, cdf: torch.Tensor, n: int, generator) -> torch.Tensor:
-        u = torch.rand(n, generator=generator, dtype=torch.float64, device=cdf.device) * cdf[-1]
-        return torch.searchsorted(cdf, u, right=True).clamp_max(len(cdf) - 1)
-
     def draw(self, count: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """``count`` distinct pairs (aerial index (K,), ground index (K,)), in the order they were drawn.
 
@@ -137,15 +190,15 @@ class CorrespondenceSampler:
         """
         count = min(count, self.positive)
         if count == 0:
-            empty = torch.zeros(0, dtype=torch.long, device=self.flat.device)
+            empty = torch.zeros(0, dtype=torch.long, device=self.P.device)
             return empty, empty
         if 2 * count * self._collision < 0.5:  # repeats are rare among 2·count draws
-            drawn = self._draw(self.cdf, 2 * count, generator)
+            drawn = self._draw(2 * count, generator)
             while True:
                 uniq, first = self._first_occurrences(drawn)
                 if len(uniq) >= count:
                     break
-                drawn = torch.cat([drawn, self._draw(self.cdf, 2 * count, generator)])
+                drawn = torch.cat([drawn, self._draw(2 * count, generator)])
             idx = uniq[torch.argsort(first)[:count]]
         else:
             idx = self._draw_peaked(count, generator)
@@ -155,7 +208,7 @@ class CorrespondenceSampler:
         """Exact race: explicit keys for the heaviest entries; the light ones that beat the decisive time."""
         if self._heavy is None:
             self._split_heavy(2 * count)
-        p_heavy = self.flat[self._heavy]
+        p_heavy = self._weights_at(self._heavy)
         keys_heavy = (
             torch.empty_like(p_heavy, dtype=torch.float64).exponential_(generator=generator) / p_heavy
         )
@@ -168,50 +221,49 @@ class CorrespondenceSampler:
 
     def _split_heavy(self, at_least: int) -> None:
         """Entries well above the mean probability are 'heavy' (at least ``at_least`` of them, or all)."""
-        tau = self.total / len(self.flat) * 16
+        tau = self.total / self.P.numel() * 16
         while True:
-            heavy = (self.flat > tau).nonzero()[:, 0]
-            if len(heavy) >= at_least or tau == 0:
+            parts = [
+                (w > tau).nonzero() + torch.tensor([r0, 0], device=w.device) for r0, w in self._row_chunks()
+            ]
+            rc = torch.cat(parts)
+            if len(rc) >= at_least or tau == 0:
                 break
             tau = tau / 16 if tau > 1e-30 else 0.0
-        self._heavy = heavy
-        self._light = self.flat.clone()
-        self._light[heavy] = 0
-        self._light_cdf = _cumsum_float64(self._light)
+        self._heavy = rc[:, 0] * self.shape[1] + rc[:, 1]  # row-major, sorted
+        # the light blocks' sums: the blocks holding heavy entries summed again without them
+        blocks = torch.unique(rc[:, 0] * self.blocks_per_row + rc[:, 1] // SAMPLER_BLOCK)
+        self._light_sum = self.block_sum.clone()
+        self._light_sum[blocks] = self._block_entries(blocks, light=True)[1].sum(1)
+        self._light_cdf = torch.cumsum(self._light_sum, 0)
 
     def _light_arrivals(self, k_star: float, generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Light entries whose race time is below ``k_star``, with their times (exact, two ways)."""
         light_mass = float(self._light_cdf[-1])
         expected = k_star * light_mass
         if light_mass == 0:
-            empty = torch.zeros(0, dtype=torch.long, device=self.flat.device)
-            return empty, torch.zeros(0, dtype=torch.float64, device=self.flat.device)
-        if expected < len(self._light) / 16:
+            empty = torch.zeros(0, dtype=torch.long, device=self.P.device)
+            return empty, torch.zeros(0, dtype=torch.float64, device=self.P.device)
+        if expected < self.P.numel() / 16:
             # Their superposed arrivals form a Poisson process of rate Σp picking entries ∝ p.
             n = int(torch.poisson(torch.tensor(expected, dtype=torch.float64), generator=generator))
-            drawn = self._draw(self._light_cdf, n, generator)
+            drawn = self._draw(n, generator, light=True)
             times = torch.rand(n, generator=generator, dtype=torch.float64, device=drawn.device) * k_star
             return self._first_occurrences(drawn, times)
         # Each arrives before k* with probability 1 − exp(−k*·p); its time is then a truncated exponential.
-        u = torch.rand(len(self._light), generator=generator, dtype=torch.float32, device=self._light.device)
-        idx = (torch.log(u).neg_() < self._light * k_star).nonzero()[:, 0]
-        p = self._light[idx].double()  # (float32 light probabilities, float64 times)
+        found = []
+        for r0, w in self._row_chunks():
+            base = r0 * self.shape[1]
+            w = w.reshape(-1)
+            heavy = self._heavy[(self._heavy >= base) & (self._heavy < base + len(w))] - base
+            w = w.index_fill(0, heavy, 0.0)
+            u = torch.rand(len(w), generator=generator, dtype=torch.float32, device=w.device)
+            found.append((torch.log(u).neg_() < w * k_star).nonzero()[:, 0] + base)
+        idx = torch.cat(found)
+        p = self._weights_at(idx).double()  # (float32 light probabilities, float64 times)
         beat = -torch.expm1(-k_star * p)
         v = torch.rand(len(idx), generator=generator, dtype=torch.float64, device=p.device)
         return idx, -torch.log1p(-v * beat) / p
-
-
-def _cumsum_float64(values: torch.Tensor, chunk: int = 1 << 22) -> torch.Tensor:
-    """Cumulative sum of a 1-D tensor in float64, a chunk at a time: ``torch.cumsum(..., dtype=float64)``
-    converts the whole input to float64 first, a transient copy twice the size of a float32 P."""
-    out = torch.empty(len(values), dtype=torch.float64, device=values.device)
-    carry = torch.zeros((), dtype=torch.float64, device=values.device)
-    for start in range(0, len(values), chunk):
-        part = out[start : start + chunk]
-        torch.cumsum(values[start : start + chunk], 0, dtype=torch.float64, out=part)
-        part += carry
-        carry = part[-1].clone()
-    return out
 
 
 def sample_correspondences(
@@ -345,7 +397,7 @@ def ransac_pose(
         score = _soft_score(res, soft_threshold)
         return PoseEstimate(R, t, s, bool(valid), int(mask.sum()), mask, score, ia, ig, prob, res)
 
-    sampler = CorrespondenceSampler(_without_near_ground(P, ground_xy, choose_beyond_m))
+    sampler = CorrespondenceSampler(P, _far_columns(P, ground_xy, choose_beyond_m))
     samples = [sampler.draw(samples_per_round, generator) for _ in range(rounds)]
     k = min(len(s[0]) for s in samples)
     if k < minimal_set:
@@ -418,13 +470,14 @@ def ransac_pose(
     return PoseEstimate(R_b, t_b, s_b, True, count, mask, score, ia[r], ig[r], prob[r], res)
 
 
-def _without_near_ground(P: torch.Tensor, ground_xy: torch.Tensor, beyond_m: float | None) -> torch.Tensor:
-    """P with the columns of ground points nearer than ``beyond_m`` metres to the camera set to 0, unless
-    that leaves under ``NEAR_FALLBACK_MASS`` of its mass (then P itself)."""
+def _far_columns(P: torch.Tensor, ground_xy: torch.Tensor, beyond_m: float | None) -> torch.Tensor | None:
+    """The ground tokens (G,) bool at least ``beyond_m`` metres from the camera, or None (every token) when
+    ``beyond_m`` is None or they hold under ``NEAR_FALLBACK_MASS`` of P's mass."""
     if beyond_m is None:
-        return P
-    far = P * (ground_xy.norm(dim=-1) >= beyond_m)[None]
-    return far if float(far.sum()) >= NEAR_FALLBACK_MASS * float(P.sum()) else P
+        return None
+    far = ground_xy.norm(dim=-1) >= beyond_m
+    column_mass = P.sum(0).double()  # (summing with dtype=float64 would convert all of P first)
+    return far if float(column_mass[far].sum()) >= NEAR_FALLBACK_MASS * float(column_mass.sum()) else None
 
 
 def refine_pose(

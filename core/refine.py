@@ -83,8 +83,8 @@ def maximum_likelihood_pose(
     keep = mass > MIN_TOKEN_MASS
     if int(keep.sum()) < 3:
         return R, t, s
-    P_kept = P[:, keep]
-    prob, index = torch.topk(P_kept, min(per_token, P_kept.shape[0]), dim=0)  # (k, G')
+    prob, index = torch.topk(P, min(per_token, P.shape[0]), dim=0)  # (k, G); P[:, keep] would copy P
+    prob, index = prob[:, keep], index[:, keep]  # (k, G')
     token_weight = mass[keep]
     q = prob / token_weight  # where each token lies, over its k aerial points
     dst = aerial_xy[index]  # (k, G', 2)

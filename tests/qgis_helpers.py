@@ -23,6 +23,9 @@ atexit.register(shutil.rmtree, _PROFILE, True)  # registered first, so it runs a
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("XDG_RUNTIME_DIR", _PROFILE)
 os.environ["XDG_CONFIG_HOME"] = _PROFILE  # QgsSettings (QSettings) write here, never to the user's config
+# QGIS's own temporary folders (one per start, Processing's outputs) go there too, so none outlives the run;
+# Python's tempfile has already fixed its folder above, so pytest's tmp_path is unaffected
+os.environ["TMPDIR"] = _PROFILE
 PROCESSING_PLUGINS = "/usr/share/qgis/python/plugins"
 if os.path.isdir(PROCESSING_PLUGINS) and PROCESSING_PLUGINS not in sys.path:
     sys.path.append(PROCESSING_PLUGINS)

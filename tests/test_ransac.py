@@ -11,7 +11,6 @@ from loc2.core.ransac import (
     NEAR_GROUND_M,
     POLISH_RADII_M,
     CorrespondenceSampler,
-    _cumsum_float64,
     minimal_sets,
     ransac_pose,
     solver_settings,
@@ -289,18 +288,38 @@ def test_solver_settings_name_the_additions():
     assert SOLVERS == ("precise", "published") and DEFAULT_SOLVER == "precise"  # the UI lists these keys
 
 
-def test_chunked_float64_cumsum_matches_the_whole_one_across_chunk_boundaries():
-    values = torch.rand(10_007, generator=torch.Generator().manual_seed(5)) ** 8  # many tiny entries
-    whole = torch.cumsum(values.double(), 0)
-    chunked = _cumsum_float64(values, chunk=1000)
-    assert chunked.dtype == torch.float64
-    torch.testing.assert_close(chunked, whole, rtol=1e-12, atol=1e-12)
+def test_sampler_draws_are_the_inverse_cdf_of_the_whole_masked_P():
+    gen = torch.Generator().manual_seed(5)
+    P = torch.rand(37, 150, generator=gen) ** 8  # many tiny entries; rows are not whole blocks (64)
+    columns = torch.rand(150, generator=gen) < 0.6
+    sampler = CorrespondenceSampler(P, columns)
+    cdf = torch.cumsum((P * columns).double().reshape(-1), 0)  # the plain inverse CDF, P-sized
+    u = torch.rand(20_000, generator=torch.Generator().manual_seed(9), dtype=torch.float64) * cdf[-1]
+    plain = torch.searchsorted(cdf, u, right=True)
+    drawn = sampler._draw(20_000, torch.Generator().manual_seed(9))
+    assert float((drawn == plain).double().mean()) > 0.999  # the same draws but for float64 rounding
+    assert bool(columns[drawn % 150].all()) and bool((P.reshape(-1)[drawn] > 0).all())
+    assert sampler.positive == int(torch.count_nonzero(P * columns))
+
+
+def test_sampler_never_draws_masked_columns_even_when_peaked():
+    P = torch.full((20, 70), 1e-6)
+    P[3, 5] = P[4, 66] = 50.0  # the two heaviest entries lie in masked columns
+    P[7, 10] = 10.0
+    columns = torch.ones(70, dtype=torch.bool)
+    columns[[5, 66]] = False
+    sampler = CorrespondenceSampler(P, columns)
+    gen = torch.Generator().manual_seed(0)
+    for drawn in (sampler._draw_peaked(300, gen), sampler._draw_peaked(1200, gen)):
+        assert len(drawn) == len(set(drawn.tolist())) and bool(columns[drawn % 70].all())
+    a, g = sampler.draw(5, gen)
+    assert (int(a[0]), int(g[0])) != (3, 5) and bool(columns[g].all())
 
 
 def test_the_sampler_reads_a_float32_P_without_copying_it():
     P = torch.rand(300, 40, generator=torch.Generator().manual_seed(6))
-    assert CorrespondenceSampler(P).flat.data_ptr() == P.data_ptr()
+    assert CorrespondenceSampler(P).P.data_ptr() == P.data_ptr()
     negative = P.clone()
     negative[0, 0] = -1.0  # invalid entries are clamped, in a copy: the caller's P is left as it is
     sampler = CorrespondenceSampler(negative)
-    assert float(sampler.flat[0]) == 0.0 and float(negative[0, 0]) == -1.0
+    assert float(sampler.P[0, 0]) == 0.0 and float(negative[0, 0]) == -1.0
