@@ -220,19 +220,21 @@ class CorrespondenceSampler:
         return idx[first]
 
     def _split_heavy(self, at_least: int) -> None:
-        """Entries well above the mean probability are 'heavy' (at least ``at_least`` of them, or all)."""
-        tau = self.total / self.P.numel() * 16
-        while True:
-            parts = [
-                (w > tau).nonzero() + torch.tensor([r0, 0], device=w.device) for r0, w in self._row_chunks()
-            ]
-            rc = torch.cat(parts)
-            if len(rc) >= at_least or tau == 0:
-                break
-            tau = tau / 16 if tau > 1e-30 else 0.0
-        self._heavy = rc[:, 0] * self.shape[1] + rc[:, 1]  # row-major, sorted
+        """The ``at_least`` heaviest entries (or every positive one) are 'heavy' (any split is exact; a
+        chunk's own top ones are kept, so no pass holds more than a chunk and 2·``at_least`` candidates)."""
+        values, indices = [], []
+        for r0, w in self._row_chunks():
+            top = torch.topk(w.reshape(-1), min(at_least, w.numel()))
+            values.append(top.values)
+            indices.append(top.indices + r0 * self.shape[1])
+            both = torch.cat(values)  # keep the running best `at_least` only
+            best = torch.topk(both, min(at_least, len(both))).indices
+            values, indices = [both[best]], [torch.cat(indices)[best]]
+        heavy = indices[0][values[0] > 0]
+        self._heavy = torch.sort(heavy).values  # row-major
+        rows, cols = self._heavy // self.shape[1], self._heavy % self.shape[1]
         # the light blocks' sums: the blocks holding heavy entries summed again without them
-        blocks = torch.unique(rc[:, 0] * self.blocks_per_row + rc[:, 1] // SAMPLER_BLOCK)
+        blocks = torch.unique(rows * self.blocks_per_row + cols // SAMPLER_BLOCK)
         self._light_sum = self.block_sum.clone()
         self._light_sum[blocks] = self._block_entries(blocks, light=True)[1].sum(1)
         self._light_cdf = torch.cumsum(self._light_sum, 0)
