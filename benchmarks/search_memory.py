@@ -12,15 +12,19 @@ that every peak is its own (Linux ``/proc/self/status`` VmHWM).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import multiprocessing
+import os
 import shutil
 import tempfile
 from pathlib import Path
 
 from loc2.benchmarks.crop_memory import proc_status_kb
+from loc2.core.checkpoints import read_checkpoint
+from loc2.core.localizer import DEMO_CHECKPOINT
 
-AERIAL_POINTS = 41 * 41  # the demo model's aerial grid
+TOKEN_PX = 8  # the demo backbone's token stride
 
 
 def localize_once(city: str, radius_m: float, out: str, queue) -> None:
@@ -29,10 +33,20 @@ def localize_once(city: str, radius_m: float, out: str, queue) -> None:
 
     photo = next((Path(city) / "photos").glob("pano_*.jpg"))
     argv = ["localize", "--ortho", str(Path(city) / "ortho.tif"), "--images", str(photo), "--out", out]
-    code = main([*argv, "--overwrite", "--depth", "flat", "--search-radius", str(radius_m), "--seed", "0"])
-    with open(out, newline="") as f:
-        row = next(csv.DictReader(f)) if code == 0 else {}
-    queue.put((proc_status_kb("VmHWM") / 1024, row))
+    argv += ["--overwrite", "--depth", "flat", "--search-radius", str(radius_m), "--seed", "0"]
+    row: dict = {}
+    try:
+        with (
+            open(os.devnull, "w") as quiet,
+            contextlib.redirect_stdout(quiet),
+            contextlib.redirect_stderr(quiet),
+        ):
+            code = main(argv)
+        if code == 0:
+            with open(out, newline="") as f:
+                row = next(csv.DictReader(f))
+    finally:  # the parent waits for this, whatever happened
+        queue.put((proc_status_kb("VmHWM") / 1024, row))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -52,6 +66,10 @@ def main(argv: list[str] | None = None) -> None:
             from loc2.core.synthetic import generate_dataset
 
             generate_dataset(city, args.seed, n_panoramas=1, n_pinhole=0, size_m=400.0)
+        demo = read_checkpoint(DEMO_CHECKPOINT)[0]
+        # P's rows per crop and its columns (the four token grids) with the demo model
+        rows_per_crop = demo.aerial_grid**2
+        tokens = 4 * (demo.ground_size_hw[0] // TOKEN_PX) * (demo.ground_size_hw[1] // TOKEN_PX)
         print(f"{'radius m':>8s} {'crops':>5s} {'P MB':>7s} {'peak RSS MiB':>12s} {'runtime s':>9s}  result")
         for radius in args.radii:
             queue = ctx.Queue()
@@ -63,10 +81,11 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"{radius:8.0f}  localize failed (exit code {child.exitcode})")
                 continue
             crops = int(row["n_cand"])
-            tokens = 4 * 20 * 40  # four grids of the 160 × 320 input's 8-pixel tokens
-            p_mb = crops * AERIAL_POINTS * tokens * 4 / 1e6
+            p_mb = crops * rows_per_crop * tokens * 4 / 1e6  # float32
             status = f"{row['status']}, {row['inliers']} inliers"
-            print(f"{radius:8.0f} {crops:5d} {p_mb:7.0f} {peak_mib:12.0f} {float(row['runtime_s']):9.2f}  {status}")
+            print(
+                f"{radius:8.0f} {crops:5d} {p_mb:7.0f} {peak_mib:12.0f} {float(row['runtime_s']):9.2f}  {status}"
+            )
     finally:
         if args.keep is None:
             shutil.rmtree(workdir, ignore_errors=True)

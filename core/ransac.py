@@ -29,6 +29,7 @@ POLISH_RADII_M = (2.5, 1.5, 1.0)
 NEAR_GROUND_M = 5.0
 NEAR_FALLBACK_MASS = 0.1  # under this share of P beyond it (a wall right in front): choose on all of P
 SAMPLER_BLOCK = 64  # entries of a row of P per block of the sampler's two-level cumulative sum
+HEAVY_CAP = 64  # the sampler's explicit race holds at most this many times the entries it must draw
 _CHUNK_ENTRIES = 1 << 22  # entries of P a full pass over it handles at a time (its temporaries' size)
 
 
@@ -159,8 +160,13 @@ class CorrespondenceSampler:
         index = row[:, None] * g + col.clamp_max(g - 1)
         w = torch.where(col < g, self._weights_at(index), 0.0).double()
         if light:
-            w = w.masked_fill(torch.isin(index, self._heavy), 0.0)
+            w = w.masked_fill(self._is_heavy(index), 0.0)
         return index, w
+
+    def _is_heavy(self, index: torch.Tensor) -> torch.Tensor:
+        """Whether each row-major index is a heavy entry (``_heavy`` is sorted)."""
+        at = torch.searchsorted(self._heavy, index).clamp_max(len(self._heavy) - 1)
+        return self._heavy[at] == index
 
     def _draw(self, n: int, generator, light: bool = False) -> torch.Tensor:
         """``n`` row-major indices drawn with replacement ∝ the weights (``light``: heavy ones excluded)."""
@@ -220,24 +226,40 @@ class CorrespondenceSampler:
         return idx[first]
 
     def _split_heavy(self, at_least: int) -> None:
-        """The ``at_least`` heaviest entries (or every positive one) are 'heavy' (any split is exact; a
-        chunk's own top ones are kept, so no pass holds more than a chunk and 2·``at_least`` candidates)."""
-        values, indices = [], []
-        for r0, w in self._row_chunks():
-            top = torch.topk(w.reshape(-1), min(at_least, w.numel()))
-            values.append(top.values)
-            indices.append(top.indices + r0 * self.shape[1])
-            both = torch.cat(values)  # keep the running best `at_least` only
-            best = torch.topk(both, min(at_least, len(both))).indices
-            values, indices = [both[best]], [torch.cat(indices)[best]]
-        heavy = indices[0][values[0] > 0]
-        self._heavy = torch.sort(heavy).values  # row-major
+        """Entries well above the mean probability are 'heavy' (at least ``at_least`` of them, or all).
+
+        Any split is exact. The threshold falls from 16× the mean by factors of 16 until enough entries
+        lie above it (counted a chunk at a time); when that takes more than ``HEAVY_CAP`` × ``at_least``
+        entries (a flat P), the ``at_least`` heaviest ones are taken instead, so the split stays small."""
+        tau = self.total / self.P.numel() * 16
+        while True:
+            count = sum(int(torch.count_nonzero(w > tau)) for _, w in self._row_chunks())
+            if count >= at_least or tau == 0:
+                break
+            tau = tau / 16 if tau > 1e-30 else 0.0
+        if count <= HEAVY_CAP * at_least:
+            parts = [
+                (w.reshape(-1) > tau).nonzero()[:, 0] + r0 * self.shape[1] for r0, w in self._row_chunks()
+            ]
+            self._heavy = torch.cat(parts)  # row-major
+        else:
+            self._heavy = self._heaviest(at_least)
         rows, cols = self._heavy // self.shape[1], self._heavy % self.shape[1]
         # the light blocks' sums: the blocks holding heavy entries summed again without them
         blocks = torch.unique(rows * self.blocks_per_row + cols // SAMPLER_BLOCK)
         self._light_sum = self.block_sum.clone()
         self._light_sum[blocks] = self._block_entries(blocks, light=True)[1].sum(1)
         self._light_cdf = torch.cumsum(self._light_sum, 0)
+
+    def _heaviest(self, k: int) -> torch.Tensor:
+        """Row-major indices of the ``k`` heaviest positive entries, sorted (a chunk's top ones at a time)."""
+        values, indices = [], []
+        for r0, w in self._row_chunks():
+            top = torch.topk(w.reshape(-1), min(k, w.numel()))
+            both = torch.cat([*values, top.values])  # the running best k only
+            best = torch.topk(both, min(k, len(both))).indices
+            values, indices = [both[best]], [torch.cat([*indices, top.indices + r0 * self.shape[1]])[best]]
+        return torch.sort(indices[0][values[0] > 0]).values
 
     def _light_arrivals(self, k_star: float, generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Light entries whose race time is below ``k_star``, with their times (exact, two ways)."""
@@ -257,7 +279,10 @@ class CorrespondenceSampler:
         for r0, w in self._row_chunks():
             base = r0 * self.shape[1]
             w = w.reshape(-1)
-            heavy = self._heavy[(self._heavy >= base) & (self._heavy < base + len(w))] - base
+            lo, hi = torch.searchsorted(
+                self._heavy, torch.tensor([base, base + len(w)], device=w.device)
+            ).tolist()
+            heavy = self._heavy[lo:hi] - base
             w = w.index_fill(0, heavy, 0.0)
             u = torch.rand(len(w), generator=generator, dtype=torch.float32, device=w.device)
             found.append((torch.log(u).neg_() < w * k_star).nonzero()[:, 0] + base)

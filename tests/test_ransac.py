@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+import loc2.core.ransac as ransac
 from loc2.core.geometry import aerial_grid_xy
 from loc2.core.ransac import (
     METRIC_SCALE_RANGE,
@@ -323,3 +324,21 @@ def test_the_sampler_reads_a_float32_P_without_copying_it():
     negative[0, 0] = -1.0  # invalid entries are clamped, in a copy: the caller's P is left as it is
     sampler = CorrespondenceSampler(negative)
     assert float(sampler.P[0, 0]) == 0.0 and float(negative[0, 0]) == -1.0
+
+
+def test_sampler_scans_P_a_chunk_at_a_time_and_keeps_its_race_small(monkeypatch):
+    monkeypatch.setattr(ransac, "_CHUNK_ENTRIES", 1000)  # 37 rows of 150: several chunks
+    gen = torch.Generator().manual_seed(7)
+    P = torch.rand(37, 150, generator=gen) ** 8
+    columns = torch.rand(150, generator=gen) < 0.6
+    weights = (P * columns).reshape(-1)
+    sampler = CorrespondenceSampler(P, columns)
+    assert sampler.total == pytest.approx(float(weights.double().sum()), rel=1e-9)
+    assert torch.equal(sampler._heaviest(50), torch.sort(torch.topk(weights, 50).indices).values)
+    sampler._split_heavy(50)  # the threshold rule: all above 16^-k × 16 × the mean
+    assert len(sampler._heavy) >= 50 and bool((weights[sampler._heavy] > 0).all())
+    monkeypatch.setattr(ransac, "HEAVY_CAP", 1)  # more than 1 × 50 above the threshold: the 50 heaviest
+    sampler._split_heavy(50)
+    assert torch.equal(sampler._heavy, sampler._heaviest(50))
+    light = sampler._draw(5000, gen, light=True)
+    assert not bool(torch.isin(light, sampler._heavy).any()) and bool(columns[light % 150].all())
