@@ -127,6 +127,28 @@ def test_search_prepares_the_ground_image_once_for_all_crops(scene, monkeypatch)
     assert len(calls) == 1
 
 
+def test_search_crops_matches_are_stacked_into_one_P_in_crop_order(scene, monkeypatch):
+    import loc2.core.pipeline as pipeline
+
+    pieces, stacked = [], []
+    real_match, real_joint = Localizer.match_view, pipeline.joint_pose
+    monkeypatch.setattr(
+        Localizer, "match_view", lambda self, *a, **k: pieces.append(real_match(self, *a, **k)) or pieces[-1]
+    )
+    monkeypatch.setattr(
+        pipeline,
+        "joint_pose",
+        lambda loc, view, crops, probs, *a: stacked.append(probs) or real_joint(loc, view, crops, probs, *a),
+    )
+    options = JobOptions(model=str(scene / "tiny.pt"), device="cpu", search_radius_m=20.0)
+    [result] = localize_batch(
+        [PhotoItem(scene / "photos" / "a.jpg", *_lonlat(40, 40))], scene / "ortho.tif", options
+    )
+    assert result.status == "ok" and len(pieces) == len(result.candidates) > 1
+    [[P]] = stacked
+    assert torch.equal(P, torch.cat(pieces))
+
+
 @pytest.mark.parametrize(("radius_m", "windowed"), [(5.0, False), (20.0, True)])
 def test_inlier_ratio_of_a_search_counts_one_footprint_around_the_pose(
     scene, monkeypatch, radius_m, windowed
