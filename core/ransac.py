@@ -30,7 +30,8 @@ NEAR_GROUND_M = 5.0
 NEAR_FALLBACK_MASS = 0.1  # under this share of P beyond it (a wall right in front): choose on all of P
 SAMPLER_BLOCK = 64  # entries of a row of P per block of the sampler's two-level cumulative sum
 HEAVY_CAP = 64  # the sampler's explicit race holds at most this many times the entries it must draw
-_CHUNK_ENTRIES = 1 << 22  # entries of P a full pass over it handles at a time (its temporaries' size)
+_CHUNK_ENTRIES = 1 << 20  # entries of P a full pass over it handles at a time (its temporaries' size)
+_BLOCKS_AT_ONCE = 1 << 13  # blocks the sampler sums entry by entry at a time (~10 temporaries of 4 MB)
 
 
 def solver_settings(
@@ -170,8 +171,13 @@ class CorrespondenceSampler:
 
     def _draw(self, n: int, generator, light: bool = False) -> torch.Tensor:
         """``n`` row-major indices drawn with replacement ∝ the weights (``light``: heavy ones excluded)."""
-        sums, cdf = (self._light_sum, self._light_cdf) if light else (self.block_sum, self.block_cdf)
+        cdf = self._light_cdf if light else self.block_cdf
         u = torch.rand(n, generator=generator, dtype=torch.float64, device=cdf.device) * cdf[-1]
+        return torch.cat([self._invert(part, light) for part in u.split(_BLOCKS_AT_ONCE)])
+
+    def _invert(self, u: torch.Tensor, light: bool) -> torch.Tensor:
+        """The entries whose cumulative weight interval holds each ``u``: the block, then within it."""
+        cdf = self._light_cdf if light else self.block_cdf
         block = torch.searchsorted(cdf, u, right=True).clamp_max(len(cdf) - 1)
         before = torch.where(block > 0, cdf[(block - 1).clamp_min(0)], 0.0)
         index, w = self._block_entries(block, light)
@@ -248,7 +254,8 @@ class CorrespondenceSampler:
         # the light blocks' sums: the blocks holding heavy entries summed again without them
         blocks = torch.unique(rows * self.blocks_per_row + cols // SAMPLER_BLOCK)
         self._light_sum = self.block_sum.clone()
-        self._light_sum[blocks] = self._block_entries(blocks, light=True)[1].sum(1)
+        for part in blocks.split(_BLOCKS_AT_ONCE):
+            self._light_sum[part] = self._block_entries(part, light=True)[1].sum(1)
         self._light_cdf = torch.cumsum(self._light_sum, 0)
 
     def _heaviest(self, k: int) -> torch.Tensor:
