@@ -119,7 +119,6 @@ class CorrespondenceSampler:
         # Σq² = Σp² / (Σp)² (q = p / Σp) is the chance that two draws with replacement repeat
         self._collision = square_sum / self.total**2 if self.total > 0 else 1.0
         self._heavy: torch.Tensor | None = None
-        self._light_sum: torch.Tensor | None = None
         self._light_cdf: torch.Tensor | None = None
 
     def _row_chunks(self) -> Iterator[tuple[int, torch.Tensor]]:
@@ -173,11 +172,11 @@ class CorrespondenceSampler:
         """``n`` row-major indices drawn with replacement ∝ the weights (``light``: heavy ones excluded)."""
         cdf = self._light_cdf if light else self.block_cdf
         u = torch.rand(n, generator=generator, dtype=torch.float64, device=cdf.device) * cdf[-1]
-        return torch.cat([self._invert(part, light) for part in u.split(_BLOCKS_AT_ONCE)])
+        return torch.cat([self._invert(part, cdf, light) for part in u.split(_BLOCKS_AT_ONCE)])
 
-    def _invert(self, u: torch.Tensor, light: bool) -> torch.Tensor:
-        """The entries whose cumulative weight interval holds each ``u``: the block, then within it."""
-        cdf = self._light_cdf if light else self.block_cdf
+    def _invert(self, u: torch.Tensor, cdf: torch.Tensor, light: bool) -> torch.Tensor:
+        """The entries whose cumulative weight interval holds each ``u``: the block (``cdf``: the blocks'
+        cumulative sums), then the entry within it."""
         block = torch.searchsorted(cdf, u, right=True).clamp_max(len(cdf) - 1)
         before = torch.where(block > 0, cdf[(block - 1).clamp_min(0)], 0.0)
         index, w = self._block_entries(block, light)
@@ -253,10 +252,10 @@ class CorrespondenceSampler:
         rows, cols = self._heavy // self.shape[1], self._heavy % self.shape[1]
         # the light blocks' sums: the blocks holding heavy entries summed again without them
         blocks = torch.unique(rows * self.blocks_per_row + cols // SAMPLER_BLOCK)
-        self._light_sum = self.block_sum.clone()
+        light_sum = self.block_sum.clone()
         for part in blocks.split(_BLOCKS_AT_ONCE):
-            self._light_sum[part] = self._block_entries(part, light=True)[1].sum(1)
-        self._light_cdf = torch.cumsum(self._light_sum, 0)
+            light_sum[part] = self._block_entries(part, light=True)[1].sum(1)
+        self._light_cdf = torch.cumsum(light_sum, 0)
 
     def _heaviest(self, k: int) -> torch.Tensor:
         """Row-major indices of the ``k`` heaviest positive entries, sorted (a chunk's top ones at a time)."""
