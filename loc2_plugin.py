@@ -1,7 +1,8 @@
 """The QGIS plugin object: toolbar button and menu entry for the dialog, and the Processing provider.
 
-Loading imports only QGIS and the plugin's own light modules: torch and the other packages the engine needs
-are imported when a job runs, so the plugin loads (and says what is missing) where they are not installed.
+The plugin imports only QGIS, Qt (through ``qgis.PyQt``) and the standard library: the engine runs in its
+own process and Python environment (``ui/engine``), so the plugin loads, and says what to do, whether or
+not the engine is installed.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 from qgis.core import Qgis, QgsApplication
 from qgis.PyQt.QtWidgets import QAction
 
-from .ui.dependencies import missing_message, missing_packages
+from .ui.engine.client import shutdown_shared_worker
+from .ui.engine.environment import find_engine
 from .ui.provider import Loc2Provider, plugin_icon
 
 MENU = "Loc2"
@@ -38,12 +40,11 @@ class Loc2Plugin:
         self.action.triggered.connect(self.show_dialog)
         self.iface.addToolBarIcon(self.action)
         self.iface.addPluginToRasterMenu(MENU, self.action)
-        missing = missing_packages()
-        if missing:
+        if find_engine() is None:
             self.iface.messageBar().pushMessage(
                 "Loc2",
-                missing_message(missing).splitlines()[0] + " Open the Loc2 dialog for the command.",
-                Qgis.MessageLevel.Warning,
+                "The Loc2 engine is not installed yet: open the Loc2 dialog and click Engine → Install engine.",
+                Qgis.MessageLevel.Info,
                 15,
             )
 
@@ -70,6 +71,4 @@ class Loc2Plugin:
         if self.provider is not None:
             QgsApplication.processingRegistry().removeProvider(self.provider)
             self.provider = None
-        from .ui.models import clear_cache
-
-        clear_cache()
+        shutdown_shared_worker()

@@ -8,12 +8,18 @@ import time
 from pathlib import Path
 
 from .errors import Loc2Error
-from .export import MODE_APPEND, MODE_OVERWRITE, MODE_REFUSE, ResultWriter, infer_format
-from .ortho import Orthophoto
-from .pipeline import JobOptions, load_localizer, localize_batch
-from .priors import PhotoItem, items_from_csv, items_from_images, items_from_layer
+from .job import Progress, run_localize
 from .results import PhotoResult, candidate_summary
 from .solvers import DEFAULT_SOLVER, SOLVER_HELP, SOLVERS
+from .types import (
+    MODE_APPEND,
+    MODE_OVERWRITE,
+    MODE_REFUSE,
+    JobOptions,
+    LocalizeRequest,
+    OutputSpec,
+    PhotoSource,
+)
 
 
 class ProgressBar:
@@ -44,7 +50,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "localize",
         help="localize geotagged street-level photos on an orthophoto",
         description="Estimate each photo's true position and heading on the orthophoto and write them as "
-        "GIS layers (poses, inliers, outlines, shifts), one photo at a time.",
+        "GIS layers (poses, priors, inliers, outlines, shifts), one photo at a time.",
     )
     p.add_argument(
         "--ortho", required=True, type=Path, help="orthophoto raster (GeoTIFF, VRT, ...) with a CRS"
@@ -105,15 +111,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _items(args) -> tuple[list[PhotoItem], list[tuple[Path, str]]]:
-    if args.images:
-        return items_from_images(args.images)
-    suffix = args.priors.suffix.lower()
-    if suffix in (".csv", ".txt"):
-        return items_from_csv(args.priors), []
-    return items_from_layer(args.priors), []
-
-
 def _print_result(res: PhotoResult) -> None:
     name = Path(res.photo).name
     if res.ok:
@@ -130,12 +127,12 @@ def _print_result(res: PhotoResult) -> None:
         print(f"{name}: {res.status}: {res.message}")
 
 
-def run(args) -> int:
-    items, errors = _items(args)
-    for path, message in errors:
-        print(f"skipped {path}: {message}", file=sys.stderr)
-    if not items:
-        raise Loc2Error("no photos to localize" + (f" ({len(errors)} could not be read)" if errors else ""))
+def request_from_args(args) -> LocalizeRequest:
+    """The job the command line asks for (OptionsError names a bad value)."""
+    if args.images:
+        photos = PhotoSource(images=[str(p) for p in args.images])
+    else:
+        photos = PhotoSource(priors_file=str(args.priors))
     options = JobOptions(
         model=str(args.model),
         weights=tuple(str(w) for w in args.weights) if args.weights else None,
@@ -150,41 +147,35 @@ def run(args) -> int:
         seed=args.seed,
         include_matches=args.matches,
     )
-    with Orthophoto.open(args.ortho) as ortho:  # fail early on an unusable orthophoto
-        crs = ortho.crs
     mode = MODE_APPEND if args.resume else MODE_OVERWRITE if args.overwrite else MODE_REFUSE
-    fmt = infer_format(args.out, args.format)
-    writer = ResultWriter(args.out, fmt, crs=crs, include_matches=args.matches, mode=mode)
-    try:
-        if args.resume:
-            done = writer.done_photos()
-            before = len(items)
-            items = [it for it in items if str(it.path) not in done]
-            print(
-                f"resuming: {before - len(items)} photos already in {args.out}, {len(items)} to go",
-                file=sys.stderr,
-            )
-        localizer = load_localizer(options)
-        bar = ProgressBar(len(items))
+    output = OutputSpec(str(args.out), args.format, mode)
+    return LocalizeRequest(ortho=str(args.ortho), photos=photos, output=output, options=options)
 
-        def on_result(res: PhotoResult) -> None:
-            writer.write(res)
-            _print_result(res)
 
-        results = localize_batch(
-            items,
-            args.ortho,
-            options,
-            on_result=on_result,
-            progress=lambda done, total, res: bar.update(done, Path(res.photo).name),
-            localizer=localizer,
-        )
-    finally:
-        writer.close()
-    n_ok = sum(r.ok for r in results)
-    print(f"localized {n_ok} of {len(results)} photos; results in {args.out}", file=sys.stderr)
-    if n_ok == 0 and (results or not args.resume):
+def run(args) -> int:
+    request = request_from_args(args)
+    bar: ProgressBar | None = None
+    finished = {"n": 0}
+
+    def on_progress(progress: Progress) -> None:
+        nonlocal bar
+        if bar is None and progress.stage == "model":
+            bar = ProgressBar(progress.total)
+            if progress.done:  # unreadable photos already reported
+                bar.update(progress.done, "")
+
+    def on_result(res: PhotoResult) -> None:
+        finished["n"] += 1
+        _print_result(res)
+        if bar is not None:
+            bar.update(finished["n"], Path(res.photo).name)
+
+    summary = run_localize(request, on_result=on_result, on_progress=on_progress)
+    if summary.skipped:
+        print(f"resumed: {summary.skipped} photos were already in {summary.output}", file=sys.stderr)
+    print(summary.text(), file=sys.stderr)
+    if summary.localized == 0 and summary.total > 0:
         raise Loc2Error(
-            f"no photo could be localized (see the messages above); {args.out} holds the failures"
+            f"no photo could be localized (see the messages above); {summary.output} holds the failures"
         )
     return 0

@@ -2,8 +2,8 @@
 
 Every format carries the same attribute schema (``core/results.py``: ``POSE_FIELDS`` etc.). The files:
 
-* GeoPackage (``.gpkg``, the default): one file, one layer per table (``poses``, ``inliers``, ``outlines``,
-  ``shifts``, optional ``matches``). Other layers already in the file are left alone.
+* GeoPackage (``.gpkg``, the default): one file, one layer per table (``poses``, ``priors``, ``inliers``,
+  ``outlines``, ``shifts``, optional ``matches``). Other layers already in the file are left alone.
 * ESRI Shapefile (``.shp``): one set of files per layer, ``<stem>_poses.shp`` … with ``.prj`` and a ``.cpg``
   (UTF-8).
 * GeoJSON (``.geojson`` / ``.json``): one file per layer, ``<stem>_poses.geojson`` …, in the ortho CRS
@@ -45,6 +45,7 @@ from loc2.core.results import (
     LAYER_MATCHES,
     LAYER_OUTLINES,
     LAYER_POSES,
+    LAYER_PRIORS,
     LAYER_SCHEMAS,
     LAYER_SHIFTS,
     POSE_FIELDS,
@@ -54,6 +55,7 @@ from loc2.core.results import (
     layer_names,
     layer_tables,
 )
+from loc2.core.types import MODE_APPEND, MODE_OVERWRITE, MODE_REFUSE, MODES  # noqa: F401 - re-exported
 
 FORMAT_GPKG = "gpkg"
 FORMAT_SHP = "shp"
@@ -62,10 +64,6 @@ FORMAT_CSV = "csv"
 FORMATS = (FORMAT_GPKG, FORMAT_SHP, FORMAT_GEOJSON, FORMAT_CSV)
 DEFAULT_FORMAT = FORMAT_GPKG
 
-MODE_REFUSE = "refuse"
-MODE_APPEND = "append"
-MODE_OVERWRITE = "overwrite"
-MODES = (MODE_REFUSE, MODE_APPEND, MODE_OVERWRITE)
 
 _DRIVERS = {FORMAT_GPKG: "GPKG", FORMAT_SHP: "ESRI Shapefile", FORMAT_GEOJSON: "GeoJSON"}
 _SUFFIXES = {FORMAT_GPKG: ".gpkg", FORMAT_SHP: ".shp", FORMAT_GEOJSON: ".geojson", FORMAT_CSV: ".csv"}
@@ -94,7 +92,7 @@ _CSVT_TYPES = {"str": '"String"', "int": '"Integer"', "float": '"Real"'}
 _GPKG_VERSION = "1.3"
 _CSV_OGR_OPTIONS = "|option:X_POSSIBLE_NAMES=x|option:Y_POSSIBLE_NAMES=y"
 # Detail layers first, poses last: a photo is "done" only when every row of it is on disk.
-_WRITE_ORDER = (LAYER_INLIERS, LAYER_OUTLINES, LAYER_SHIFTS, LAYER_MATCHES, LAYER_POSES)
+_WRITE_ORDER = (LAYER_PRIORS, LAYER_INLIERS, LAYER_OUTLINES, LAYER_SHIFTS, LAYER_MATCHES, LAYER_POSES)
 _IO_ERRORS = (OSError, RuntimeError, ValueError)  # pyogrio's errors derive from RuntimeError
 
 
@@ -256,6 +254,10 @@ class ResultWriter:
         include_matches: bool = False,
         mode: str = MODE_REFUSE,
     ) -> None:
+        if Path(path).is_dir():
+            raise ExportError(
+                f"{path} is a folder: name an output file in it, e.g. {Path(path) / 'results.gpkg'}"
+            )
         self.format = infer_format(path, fmt)
         self.path = _normalised_path(path, self.format)
         if mode not in MODES:
@@ -457,7 +459,10 @@ class ResultWriter:
 
     def write(self, result: PhotoResult) -> None:
         """Add one photo's rows to every layer now (detail layers first, the poses row last)."""
-        tables = layer_tables([result], include_matches=self.include_matches)
+        self.write_tables(layer_tables([result], include_matches=self.include_matches))
+
+    def write_tables(self, tables: dict[str, LayerTable]) -> None:
+        """Add the rows of result layer tables (detail layers first, the poses rows last)."""
         for name in _WRITE_ORDER:
             target = self.targets.get(name)
             table = tables.get(name)
@@ -513,6 +518,42 @@ def write_results(
     writer = ResultWriter(path, fmt, crs=crs, include_matches=include_matches, mode=mode)
     writer.write_many(results)
     return writer
+
+
+def convert_output(
+    source: str | os.PathLike, target: str | os.PathLike, fmt: str | None = None, *, mode: str = MODE_REFUSE
+) -> ResultWriter:
+    """Copy every result layer of an output (any format) into another (e.g. GeoPackage → Shapefiles),
+    with the same schema and CRS. Returns the writer of ``target`` (its ``sources()`` name the files)."""
+    poses = read_layer(source, LAYER_POSES)
+    if poses.crs is None:
+        raise ExportError(f"cannot convert {source}: its poses layer has no CRS")
+    src_layers = output_layers(source, include_matches=True)
+    has_matches = infer_format(source) != FORMAT_CSV and _layer_exists(src_layers[LAYER_MATCHES])
+    writer = ResultWriter(target, fmt, crs=poses.crs, include_matches=has_matches, mode=mode)
+    tables = {}
+    for name in writer.targets:
+        if name != LAYER_POSES and (
+            infer_format(source) == FORMAT_CSV or not _layer_exists(src_layers[name])
+        ):
+            continue  # e.g. an output written before the priors layer existed
+        frame = poses if name == LAYER_POSES else read_layer(source, name)
+        geometry_type, fields = LAYER_SCHEMAS[name]
+        rows = [(geom, {n: frame[n].iloc[i] for n, _ in fields}) for i, geom in enumerate(frame.geometry)]
+        tables[name] = LayerTable(name, geometry_type, list(fields), rows)
+    writer.write_tables(tables)
+    return writer
+
+
+def _layer_exists(target: LayerTarget) -> bool:
+    if not target.path.exists():
+        return False
+    if target.layer is None:
+        return True
+    try:
+        return target.layer in [str(n) for n, _ in pyogrio.list_layers(target.path)]
+    except _IO_ERRORS:
+        return False
 
 
 # -- reading ----------------------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -25,61 +26,38 @@ from .localizer import GroundView, LocalizationResult, Localizer
 from .ortho import AerialCrop, Orthophoto
 from .photos import camera_for_photo, load_rgb, read_photo
 from .presets import PRESETS
-from .priors import PhotoItem
 from .ransac import solver_settings
 from .results import PhotoResult, photo_result_from_localization
-from .solvers import DEFAULT_SOLVER
+from .types import DEFAULT_SEARCH_RADIUS_M, MODEL_DEMO, MODELS, JobOptions, PhotoItem
 
-DEFAULT_SEARCH_RADIUS_M = 10.0
 # One crop is trusted to hold the camera within this fraction of its footprint from its centre.
 SEARCH_REACH_FRACTION = 0.25
 MAX_SEARCH_CROPS = 49
+# The stages of one photo, in order, as ``localize_item`` reports them (``on_stage``).
+STAGES = ("read", "depth", "backbone", "match", "solve", "figure")
 _GEOD = pyproj.Geod(ellps="WGS84")
 
 
-@dataclass
-class JobOptions:
-    """Everything a localization job needs besides the photos and the orthophoto.
+def _file_stamp(path: str) -> tuple:
+    p = Path(path)
+    try:
+        stat = p.stat()
+    except OSError:
+        return (str(p), None)
+    return (str(p.resolve()), stat.st_mtime_ns, stat.st_size)
 
-    Attributes:
-        model: ``demo``, a published preset (``vigor``, ``kitti``) or the path of a Loc2 checkpoint.
-        weights: (backbone, matcher) weight files for a published preset.
-        depth: ``flat`` (flat-ground depth, no weights) or a folder of depth maps named like the photos.
-        search_radius_m: prior uncertainty to search, metres; None = the photo's EXIF horizontal error,
-            else 10 m.
-        device: ``auto``, ``cuda``, ``mps`` or ``cpu``.
-        figures_dir: where to write one match figure PNG per photo (None: no figures).
-        hfov_deg: horizontal field of view of pinhole photos whose EXIF has no focal length.
-        camera_height_m: camera height above the ground for flat-ground depth.
-        use_ransac: False for one weighted solve (faster, less robust).
-        solver: ``precise`` (default: the published RANSAC, then with metric or flat-ground depth a scale
-            gate, a least-squares polish and a maximum-likelihood refinement over all matches) or ``published``
-            (the paper's protocol exactly).
-        seed: RANSAC seed (results are reproducible).
-        include_matches: also produce the ``matches`` layer.
-    """
 
-    model: str = "demo"
-    weights: tuple[str, str] | None = None
-    depth: str = "flat"
-    search_radius_m: float | None = None
-    device: str = "auto"
-    figures_dir: Path | None = None
-    hfov_deg: float | None = None
-    camera_height_m: float = 1.6
-    use_ransac: bool = True
-    solver: str = DEFAULT_SOLVER
-    seed: int = 0
-    include_matches: bool = False
-
-    @property
-    def model_name(self) -> str:
-        return Path(self.model).stem if self.model not in PRESETS and self.model != "demo" else self.model
+def model_key(options: JobOptions) -> tuple:
+    """What identifies the model ``options`` ask for (files by path, size and modification time): two jobs
+    with the same key can share one loaded Localizer."""
+    weights = tuple(_file_stamp(w) for w in options.weights) if options.weights else None
+    model = options.model if options.model in MODELS else _file_stamp(options.model)
+    return (model, weights, options.device)
 
 
 def load_localizer(options: JobOptions) -> Localizer:
     """The Localizer the options ask for; ModelNotFoundError says which weights are missing and where."""
-    if options.model == "demo":
+    if options.model == MODEL_DEMO:
         return Localizer.demo(options.device)
     if options.model in PRESETS:
         if not options.weights:
@@ -205,12 +183,17 @@ def localize_item(
     options: JobOptions,
     generator: torch.Generator | None = None,
     is_canceled: Callable[[], bool] | None = None,
+    on_stage: Callable[[str, float], None] | None = None,
 ) -> PhotoResult:
     """Localize one photo; raises Loc2Error (with the photo and the reason) when it cannot be done.
 
-    ``is_canceled()`` is checked between search crops: a cancelled photo is solved on the crops matched so far.
+    ``is_canceled()`` is checked between search crops: a cancelled photo is solved on the crops matched so
+    far. ``on_stage(stage, fraction)`` is told each stage as it starts (``STAGES``) with the share of the
+    photo's work done before it.
     """
     t0 = time.perf_counter()
+    stage = on_stage or (lambda _name, _fraction: None)
+    stage("read", 0.0)
     path = Path(item.path)
     if not item.has_position:
         raise PhotoError(f"{path}: no GPS position in its EXIF and no prior given")
@@ -224,11 +207,13 @@ def localize_item(
         if item.heading_deg is None:
             raise PhotoError(f"{path}: the {preset.name} model needs a heading prior (EXIF GPSImgDirection)")
         up_heading = (item.heading_deg - 90.0) % 360.0  # the prior heading points to the crop's right
+    stage("depth", 0.05)
     depth_map, depth_name = _depth_for(options, path, rgb, camera)
 
     radius = options.search_radius_m or item.uncertainty_m or DEFAULT_SEARCH_RADIUS_M
     footprint = preset.aerial_footprint_m
     # once for every crop; the precise solver also runs a panorama's half-token-shifted grids
+    stage("backbone", 0.1)
     view = localizer.prepare_ground(rgb, depth_map, camera, dense=options.solver != "published")
     timings = dict(view.timings_s)  # the crops' stages add up here
     crops: list[AerialCrop] = []
@@ -236,9 +221,10 @@ def localize_item(
     offsets = search_offsets_m(radius, footprint)
     # one P for all crops (the job's largest array: crops × 4 grids), each crop's matches written into it
     matches = _CropMatches(len(offsets), preset.aerial_grid**2, len(view.valid), localizer.device)
-    for d_east, d_north in offsets:
+    for i, (d_east, d_north) in enumerate(offsets):
         if crops and is_canceled is not None and is_canceled():
             break
+        stage("match", 0.4 + 0.4 * i / len(offsets))
         centre = _offset_in_crs(ortho, prior_xy, d_east, d_north)
         try:
             crop = ortho.crop(centre, footprint, preset.aerial_size_px, up_heading_deg=up_heading)
@@ -252,6 +238,7 @@ def localize_item(
         raise PhotoError(f"{path}: the prior lies outside the orthophoto ({outside[0]})")
 
     # flat-ground depth is in metres wherever the ground is seen (a known camera height): gate it too
+    stage("solve", 0.8)
     flat = depth_name == "flat"
     solver_kwargs = solver_settings(
         options.solver, depth_map.metric or flat, panorama=camera.kind == "panorama", flat_ground=flat
@@ -277,6 +264,7 @@ def localize_item(
         confidence_min_ratios=preset.confidence_min_ratios_for(camera.kind),
     )
     if options.figures_dir is not None:
+        stage("figure", 0.95)
         kwargs = figure_kwargs_from_localization(loc, crop, prior_xy, item.heading_deg)
         save_match_figure(
             Path(options.figures_dir) / f"{path.stem}.png",
@@ -325,12 +313,14 @@ def localize_batch(
     progress: Callable[[int, int, PhotoResult], None] | None = None,
     is_canceled: Callable[[], bool] | None = None,
     localizer: Localizer | None = None,
+    on_stage: Callable[[int, str, float], None] | None = None,
 ) -> list[PhotoResult]:
     """Localize every item; a photo that fails yields a ``failed`` result and the batch goes on.
 
     ``on_result(result)`` is called as soon as each photo is done (write it there, so nothing is lost);
-    ``progress(done, total, result)`` after each; ``is_canceled()`` is checked before each photo.
-    Raises Loc2Error only when nothing can be done (unusable orthophoto, missing weights).
+    ``progress(done, total, result)`` after each; ``on_stage(index, stage, fraction)`` as each photo's
+    stages start (:func:`localize_item`); ``is_canceled()`` is checked before each photo and between its
+    stages. Raises Loc2Error only when nothing can be done (unusable orthophoto, missing weights).
     """
     items = list(items)
     localizer = localizer or load_localizer(options)
@@ -343,7 +333,8 @@ def localize_batch(
             generator = torch.Generator().manual_seed(options.seed)
             t0 = time.perf_counter()
             try:
-                result = localize_item(item, ortho, localizer, options, generator, is_canceled)
+                stage = None if on_stage is None else partial(on_stage, i)
+                result = localize_item(item, ortho, localizer, options, generator, is_canceled, stage)
             except Exception as exc:  # noqa: BLE001 - a photo's failure must never stop the batch
                 message = (
                     str(exc)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import csv
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pyproj
 
 from .errors import PhotoError, PriorError
 from .photos import read_photo
+from .types import PhotoItem
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp")
 # Column names accepted in a CSV header (case-insensitive), first the canonical one.
@@ -29,32 +29,6 @@ CSV_COLUMNS = {
     "uncertainty": ("uncertainty", "uncertainty_m", "accuracy", "horizontal_error"),
 }
 _MAX_LISTED_ERRORS = 10
-
-
-@dataclass
-class PhotoItem:
-    """One photo to localize and its prior.
-
-    Attributes:
-        path: the photo file.
-        lon, lat: prior position, WGS84 degrees, or ``None`` when unknown.
-        heading_deg: prior heading, degrees clockwise from north in [0, 360), or ``None``.
-        uncertainty_m: prior horizontal uncertainty in metres (e.g. GPSHPositioningError), or ``None``.
-        heading_ref: ``'T'`` (true north), ``'M'`` (magnetic north: EXIF GPSImgDirectionRef M; the
-            declination is NOT corrected, so widen the heading tolerance) or ``None`` (not stated; taken
-            as true north).
-    """
-
-    path: Path
-    lon: float | None
-    lat: float | None
-    heading_deg: float | None = None
-    uncertainty_m: float | None = None
-    heading_ref: str | None = None
-
-    @property
-    def has_position(self) -> bool:
-        return self.lon is not None and self.lat is not None
 
 
 # ------------------------------------------------------------------------------------------ images
@@ -241,12 +215,13 @@ def items_from_layer(
     heading_field: str | None = "direction",
     layer: str | int | None = None,
     uncertainty_field: str | None = None,
+    base_dir: str | Path | None = None,
 ) -> list[PhotoItem]:
     """Items from a point layer file (GeoPackage, Shapefile, GeoJSON, ...) read with geopandas/pyogrio.
 
     Points in any CRS are converted to WGS84 lon/lat; a layer without CRS is taken as lon/lat if its
-    coordinates fit, else rejected. ``photo_field`` holds the photo paths (relative ones resolved against the
-    layer file's folder); ``heading_field`` degrees clockwise from north (absent field or null → no heading).
+    coordinates fit, else rejected. ``photo_field`` holds the photo paths (relative ones resolved against
+    ``base_dir``, by default the layer file's folder); ``heading_field`` degrees clockwise from north (absent field or null → no heading).
     Matches the output of QGIS's "Import geotagged photos" (fields photo, direction, altitude, timestamp,
     EPSG:4326). A feature with an empty geometry has no prior (lon/lat ``None``). Raises :class:`PriorError`.
     """
@@ -276,7 +251,7 @@ def items_from_layer(
                     photo_field,
                     heading_field if has_heading else None,
                     uncertainty_field if has_uncertainty else None,
-                    path.parent,
+                    Path(base_dir) if base_dir is not None else path.parent,
                 )
             )
         except ValueError as exc:

@@ -14,6 +14,7 @@ Layers (all coordinates in the orthophoto CRS):
   residual.
 * ``outlines`` (Polygon): the projected ground outline (:func:`ground_outline`) of each located photo.
 * ``shifts`` (LineString): prior position → corrected position.
+* ``priors`` (Point): each photo's prior position with the prior's attributes (heading, uncertainty).
 * ``matches`` (LineString, optional): the top matches, ground point moved by the pose → aerial point.
 """
 
@@ -29,13 +30,7 @@ import pyproj
 import shapely
 from shapely.geometry import LineString, Point, Polygon
 
-# The same values as core.localizer's statuses; not imported from there, so that results and exports load
-# without torch (the QGIS plugin reads results where torch may be missing).
-STATUS_OK = "ok"
-STATUS_NO_VALID_DEPTH = "no_valid_depth"
-STATUS_NO_POSE = "no_pose"
-STATUS_FAILED = "failed"
-STATUSES = (STATUS_OK, STATUS_FAILED, STATUS_NO_VALID_DEPTH, STATUS_NO_POSE)
+from .types import STATUS_FAILED, STATUS_NO_POSE, STATUS_NO_VALID_DEPTH, STATUS_OK, STATUSES  # noqa: F401
 
 # Confidence from the RANSAC inlier ratio (inliers within 2.5 m / sampled correspondences on one aerial
 # footprint around the pose). The paper reports that the localization error falls steeply while the inlier
@@ -64,6 +59,7 @@ LAYER_INLIERS = "inliers"
 LAYER_OUTLINES = "outlines"
 LAYER_SHIFTS = "shifts"
 LAYER_MATCHES = "matches"
+LAYER_PRIORS = "priors"
 
 Fields = list[tuple[str, str]]
 
@@ -125,12 +121,24 @@ MATCH_FIELDS: Fields = [
     ("resid_m", "float"),
 ]
 
+PRIOR_FIELDS: Fields = [
+    ("photo", "str"),
+    ("status", "str"),  # the photo's outcome (see POSE_FIELDS)
+    ("prior_lon", "float"),  # WGS84 degrees
+    ("prior_lat", "float"),
+    ("prior_head", "float"),  # degrees clockwise from true north (null if unknown)
+    ("prior_x", "float"),  # ortho CRS
+    ("prior_y", "float"),
+    ("shift_m", "float"),  # how far the corrected position lies from this prior, metres (null: no pose)
+]
+
 LAYER_SCHEMAS: dict[str, tuple[str, Fields]] = {
     LAYER_POSES: ("Point", POSE_FIELDS),
     LAYER_INLIERS: ("Point", INLIER_FIELDS),
     LAYER_OUTLINES: ("Polygon", OUTLINE_FIELDS),
     LAYER_SHIFTS: ("LineString", SHIFT_FIELDS),
     LAYER_MATCHES: ("LineString", MATCH_FIELDS),
+    LAYER_PRIORS: ("Point", PRIOR_FIELDS),
 }
 
 _GEOD = pyproj.Geod(ellps="WGS84")
@@ -420,7 +428,7 @@ class LayerTable:
 
 def layer_names(include_matches: bool = False) -> list[str]:
     """The names of the output layers, in their usual order."""
-    names = [LAYER_POSES, LAYER_INLIERS, LAYER_OUTLINES, LAYER_SHIFTS]
+    names = [LAYER_POSES, LAYER_PRIORS, LAYER_INLIERS, LAYER_OUTLINES, LAYER_SHIFTS]
     return names + [LAYER_MATCHES] if include_matches else names
 
 
@@ -479,6 +487,18 @@ def _head_diff(a_deg: float, b_deg: float | None) -> float:
 def _result_rows(res: PhotoResult, include_matches: bool) -> dict[str, list[tuple[Any, dict[str, Any]]]]:
     rows: dict[str, list] = {n: [] for n in LAYER_SCHEMAS}
     rows[LAYER_POSES].append(_pose_row(res))
+    if res.has_prior:
+        attrs = {
+            "photo": res.photo,
+            "status": res.status,
+            "prior_lon": res.prior_lon,
+            "prior_lat": res.prior_lat,
+            "prior_head": _opt(res.prior_heading_deg),
+            "prior_x": res.prior_x,
+            "prior_y": res.prior_y,
+            "shift_m": float(res.shift_m),
+        }
+        rows[LAYER_PRIORS].append((Point(res.prior_x, res.prior_y), attrs))
     if not res.ok:
         return rows
     n = min(len(res.inliers_xy), len(res.inliers_uv), len(res.inliers_prob), len(res.inliers_resid_m))
@@ -531,7 +551,8 @@ def _result_rows(res: PhotoResult, include_matches: bool) -> dict[str, list[tupl
 
 
 def layer_tables(results: list[PhotoResult], include_matches: bool = False) -> dict[str, LayerTable]:
-    """The layers ``poses``, ``inliers``, ``outlines``, ``shifts`` (and ``matches``) of ``results``.
+    """The layers ``poses``, ``priors``, ``inliers``, ``outlines``, ``shifts`` (and ``matches``) of
+    ``results``.
 
     Every layer is present, possibly without rows. The match residual ``resid_m`` of the ``matches`` layer
     is the line's geodesic length in metres (its length in CRS units when the result has no CRS).

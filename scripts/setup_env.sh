@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBS="python3-qgis qgis-providers python3-venv xvfb"
+DEBS="qgis python3-qgis qgis-providers python3-venv xvfb xauth"
 missing=""
 for p in $DEBS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -23,7 +23,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 
 stamp=.venv/.loc2-installed
-want="$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)"
+want="$(cat pyproject.toml constraints.txt core/requirements.txt | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "loc2 setup: installing Python packages into .venv"
   .venv/bin/python -m pip install -q --upgrade pip

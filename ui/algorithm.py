@@ -1,51 +1,75 @@
 """Processing algorithm ``loc2:localizeimages``: localize a batch of geotagged photos on an orthophoto.
 
 Photos come from a folder (priors from EXIF GPS) and/or a point layer with a photo path field (such as the
-output of QGIS's "Import geotagged photos"). Outputs are feature sinks in the orthophoto CRS: POSES (points,
-every photo; one without a pose sits at its prior), INLIERS (points), OUTLINES (polygons), SHIFTS (lines)
-and an optional FAILED table (no geometry). Each photo's rows are written as soon as it is done.
+output of QGIS's "Import geotagged photos"). The work runs in the engine's own process (the worker, shared
+with the dialog): the engine writes each photo's results into a GeoPackage as it goes, and the algorithm
+copies them into its outputs at the end, in the orthophoto CRS: POSES (points, every photo; one without a
+pose sits at its prior, with its status and message), INLIERS (points), OUTLINES (polygons), SHIFTS
+(lines) and FAILED (a table of the photos that failed, with their whole message). Only POSES is required.
+Cancel and a crash of the engine keep the photos already done.
 """
 
 from __future__ import annotations
 
+import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
 from qgis.core import (
-    QgsCoordinateReferenceSystem,
-    QgsCoordinateTransform,
+    QgsCoordinateTransformContext,
     QgsFeature,
     QgsFeatureRequest,
     QgsFeatureSink,
+    QgsField,
+    QgsFields,
     QgsProcessing,
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingLayerPostProcessorInterface,
     QgsProcessingOutputNumber,
+    QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterField,
     QgsProcessingParameterFile,
+    QgsProcessingParameterFileDestination,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
+    QgsProcessingUtils,
+    QgsProject,
+    QgsVectorFileWriter,
+    QgsVectorLayer,
     QgsWkbTypes,
 )
+from qgis.PyQt.QtCore import QCoreApplication, QVariant
 
-from ..core.errors import Loc2Error
 from ..core.solvers import SOLVER_HELP, SOLVER_LABELS, SOLVERS
-from .dependencies import require
-from .layers import qgs_fields, to_features
-from .models import DEVICE_CHOICES, cached_localizer
+from ..core.types import (
+    MODE_APPEND,
+    MODE_OVERWRITE,
+    STATUS_OK,
+    JobOptions,
+    LocalizeRequest,
+    OptionsError,
+    OutputSpec,
+    PhotoSource,
+)
+from ..core.worker import protocol
+from .engine.client import OUTCOME_CANCELLED, OUTCOME_CRASHED, OUTCOME_DONE, shared_worker
+from .jobs import progress_text
+from .layers import move_to_group
+from .settings import DEVICE_CHOICES, DEVICE_LABELS
 from .styles import apply_style
-from .threads import finish_worker_job
 
 MODEL_KEYS = ("demo", "vigor", "kitti")
 DEPTH_KEYS = ("flat", "folder")
-FAILED_FIELDS = [("photo", "str"), ("status", "str"), ("message", "str")]
+OUTPUT_GROUP = "Loc2 results"
 
 HELP = f"""Localizes street-level photos on an orthophoto with Loc2 (match, lift, align): each photo's true \
-position and heading, corrected from its GPS prior.
+position and heading, corrected from its GPS prior. The work runs in the Loc2 engine's own process (install \
+it from the Loc2 dialog: Engine → Install engine).
 
 Photos: a folder of geotagged photos (EXIF GPS position and, if present, heading) and/or a point layer whose \
 photo field holds the photo paths, e.g. the output of "Import geotagged photos" (fields photo, direction).
@@ -62,28 +86,36 @@ Pose solver: {SOLVER_HELP}
 Outputs, in the orthophoto's CRS: poses (one point per photo, heading in degrees clockwise from true north; \
 a photo without a pose sits at its prior with its status and message), inliers, ground outlines, shifts \
 (prior → corrected) and optionally a table of the photos that failed. A photo that fails is reported and \
-the others go on.
+the others go on; Cancel keeps the photos already done.
 
 Confidence: each pose's inlier ratio (inl_ratio) gives its class (confidence: high, medium, low), drawn \
 green, amber and red. The thresholds are the model's own, calibrated on held-out photos (the published \
-weights: 15 % and 40 %, the paper's; the demo model's are far lower and leave its pinhole photos low). On \
-the demo model's synthetic test cities every panorama more than 5 m off was low."""
+weights use the paper's 15 % and 40 %)."""
 
 
 class _StylePostProcessor(QgsProcessingLayerPostProcessorInterface):
-    """Applies a Loc2 layer style to an output once QGIS has loaded it."""
+    """Styles a Loc2 output once QGIS has loaded it and puts it in the "Loc2 results" group."""
 
     def __init__(self, role: str) -> None:
         super().__init__()
         self.role = role
 
     def postProcessLayer(self, layer, context, feedback):  # noqa: N802 - QGIS API
-        if layer is not None and layer.type() == layer.VectorLayer:
+        if isinstance(layer, QgsVectorLayer):
             apply_style(layer, self.role)
+            move_to_group(context.project() or QgsProject.instance(), layer, OUTPUT_GROUP)
 
 
 # Kept alive here: QGIS holds only a pointer to a post-processor.
 _POST_PROCESSORS = {role: _StylePostProcessor(role) for role in ("poses", "inliers", "outlines", "shifts")}
+
+
+def _string_field(name: str) -> QgsField:
+    """A text field without a length limit (a GeoPackage keeps the whole text; a shapefile up to 254)."""
+    return QgsField(name, QVariant.String, "String", 0)
+
+
+FAILED_FIELDS = ("photo", "status", "message")
 
 
 class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
@@ -108,36 +140,35 @@ class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
     OUTLINES = "OUTLINES"
     SHIFTS = "SHIFTS"
     FAILED = "FAILED"
+    ENGINE_RESULTS = "ENGINE_RESULTS"
     LOCALIZED_COUNT = "LOCALIZED_COUNT"
     FAILED_COUNT = "FAILED_COUNT"
 
-    # output parameter → (LayerTable name, QGIS geometry type, display name)
+    # output parameter → (the engine's layer name, QGIS geometry type, display name)
     SINKS = {
         POSES: ("poses", QgsProcessing.SourceType.TypeVectorPoint, "Loc2 poses"),
         INLIERS: ("inliers", QgsProcessing.SourceType.TypeVectorPoint, "Loc2 inliers"),
         OUTLINES: ("outlines", QgsProcessing.SourceType.TypeVectorPolygon, "Loc2 ground outlines"),
         SHIFTS: ("shifts", QgsProcessing.SourceType.TypeVectorLine, "Loc2 shifts"),
     }
-    _WKB = {
-        "Point": QgsWkbTypes.Type.Point,
-        "LineString": QgsWkbTypes.Type.LineString,
-        "Polygon": QgsWkbTypes.Type.Polygon,
-    }
+
+    def tr(self, text: str) -> str:
+        return QCoreApplication.translate("Loc2", text)
 
     def name(self) -> str:
         return "localizeimages"
 
     def displayName(self) -> str:  # noqa: N802 - QGIS API
-        return "Localize photos on an orthophoto"
+        return self.tr("Localize photos on an orthophoto")
 
     def group(self) -> str:
-        return "Localization"
+        return self.tr("Localization")
 
     def groupId(self) -> str:  # noqa: N802 - QGIS API
         return "localization"
 
     def shortHelpString(self) -> str:  # noqa: N802 - QGIS API
-        return HELP
+        return self.tr(HELP)
 
     def tags(self) -> list[str]:
         return ["loc2", "photo", "street", "orthophoto", "localization", "pose", "gps", "correction", "exif"]
@@ -152,11 +183,13 @@ class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
 
     # ------------------------------------------------------------------ parameters
     def initAlgorithm(self, config=None):  # noqa: N802 - QGIS API
-        self.addParameter(QgsProcessingParameterRasterLayer(self.ORTHOPHOTO, "Orthophoto (with a CRS)"))
+        self.addParameter(
+            QgsProcessingParameterRasterLayer(self.ORTHOPHOTO, self.tr("Orthophoto (with a CRS)"))
+        )
         self.addParameter(
             QgsProcessingParameterFile(
                 self.PHOTOS,
-                "Folder of geotagged photos",
+                self.tr("Folder of geotagged photos"),
                 QgsProcessingParameterFile.Behavior.Folder,
                 optional=True,
             )
@@ -164,7 +197,7 @@ class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(
             QgsProcessingParameterFeatureSource(
                 self.PHOTO_LAYER,
-                "Point layer of photos (e.g. from Import geotagged photos)",
+                self.tr("Point layer of photos (e.g. from Import geotagged photos)"),
                 [QgsProcessing.SourceType.TypeVectorPoint],
                 optional=True,
             )
@@ -172,7 +205,7 @@ class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(
             QgsProcessingParameterField(
                 self.PHOTO_FIELD,
-                "Photo path field",
+                self.tr("Photo path field"),
                 defaultValue="photo",
                 parentLayerParameterName=self.PHOTO_LAYER,
                 type=QgsProcessingParameterField.DataType.String,
@@ -182,7 +215,7 @@ class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(
             QgsProcessingParameterField(
                 self.HEADING_FIELD,
-                "Heading field (degrees clockwise from north)",
+                self.tr("Heading field (degrees clockwise from north)"),
                 defaultValue="direction",
                 parentLayerParameterName=self.PHOTO_LAYER,
                 type=QgsProcessingParameterField.DataType.Numeric,
@@ -192,11 +225,11 @@ class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(
             QgsProcessingParameterEnum(
                 self.MODEL,
-                "Model",
+                self.tr("Model"),
                 options=[
-                    "Demo model",
-                    "VIGOR (panoramas, published weights)",
-                    "KITTI (pinhole, published weights)",
+                    self.tr("Demo model"),
+                    self.tr("VIGOR (panoramas, published weights)"),
+                    self.tr("KITTI (pinhole, published weights)"),
                 ],
                 defaultValue=0,
             )
@@ -204,7 +237,7 @@ class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(
             QgsProcessingParameterFile(
                 self.CHECKPOINT,
-                "Loc2 checkpoint file (overrides the model)",
+                self.tr("Loc2 checkpoint file (overrides the model)"),
                 fileFilter="Loc2 checkpoints (*.pt *.pth *.ckpt);;All files (*)",
                 optional=True,
             )
@@ -212,22 +245,27 @@ class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(
             QgsProcessingParameterFile(
                 self.BACKBONE_WEIGHTS,
-                "Backbone weights (VIGOR/KITTI: dinov2_vitl14_pretrain.pth)",
+                self.tr("Backbone weights (VIGOR/KITTI: dinov2_vitl14_pretrain.pth)"),
                 optional=True,
             )
         )
         self.addParameter(
-            QgsProcessingParameterFile(self.MATCHER_WEIGHTS, "Matcher weights (VIGOR/KITTI)", optional=True)
+            QgsProcessingParameterFile(
+                self.MATCHER_WEIGHTS, self.tr("Matcher weights (VIGOR/KITTI)"), optional=True
+            )
         )
         self.addParameter(
             QgsProcessingParameterEnum(
-                self.DEPTH, "Depth", options=["Flat ground", "Folder of depth maps"], defaultValue=0
+                self.DEPTH,
+                self.tr("Depth"),
+                options=[self.tr("Flat ground"), self.tr("Folder of depth maps")],
+                defaultValue=0,
             )
         )
         self.addParameter(
             QgsProcessingParameterFile(
                 self.DEPTH_FOLDER,
-                "Depth map folder (files named like the photos)",
+                self.tr("Depth map folder (files named like the photos)"),
                 QgsProcessingParameterFile.Behavior.Folder,
                 optional=True,
             )
@@ -235,7 +273,7 @@ class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(
             QgsProcessingParameterNumber(
                 self.SEARCH_RADIUS,
-                "Search radius around the prior, metres (0: EXIF accuracy, else 10 m)",
+                self.tr("Search radius around the prior, metres (0: EXIF accuracy, else 10 m)"),
                 QgsProcessingParameterNumber.Type.Double,
                 defaultValue=0.0,
                 minValue=0.0,
@@ -244,39 +282,50 @@ class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
         )
         self.addParameter(
             QgsProcessingParameterEnum(
-                self.DEVICE,
-                "Device",
-                options=["Auto (CUDA GPU if available)", "CUDA GPU", "CPU"],
-                defaultValue=0,
+                self.DEVICE, self.tr("Device"), options=[self.tr(d) for d in DEVICE_LABELS], defaultValue=0
             )
         )
         self.addParameter(
             QgsProcessingParameterEnum(
                 self.SOLVER,
-                "Pose solver",
-                options=[long for _, long in SOLVER_LABELS.values()],
+                self.tr("Pose solver"),
+                options=[self.tr(long) for _, long in SOLVER_LABELS.values()],
                 defaultValue=0,
             )
         )
         for name, (_, kind, title) in self.SINKS.items():
-            self.addParameter(QgsProcessingParameterFeatureSink(name, title, kind))
+            required = name == self.POSES
+            self.addParameter(
+                QgsProcessingParameterFeatureSink(
+                    name, self.tr(title), kind, optional=not required, createByDefault=True
+                )
+            )
         self.addParameter(
             QgsProcessingParameterFeatureSink(
                 self.FAILED,
-                "Loc2 failed photos",
+                self.tr("Loc2 failed photos"),
                 QgsProcessing.SourceType.TypeVector,
                 optional=True,
                 createByDefault=False,
             )
         )
-        self.addOutput(QgsProcessingOutputNumber(self.LOCALIZED_COUNT, "Photos localized"))
-        self.addOutput(QgsProcessingOutputNumber(self.FAILED_COUNT, "Photos that failed"))
+        results = QgsProcessingParameterFileDestination(
+            self.ENGINE_RESULTS,
+            self.tr("Engine results GeoPackage (kept; run again with the same file to resume)"),
+            fileFilter="GeoPackage (*.gpkg)",
+            optional=True,
+            createByDefault=False,
+        )
+        results.setFlags(results.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
+        self.addParameter(results)
+        self.addOutput(QgsProcessingOutputNumber(self.LOCALIZED_COUNT, self.tr("Photos localized")))
+        self.addOutput(QgsProcessingOutputNumber(self.FAILED_COUNT, self.tr("Photos that failed")))
 
     # ------------------------------------------------------------------ inputs
-    def _ortho(self, parameters, context) -> tuple[str, QgsCoordinateReferenceSystem]:
+    def _ortho(self, parameters, context) -> str:
         raster = self.parameterAsRasterLayer(parameters, self.ORTHOPHOTO, context)
         if raster is None:
-            raise QgsProcessingException("Choose an orthophoto (a raster layer or a GeoTIFF file).")
+            raise QgsProcessingException(self.tr("Choose an orthophoto (a raster layer or a GeoTIFF file)."))
         path = raster.source().split("|")[0]
         if raster.providerType() != "gdal" or not Path(path).is_file():
             raise QgsProcessingException(
@@ -284,9 +333,9 @@ class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
             )
         if not raster.crs().isValid():
             raise QgsProcessingException(f"{path}: the orthophoto has no coordinate reference system")
-        return path, raster.crs()
+        return path
 
-    def _options(self, parameters, context) -> dict[str, Any]:
+    def _options(self, parameters, context) -> JobOptions:
         checkpoint = self.parameterAsFile(parameters, self.CHECKPOINT, context)
         model = MODEL_KEYS[self.parameterAsEnum(parameters, self.MODEL, context)]
         weights = None
@@ -308,19 +357,40 @@ class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
             if not depth or not Path(depth).is_dir():
                 raise QgsProcessingException(f"Depth map folder not found: {depth or '(none given)'}")
         radius = self.parameterAsDouble(parameters, self.SEARCH_RADIUS, context)
-        return {
-            "model": model,
-            "weights": weights,
-            "depth": depth,
-            "search_radius_m": radius if radius > 0 else None,
-            "device": DEVICE_CHOICES[self.parameterAsEnum(parameters, self.DEVICE, context)],
-            "solver": SOLVERS[self.parameterAsEnum(parameters, self.SOLVER, context)],
-        }
+        try:
+            return JobOptions(
+                model=model,
+                weights=weights,
+                depth=depth,
+                search_radius_m=radius if radius > 0 else None,
+                device=DEVICE_CHOICES[self.parameterAsEnum(parameters, self.DEVICE, context)],
+                solver=SOLVERS[self.parameterAsEnum(parameters, self.SOLVER, context)],
+            )
+        except OptionsError as exc:
+            raise QgsProcessingException(str(exc)) from None
 
-    def _layer_items(self, parameters, context, feedback) -> list:
+    def _photo_sources(self, parameters, context, feedback, workdir: Path) -> list[PhotoSource]:
+        sources = []
+        folder = self.parameterAsFile(parameters, self.PHOTOS, context)
+        if folder:
+            if not Path(folder).is_dir():
+                raise QgsProcessingException(f"{folder}: the photo folder does not exist")
+            sources.append(PhotoSource(images=[folder]))
+        layer_source = self._layer_source(parameters, context, feedback, workdir)
+        if layer_source is not None:
+            sources.append(layer_source)
+        if not sources:
+            raise QgsProcessingException(
+                "No photos to localize: give a folder of photos (PHOTOS) or a point layer of photos (PHOTO_LAYER)"
+            )
+        return sources
+
+    def _layer_source(self, parameters, context, feedback, workdir: Path) -> PhotoSource | None:
+        """The photo layer's photo and heading fields, written to a GeoPackage the engine reads (any QGIS
+        source, memory layers included; relative photo paths stay relative to the layer's own folder)."""
         source = self.parameterAsSource(parameters, self.PHOTO_LAYER, context)
         if source is None:
-            return []
+            return None
         photo_field = self._field(parameters, self.PHOTO_FIELD, context) or "photo"
         heading_field = self._field(parameters, self.HEADING_FIELD, context)
         names = source.fields().names()
@@ -331,177 +401,161 @@ class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
         if heading_field and heading_field not in names:
             feedback.pushWarning(f"The photo layer has no field {heading_field!r}: no heading priors")
             heading_field = None
-        folder = self._layer_folder(parameters, context)
-        to_wgs84 = QgsCoordinateTransform(
-            source.sourceCrs(), QgsCoordinateReferenceSystem("EPSG:4326"), context.transformContext()
+        fields = QgsFields()
+        fields.append(_string_field("photo"))
+        fields.append(QgsField("direction", QVariant.Double))
+        path = workdir / "photo_layer.gpkg"
+        options = QgsVectorFileWriter.SaveVectorOptions()
+        options.driverName = "GPKG"
+        writer = QgsVectorFileWriter.create(
+            str(path),
+            fields,
+            QgsWkbTypes.Type.Point,
+            source.sourceCrs(),
+            QgsCoordinateTransformContext(),
+            options,
         )
-        items = []
         for feature in source.getFeatures(QgsFeatureRequest()):
-            item = _item_from_feature(feature, photo_field, heading_field, folder, to_wgs84)
-            if item is not None:
-                items.append(item)
-        return items
+            out = QgsFeature(fields)
+            geometry = feature.geometry()
+            if geometry is not None and not geometry.isEmpty() and geometry.isMultipart():
+                parts = geometry.asMultiPoint()
+                geometry = geometry.fromPointXY(parts[0]) if len(parts) == 1 else geometry
+            out.setGeometry(geometry)
+            out.setAttributes([feature[photo_field], feature[heading_field] if heading_field else None])
+            writer.addFeature(out)
+        del writer  # closes the file
+        return PhotoSource(
+            priors_file=str(path),
+            photo_field="photo",
+            heading_field="direction",
+            base_dir=self._layer_folder(parameters, context),
+        )
 
     def _field(self, parameters, name: str, context) -> str | None:
         fields = self.parameterAsFields(parameters, name, context)
         return fields[0] if fields else None
 
-    def _layer_folder(self, parameters, context) -> Path | None:
+    def _layer_folder(self, parameters, context) -> str | None:
         layer = self.parameterAsVectorLayer(parameters, self.PHOTO_LAYER, context)
-        if layer is None:
-            return None
-        if layer.providerType() != "ogr":
+        if layer is None or layer.providerType() != "ogr":
             return None
         path = Path(layer.source().split("|")[0])
-        return path.parent if path.is_file() else None
+        return str(path.parent) if path.is_file() else None
 
     # ------------------------------------------------------------------ run
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 - QGIS API
-        try:
-            require()
-        except Loc2Error as exc:
-            raise QgsProcessingException(str(exc)) from exc
-        from ..core.priors import items_from_images
-
-        ortho_path, crs = self._ortho(parameters, context)
+        ortho = self._ortho(parameters, context)
         options = self._options(parameters, context)
-        items: list = []
-        unreadable: list[tuple[str, str]] = []
-        folder = self.parameterAsFile(parameters, self.PHOTOS, context)
-        if folder:
-            if not Path(folder).is_dir():
-                raise QgsProcessingException(f"{folder}: the photo folder does not exist")
-            found, errors = items_from_images([folder])
-            items.extend(found)
-            unreadable.extend((str(p), msg) for p, msg in errors)
-        items.extend(self._layer_items(parameters, context, feedback))
-        if not items:
-            detail = f" ({unreadable[0][1]})" if unreadable else ""
-            raise QgsProcessingException(
-                "No photos to localize: give a folder of photos (PHOTOS) or a point layer of photos "
-                f"(PHOTO_LAYER){detail}"
+        workdir = Path(tempfile.mkdtemp(prefix="loc2_", dir=QgsProcessingUtils.tempFolder()))
+        sources = self._photo_sources(parameters, context, feedback, workdir)
+        kept = self.parameterAsFileOutput(parameters, self.ENGINE_RESULTS, context)
+        output = Path(kept) if kept else workdir / f"loc2_{uuid.uuid4().hex[:8]}.gpkg"
+        worker = shared_worker()
+        written: dict[str, str] = {}
+        problem = ""
+        for i, photos in enumerate(sources):
+            mode = MODE_APPEND if kept or i > 0 else MODE_OVERWRITE  # a kept file resumes
+            request = LocalizeRequest(
+                ortho=ortho, photos=photos, output=OutputSpec(str(output), "gpkg", mode), options=options
             )
-        sinks, outputs = self._sinks(parameters, context, crs)
-        counts = {"ok": 0, "failed": 0}
-        for path, message in unreadable:
-            feedback.reportError(message, fatalError=False)
-            self._write_failed(sinks, path, "unreadable", message)
-            counts["failed"] += 1
-
-        try:
-            from ..core.pipeline import JobOptions, localize_batch
-
-            job = JobOptions(**options)
-            feedback.pushInfo(f"Loading the model ({job.model_name}) …")
-            localizer = cached_localizer(job)
-            feedback.pushInfo(f"{len(items)} photo(s) on {ortho_path}")
-            localize_batch(
-                items,
-                ortho_path,
-                job,
-                on_result=lambda res: self._write(res, sinks, counts, feedback),
-                progress=lambda done, total, _res: feedback.setProgress(100.0 * done / max(total, 1)),
-                is_canceled=feedback.isCanceled,
-                localizer=localizer,
+            outcome = worker.run_job(
+                protocol.CMD_LOCALIZE,
+                {"request": request.to_dict()},
+                lambda event: self._event(event, feedback),
+                feedback.isCanceled,
             )
-        except Loc2Error as exc:
-            raise QgsProcessingException(str(exc)) from exc
-        finally:
-            finish_worker_job()
+            if outcome.status in (OUTCOME_DONE, OUTCOME_CANCELLED) and outcome.summary.get("sources"):
+                written = outcome.summary["sources"]
+            elif output.exists():
+                written = {
+                    role: f"{output}|layername={role}" for role in ("poses", "inliers", "outlines", "shifts")
+                }
+            if outcome.status == OUTCOME_CRASHED:
+                again = (
+                    f"run again with the same engine results file ({output}) to go on where it stopped"
+                    if kept
+                    else "to be able to resume, give an 'Engine results GeoPackage' (ENGINE_RESULTS) and run again"
+                )
+                problem = f"{outcome.message}\nThe outputs hold the photos done; {again}."
+                break
+            if outcome.status not in (OUTCOME_DONE, OUTCOME_CANCELLED):
+                if not written:
+                    raise QgsProcessingException(outcome.message)
+                problem = outcome.message
+                break
+            if feedback.isCanceled():
+                break
+        if not written:
+            raise QgsProcessingException(problem or "The Loc2 engine wrote no results.")
+        outputs, counts = self._copy_outputs(parameters, context, written)
+        if problem:
+            feedback.reportError(problem, fatalError=False)
         if feedback.isCanceled():
-            feedback.pushWarning("Cancelled: the outputs hold the photos done so far.")
-        self._style_outputs(context, outputs)
+            feedback.pushWarning(self.tr("Cancelled: the outputs hold the photos done so far."))
         feedback.pushInfo(f"{counts['ok']} photo(s) localized, {counts['failed']} failed")
         outputs[self.LOCALIZED_COUNT] = counts["ok"]
         outputs[self.FAILED_COUNT] = counts["failed"]
         return outputs
 
-    def _sinks(self, parameters, context, crs) -> tuple[dict[str, Any], dict[str, Any]]:
-        from ..core.results import LAYER_SCHEMAS
+    def _event(self, event: dict[str, Any], feedback) -> None:
+        kind = event.get("event")
+        if kind == "progress":
+            feedback.setProgress(100.0 * float(event.get("fraction") or 0.0))
+            feedback.setProgressText(progress_text(event))
+        elif kind == "result":
+            res = event.get("result") or {}
+            name = Path(str(res.get("photo"))).name
+            if res.get("ok"):
+                feedback.pushInfo(
+                    f"{name}: shift {res['shift_m']:.1f} m, heading {res['heading_deg']:.0f}°, "
+                    f"{res['num_inliers']} inliers, confidence {res['confidence']}"
+                )
+            else:
+                message = str(res.get("message") or res.get("status"))
+                feedback.reportError(message if name in message else f"{name}: {message}", fatalError=False)
 
-        sinks: dict[str, Any] = {}
+    def _copy_outputs(
+        self, parameters, context, written: dict[str, str]
+    ) -> tuple[dict[str, Any], dict[str, int]]:
+        """Copy the engine's layers into the sinks (the requested ones) and count the photos."""
         outputs: dict[str, Any] = {}
-        for name, (table, _, _) in self.SINKS.items():
-            geometry, fields = LAYER_SCHEMAS[table]
-            sink, dest = self.parameterAsSink(
-                parameters, name, context, qgs_fields(fields), self._WKB[geometry], crs
-            )
-            if sink is None:
-                raise QgsProcessingException(self.invalidSinkError(parameters, name))
-            sinks[table], outputs[name] = sink, dest
+        counts = {"ok": 0, "failed": 0}
+        failed_rows: list[list[Any]] = []
+        for name, (role, _, _) in self.SINKS.items():
+            layer = QgsVectorLayer(written[role], role, "ogr")
+            if not layer.isValid():
+                raise QgsProcessingException(f"QGIS cannot read the engine's results {written[role]}")
+            fields = QgsFields()
+            for field in layer.fields():
+                if field.name() != "fid":  # the GeoPackage's feature id, not a result attribute
+                    fields.append(field)
+            sink, dest = self.parameterAsSink(parameters, name, context, fields, layer.wkbType(), layer.crs())
+            for feature in layer.getFeatures():
+                if role == "poses":
+                    ok = feature["status"] == STATUS_OK
+                    counts["ok" if ok else "failed"] += 1
+                    if not ok:
+                        failed_rows.append([feature[n] for n in FAILED_FIELDS])
+                if sink is not None:
+                    out = QgsFeature(fields)
+                    out.setGeometry(feature.geometry())
+                    out.setAttributes([feature[f.name()] for f in fields])
+                    sink.addFeature(out, QgsFeatureSink.FastInsert)
+            if sink is not None:
+                outputs[name] = dest
+                if context.willLoadLayerOnCompletion(dest):
+                    context.layerToLoadOnCompletionDetails(dest).setPostProcessor(_POST_PROCESSORS[role])
+        fields = QgsFields()
+        for field_name in FAILED_FIELDS:
+            fields.append(_string_field(field_name))
         sink, dest = self.parameterAsSink(
-            parameters, self.FAILED, context, qgs_fields(FAILED_FIELDS), QgsWkbTypes.Type.NoGeometry, crs
+            parameters, self.FAILED, context, fields, QgsWkbTypes.Type.NoGeometry
         )
         if sink is not None:
-            sinks["failed"], outputs[self.FAILED] = sink, dest
-        return sinks, outputs
-
-    @staticmethod
-    def _write_failed(sinks: dict[str, Any], photo: str, status: str, message: str) -> None:
-        sink = sinks.get("failed")
-        if sink is None:
-            return
-        fields = qgs_fields(FAILED_FIELDS)
-        feature = QgsFeature(fields)
-        feature.setAttributes([photo, status, message])
-        sink.addFeature(feature, QgsFeatureSink.FastInsert)
-
-    def _write(self, result, sinks: dict[str, Any], counts: dict[str, int], feedback) -> None:
-        """Write one photo's rows to every sink and report it (on the algorithm's thread)."""
-        from ..core.results import layer_tables
-
-        for name, table in layer_tables([result]).items():
-            sink = sinks.get(name)
-            if sink is not None and table.rows:
-                sink.addFeatures(to_features(table), QgsFeatureSink.FastInsert)
-        name = Path(result.photo).name
-        if result.ok:
-            counts["ok"] += 1
-            feedback.pushInfo(
-                f"{name}: shift {result.shift_m:.1f} m, heading {result.heading_deg:.0f}°, "
-                f"{result.num_inliers} inliers, confidence {result.confidence}"
-            )
-        else:
-            counts["failed"] += 1
-            message = result.message or result.status
-            feedback.reportError(message if name in message else f"{name}: {message}", fatalError=False)
-            self._write_failed(sinks, result.photo, result.status, result.message)
-
-    def _style_outputs(self, context, outputs: dict[str, Any]) -> None:
-        for name, (table, _, _) in self.SINKS.items():
-            dest = outputs.get(name)
-            if dest and context.willLoadLayerOnCompletion(dest):
-                context.layerToLoadOnCompletionDetails(dest).setPostProcessor(_POST_PROCESSORS[table])
-
-
-def _item_from_feature(
-    feature: QgsFeature,
-    photo_field: str,
-    heading_field: str | None,
-    folder: Path | None,
-    to_wgs84: QgsCoordinateTransform,
-) -> Any:
-    """A ``PhotoItem`` from a point feature (position → WGS84); None when the photo field is empty."""
-    from ..core.priors import PhotoItem
-
-    photo = feature[photo_field]
-    if photo is None or not str(photo).strip() or str(photo) == "NULL":
-        return None
-    path = Path(str(photo).strip()).expanduser()
-    if not path.is_absolute() and folder is not None:
-        path = folder / path
-    lon = lat = None
-    geometry = feature.geometry()
-    if geometry is not None and not geometry.isEmpty():
-        point = to_wgs84.transform(
-            geometry.asPoint() if not geometry.isMultipart() else geometry.asMultiPoint()[0]
-        )
-        lon, lat = point.x(), point.y()
-    heading = None
-    if heading_field:
-        value = feature[heading_field]
-        try:
-            heading = float(value) % 360.0 if value is not None and str(value) != "NULL" else None
-        except (TypeError, ValueError):
-            heading = None
-    return PhotoItem(path, lon, lat, heading)
+            for row in failed_rows:
+                feature = QgsFeature(fields)
+                feature.setAttributes(row)
+                sink.addFeature(feature, QgsFeatureSink.FastInsert)
+            outputs[self.FAILED] = dest
+        return outputs, counts

@@ -1,14 +1,19 @@
-"""The single-photo dialog: choose an orthophoto, a photo and its prior, run Loc2 in the background.
+"""The single-photo dialog: choose an orthophoto, a photo and its prior; Loc2 runs in the engine's process.
 
-Inputs are checked on the main thread (:meth:`Loc2Dialog.collect_spec`) and copied into a plain
-:class:`~loc2.ui.task.JobSpec`; a :class:`~loc2.ui.task.LocalizeTask` does the work. Problems are shown in
-the dialog's message bar, never as a traceback window, and nothing is added to the project unless the
-whole result is.
+Inputs are checked on the main thread (:meth:`Loc2Dialog.collect_job`) and copied into a plain
+:class:`PhotoJob`; a :class:`LocalizePhotoTask` sends it to the engine worker in the background and the
+results come back as a GeoPackage that QGIS opens with its own provider. Problems are shown whole in the
+dialog's message panel (word-wrapped, scrollable, never moving the buttons), never as a traceback, and
+nothing is added to the project unless the whole result is.
 """
 
 from __future__ import annotations
 
 import math
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -23,13 +28,15 @@ from qgis.core import (
     QgsProject,
     QgsRasterLayer,
     QgsRectangle,
+    QgsVectorLayer,
 )
 from qgis.gui import (
+    QgsCollapsibleGroupBox,
     QgsDoubleSpinBox,
     QgsFileWidget,
+    QgsFilterLineEdit,
     QgsMapLayerComboBox,
     QgsMapToolEmitPoint,
-    QgsMessageBar,
     QgsVertexMarker,
 )
 from qgis.PyQt.QtCore import Qt, QTimer, pyqtSlot
@@ -40,10 +47,12 @@ from qgis.PyQt.QtWidgets import (
     QDialog,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
+    QMessageBox,
+    QPlainTextEdit,
     QProgressBar,
     QPushButton,
     QScrollArea,
@@ -55,17 +64,45 @@ from qgis.PyQt.QtWidgets import (
 
 from ..core.errors import Loc2Error
 from ..core.solvers import SOLVER_HELP, SOLVER_LABELS
-from .dependencies import missing_message, missing_packages
-from .models import (
+from ..core.types import (
+    MODE_REFUSE,
+    JobOptions,
+    LocalizeRequest,
+    OptionsError,
+    OutputSpec,
+    PhotoItem,
+    PhotoSource,
+)
+from ..core.worker import protocol
+from .engine.client import (
+    OUTCOME_CANCELLED,
+    OUTCOME_DONE,
+    OUTCOME_FAILED,
+    JobOutcome,
+    shared_worker,
+    shutdown_shared_worker,
+)
+from .engine.environment import (
+    NO_ENGINE_MESSAGE,
+    configured_python,
+    find_engine,
+    set_configured_python,
+)
+from .engine.installer import EngineInstaller, InstallError, has_nvidia_gpu, make_plan
+from .jobs import EngineTask, progress_text
+from .layers import add_result_group, open_result_layers
+from .provider import plugin_icon
+from .settings import (
     DEMO_CHECKPOINT,
     DEVICE_CHOICES,
+    DEVICE_LABELS,
     MODEL_CHOICES,
     MODEL_LABELS,
+    default_results_folder,
     set_settings_value,
     settings_value,
 )
-from .provider import plugin_icon
-from .task import JobSpec, LocalizeTask
+from .styles import write_style_beside
 
 IMAGE_FILTER = "Images (*.jpg *.jpeg *.JPG *.JPEG *.png *.tif *.tiff *.webp);;All files (*)"
 RASTER_FILTER = "Rasters (*.tif *.tiff *.vrt *.jp2 *.img *.png *.jpg);;All files (*)"
@@ -78,6 +115,13 @@ HEADING_EXIF, HEADING_NONE, HEADING_TYPED = range(3)
 DEPTH_FLAT, DEPTH_FILE = range(2)
 WGS84 = "EPSG:4326"
 FIGURE_WIDTH_PX = 720
+MESSAGE_LINES = 5  # the message panel's height, in lines of text; longer messages scroll
+LEVEL_COLOURS = {
+    Qgis.MessageLevel.Info: "#e8f0fe",
+    Qgis.MessageLevel.Success: "#e3f4e1",
+    Qgis.MessageLevel.Warning: "#fff4ce",
+    Qgis.MessageLevel.Critical: "#fde2e1",
+}
 
 
 class InputError(Loc2Error):
@@ -98,6 +142,118 @@ def parse_lonlat(text: str) -> tuple[float, float]:
     return lon, lat
 
 
+@dataclass
+class PhotoJob:
+    """Everything the background task needs, as plain values (copied on the main thread).
+
+    ``lonlat`` None: the prior position from the photo's EXIF; ``heading_mode`` HEADING_*; ``heading_deg``
+    the typed heading (degrees clockwise from true north).
+    """
+
+    photo: str
+    ortho: str
+    options: JobOptions
+    output: str
+    lonlat: tuple[float, float] | None = None
+    heading_mode: int = HEADING_EXIF
+    heading_deg: float | None = None
+    depth_file: str | None = None
+    title: str = "Loc2"
+    workdir: str = field(default_factory=lambda: tempfile.mkdtemp(prefix="loc2_"))
+
+
+class LocalizePhotoTask(EngineTask):
+    """Inspect the photo (its EXIF prior), then localize it; the outcome of the localize job (or of the
+    inspect job when that failed) is ``outcome``."""
+
+    def __init__(self, job: PhotoJob) -> None:
+        super().__init__(f"Loc2: localize {Path(job.photo).name}", protocol.CMD_LOCALIZE, {})
+        self.job = job
+
+    def run(self) -> bool:
+        try:
+            worker = shared_worker()
+            inspected = worker.run_job(protocol.CMD_INSPECT, {"photo": self.job.photo}, None, self.isCanceled)
+            if not inspected.ok:
+                self.outcome = inspected
+                return False
+            self.setProgress(1)
+            self.fields = {"request": self.request(inspected.summary).to_dict()}
+            self.outcome = worker.run_job(self.cmd, self.fields, self._on_event, self.isCanceled)
+        except (Loc2Error, OSError) as exc:
+            self.outcome = JobOutcome(OUTCOME_FAILED, str(exc))
+        except Exception as exc:  # noqa: BLE001 - an exception escaping run() can take QGIS down
+            self.outcome = JobOutcome(OUTCOME_FAILED, f"unexpected error: {type(exc).__name__}: {exc}")
+        return bool(self.outcome and self.outcome.ok)
+
+    def request(self, info: dict[str, Any]) -> LocalizeRequest:
+        """The engine request: the photo with its prior (EXIF, clicked or typed) as the dialog says."""
+        job = self.job
+        lon, lat = job.lonlat if job.lonlat is not None else (info.get("lon"), info.get("lat"))
+        if lon is None or lat is None:
+            raise InputError(
+                f"{Path(job.photo).name} has no GPS position in its EXIF: click the camera's position on the map "
+                "('Pick on map') or type it (Prior position: Typed)."
+            )
+        heading = {HEADING_EXIF: info.get("heading_deg"), HEADING_NONE: None}.get(
+            job.heading_mode, job.heading_deg
+        )
+        uncertainty = info.get("horizontal_error_m") if job.lonlat is None else None
+        item = PhotoItem(Path(job.photo), float(lon), float(lat), heading, uncertainty)
+        options = job.options
+        if job.depth_file:
+            options = JobOptions.from_dict({**options.to_dict(), "depth": str(self._depth_folder())})
+        output = OutputSpec(job.output, "gpkg", MODE_REFUSE)
+        return LocalizeRequest(
+            ortho=job.ortho, photos=PhotoSource(items=[item]), output=output, options=options
+        )
+
+    def _depth_folder(self) -> Path:
+        """A folder holding the chosen depth map under the photo's name (the engine finds maps by name)."""
+        depth = Path(str(self.job.depth_file))
+        if not depth.is_file():
+            raise InputError(f"{depth}: depth map not found")
+        folder = Path(self.job.workdir) / "depth"
+        folder.mkdir(exist_ok=True)
+        shutil.copyfile(depth, folder / f"{Path(self.job.photo).stem}{depth.suffix.lower()}")
+        return folder
+
+
+class MessagePanel(QScrollArea):
+    """A fixed-height, word-wrapped, selectable message area: long messages scroll instead of being cut,
+    and showing or clearing one never moves the widgets around it."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.label = QLabel("", self)
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.label.setContentsMargins(6, 4, 6, 4)
+        self.setWidget(self.label)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        height = self.fontMetrics().lineSpacing() * MESSAGE_LINES + 12
+        self.setFixedHeight(height)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.level: Any = None
+
+    @property
+    def text(self) -> str:
+        return self.label.text()
+
+    def show_message(self, text: str, level: Any) -> None:
+        self.level = level
+        self.label.setText(text)
+        colour = LEVEL_COLOURS.get(level, "#ffffff")
+        self.label.setStyleSheet(f"QLabel {{ background-color: {colour}; color: #202020; }}")
+
+    def clear_message(self) -> None:
+        self.level = None
+        self.label.setText("")
+        self.label.setStyleSheet("")
+
+
 class Loc2Dialog(QDialog):
     """Localize one street-level photo on an orthophoto (non-modal; ``iface`` may be None in tests)."""
 
@@ -106,137 +262,49 @@ class Loc2Dialog(QDialog):
         self.iface = iface
         self.project = project or QgsProject.instance()
         self.canvas = iface.mapCanvas() if iface is not None else None
-        self.task: LocalizeTask | None = None
-        self.last_task: LocalizeTask | None = None
+        self.task: LocalizePhotoTask | None = None
+        self.last_task: LocalizePhotoTask | None = None
+        self.last_outcome: JobOutcome | None = None
+        self.last_result: dict[str, Any] | None = None
+        self.last_export: dict[str, Any] | None = None
+        self.group = None
+        self.layers: dict[str, QgsVectorLayer] = {}
         self.clicked_lonlat: tuple[float, float] | None = None
         self.last_message: tuple[Any, str] = (None, "")
-        self._photo_meta = None
+        self.photo_meta: dict[str, Any] | None = None
+        self._side_tasks: list[EngineTask] = []  # inspect / describe / export, kept alive while they run
         self._map_tool: QgsMapToolEmitPoint | None = None
         self._previous_tool = None
         self._marker: QgsVertexMarker | None = None
-        self._device_described = False
-        self.installer = None  # DependencyInstaller, made on first use
-        self.install_button: QPushButton | None = None
+        self._engine_described = False
+        self.installer: EngineInstaller | None = None
         self.setWindowTitle("Loc2 — localize a photo on an orthophoto")
         self.setWindowIcon(plugin_icon())
-        self.setMinimumWidth(620)
+        self.setMinimumWidth(760)
+        self.resize(1040, 900)
         self._build()
         self._restore_settings()
+        self._connect_inputs()
         self._update_enabled()
-        missing = missing_packages()
-        if missing:
-            self.show_missing_packages(missing)
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
         layout = QVBoxLayout(self)
-        self.bar = QgsMessageBar(self)
-        self.bar.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Fixed)
-        layout.addWidget(self.bar)
-
-        inputs = QGroupBox("Inputs", self)
-        form = QFormLayout(inputs)
-        self.ortho_combo = QgsMapLayerComboBox(inputs)
-        self.ortho_combo.setFilters(QgsMapLayerProxyModel.Filter.RasterLayer)
-        self.ortho_combo.setAllowEmptyLayer(True)
-        self.ortho_combo.setLayer(None)
-        self.ortho_button = QToolButton(inputs)
-        self.ortho_button.setText("…")
-        self.ortho_button.setToolTip("Choose a raster file")
-        self.ortho_button.clicked.connect(self._browse_ortho)
-        form.addRow("Orthophoto", self._row(self.ortho_combo, self.ortho_button))
-
-        self.photo_widget = QgsFileWidget(inputs)
-        self.photo_widget.setFilter(IMAGE_FILTER)
-        self.photo_widget.fileChanged.connect(self._photo_changed)
-        form.addRow("Photo", self.photo_widget)
-        self.photo_info = QLabel("Choose a geotagged street-level photo (panorama or pinhole).", inputs)
-        self.photo_info.setWordWrap(True)
-        form.addRow("", self.photo_info)
-
-        self.prior_combo = QComboBox(inputs)
-        self.prior_combo.addItems(["Photo's EXIF GPS", "Clicked on the map", "Typed lon, lat"])
-        self.prior_combo.currentIndexChanged.connect(self._update_enabled)
-        self.pick_button = QPushButton("Pick on map", inputs)
-        self.pick_button.setToolTip("Click the camera's approximate position on the map canvas")
-        self.pick_button.clicked.connect(self.start_picking)
-        form.addRow("Prior position", self._row(self.prior_combo, self.pick_button))
-        self.prior_edit = QLineEdit(inputs)
-        self.prior_edit.setPlaceholderText("longitude, latitude in decimal degrees, e.g. 8.5417, 47.3769")
-        form.addRow("", self.prior_edit)
-
-        self.heading_combo = QComboBox(inputs)
-        self.heading_combo.addItems(["From EXIF (if present)", "None", "Typed"])
-        self.heading_combo.currentIndexChanged.connect(self._update_enabled)
-        self.heading_spin = QgsDoubleSpinBox(inputs)
-        self.heading_spin.setRange(0.0, 359.9)
-        self.heading_spin.setDecimals(1)
-        self.heading_spin.setSuffix(" °")
-        self.heading_spin.setToolTip("Degrees clockwise from true north")
-        form.addRow("Heading prior", self._row(self.heading_combo, self.heading_spin))
-
-        model = QGroupBox("Model", self)
-        mform = QFormLayout(model)
-        self.model_combo = QComboBox(model)
-        for key in MODEL_CHOICES:
-            self.model_combo.addItem(MODEL_LABELS[key], key)
-        self.model_combo.currentIndexChanged.connect(self._update_enabled)
-        mform.addRow("Model", self.model_combo)
-        self.backbone_widget = QgsFileWidget(model)
-        self.backbone_widget.setFilter(WEIGHTS_FILTER)
-        self.matcher_widget = QgsFileWidget(model)
-        self.matcher_widget.setFilter(WEIGHTS_FILTER)
-        self.checkpoint_widget = QgsFileWidget(model)
-        self.checkpoint_widget.setFilter(WEIGHTS_FILTER)
-        mform.addRow("Backbone weights", self.backbone_widget)
-        mform.addRow("Matcher weights", self.matcher_widget)
-        mform.addRow("Checkpoint", self.checkpoint_widget)
-        self._weight_widgets = {
-            "weights/backbone": self.backbone_widget,
-            "weights/matcher": self.matcher_widget,
-            "weights/checkpoint": self.checkpoint_widget,
-        }
-
-        self.depth_combo = QComboBox(model)
-        self.depth_combo.addItems(["Flat ground (no weights)", "Depth map file"])
-        self.depth_combo.currentIndexChanged.connect(self._update_enabled)
-        self.depth_widget = QgsFileWidget(model)
-        self.depth_widget.setFilter(DEPTH_FILTER)
-        mform.addRow("Depth", self.depth_combo)
-        mform.addRow("Depth map file", self.depth_widget)
-
-        self.radius_spin = QgsDoubleSpinBox(model)
-        self.radius_spin.setRange(0.0, 500.0)
-        self.radius_spin.setDecimals(1)
-        self.radius_spin.setSuffix(" m")
-        self.radius_spin.setSpecialValueText("Automatic (EXIF accuracy, else 10 m)")
-        self.radius_spin.setClearValue(0.0)
-        mform.addRow("Search radius", self.radius_spin)
-
-        self.solver_combo = QComboBox(model)
-        for key, (label, _) in SOLVER_LABELS.items():
-            self.solver_combo.addItem(label, key)
-        self.solver_combo.setToolTip(SOLVER_HELP)
-        mform.addRow("Pose solver", self.solver_combo)
-
-        self.device_combo = QComboBox(model)
-        self.device_combo.addItems(["Auto", "CUDA GPU", "CPU"])
-        self.device_combo.currentIndexChanged.connect(self.update_device_label)
-        self.device_label = QLabel("", model)
-        self.device_label.setWordWrap(True)
-        mform.addRow("Device", self._row(self.device_combo, self.device_label))
-        self.matches_check = QCheckBox("Add the match lines layer", model)
-        mform.addRow("", self.matches_check)
-
         columns = QHBoxLayout()
-        columns.addWidget(inputs, 1)
-        columns.addWidget(model, 1)
+        columns.addWidget(self._build_inputs(), 1)
+        columns.addWidget(self._build_model(), 1)
         layout.addLayout(columns)
+        layout.addWidget(self._build_engine())
+
+        self.message_panel = MessagePanel(self)
+        layout.addWidget(self.message_panel)
 
         run_row = QHBoxLayout()
         self.progress = QProgressBar(self)
         self.progress.setRange(0, 100)
         self.progress.setValue(0)
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("%p%")
         self.run_button = QPushButton("Run", self)
         self.run_button.setDefault(True)
         self.run_button.clicked.connect(self.start)
@@ -260,6 +328,136 @@ class Loc2Dialog(QDialog):
         scroll.setWidget(self.figure_label)
         layout.addWidget(scroll, 1)
 
+    def _build_inputs(self) -> QGroupBox:
+        inputs = QGroupBox("Inputs", self)
+        form = QFormLayout(inputs)
+        self.ortho_combo = QgsMapLayerComboBox(inputs)
+        self.ortho_combo.setFilters(QgsMapLayerProxyModel.Filter.RasterLayer)
+        self.ortho_combo.setAllowEmptyLayer(True)
+        self.ortho_combo.setLayer(None)
+        self.ortho_button = QToolButton(inputs)
+        self.ortho_button.setText("…")
+        self.ortho_button.setToolTip("Choose a raster file (it is added to the map)")
+        self.ortho_button.clicked.connect(self._browse_ortho)
+        form.addRow("Orthophoto", self._row(self.ortho_combo, self.ortho_button))
+
+        self.photo_widget = QgsFileWidget(inputs)
+        self.photo_widget.setFilter(IMAGE_FILTER)
+        self.photo_widget.fileChanged.connect(self._photo_changed)
+        form.addRow("Photo", self.photo_widget)
+        self.photo_info = QLabel("Choose a geotagged street-level photo (panorama or pinhole).", inputs)
+        self.photo_info.setWordWrap(True)
+        form.addRow("", self.photo_info)
+
+        self.prior_combo = QComboBox(inputs)
+        self.prior_combo.addItems(["Photo's EXIF GPS", "Clicked on the map", "Typed lon, lat"])
+        self.prior_combo.currentIndexChanged.connect(self._update_enabled)
+        self.pick_button = QPushButton("Pick on map", inputs)
+        self.pick_button.setToolTip("Click the camera's approximate position on the map canvas")
+        self.pick_button.clicked.connect(self.start_picking)
+        form.addRow("Prior position", self._row(self.prior_combo, self.pick_button))
+        self.prior_edit = QgsFilterLineEdit(inputs)
+        self.prior_edit.setShowClearButton(True)
+        self.prior_edit.setPlaceholderText("longitude, latitude in decimal degrees, e.g. 8.5417, 47.3769")
+        form.addRow("", self.prior_edit)
+
+        self.heading_combo = QComboBox(inputs)
+        self.heading_combo.addItems(["From EXIF (if present)", "None", "Typed"])
+        self.heading_combo.currentIndexChanged.connect(self._update_enabled)
+        self.heading_spin = QgsDoubleSpinBox(inputs)
+        self.heading_spin.setRange(0.0, 359.9)
+        self.heading_spin.setDecimals(1)
+        self.heading_spin.setSuffix(" °")
+        self.heading_spin.setToolTip("Degrees clockwise from true north")
+        form.addRow("Heading prior", self._row(self.heading_combo, self.heading_spin))
+        return inputs
+
+    def _build_model(self) -> QGroupBox:
+        model = QGroupBox("Model", self)
+        form = QFormLayout(model)
+        self.model_combo = QComboBox(model)
+        for key in MODEL_CHOICES:
+            self.model_combo.addItem(MODEL_LABELS[key], key)
+        self.model_combo.currentIndexChanged.connect(self._update_enabled)
+        form.addRow("Model", self.model_combo)
+        self.backbone_widget = QgsFileWidget(model)
+        self.backbone_widget.setFilter(WEIGHTS_FILTER)
+        self.matcher_widget = QgsFileWidget(model)
+        self.matcher_widget.setFilter(WEIGHTS_FILTER)
+        self.checkpoint_widget = QgsFileWidget(model)
+        self.checkpoint_widget.setFilter(WEIGHTS_FILTER)
+        form.addRow("Backbone weights", self.backbone_widget)
+        form.addRow("Matcher weights", self.matcher_widget)
+        form.addRow("Checkpoint", self.checkpoint_widget)
+        self._weight_widgets = {
+            "weights/backbone": self.backbone_widget,
+            "weights/matcher": self.matcher_widget,
+            "weights/checkpoint": self.checkpoint_widget,
+        }
+
+        self.depth_combo = QComboBox(model)
+        self.depth_combo.addItems(["Flat ground (no weights)", "Depth map file"])
+        self.depth_combo.currentIndexChanged.connect(self._update_enabled)
+        self.depth_widget = QgsFileWidget(model)
+        self.depth_widget.setFilter(DEPTH_FILTER)
+        form.addRow("Depth", self.depth_combo)
+        form.addRow("Depth map file", self.depth_widget)
+
+        self.radius_spin = QgsDoubleSpinBox(model)
+        self.radius_spin.setRange(0.0, 500.0)
+        self.radius_spin.setDecimals(1)
+        self.radius_spin.setSuffix(" m")
+        self.radius_spin.setSpecialValueText("Automatic (EXIF accuracy, else 10 m)")
+        self.radius_spin.setClearValue(0.0)
+        form.addRow("Search radius", self.radius_spin)
+
+        self.solver_combo = QComboBox(model)
+        for key, (label, _) in SOLVER_LABELS.items():
+            self.solver_combo.addItem(label, key)
+        self.solver_combo.setToolTip(SOLVER_HELP)
+        form.addRow("Pose solver", self.solver_combo)
+
+        self.device_combo = QComboBox(model)
+        self.device_combo.addItems(list(DEVICE_LABELS))
+        self.device_combo.currentIndexChanged.connect(self.describe_engine)
+        form.addRow("Device", self.device_combo)
+        self.matches_check = QCheckBox("Add the top matches layer", model)
+        form.addRow("", self.matches_check)
+        self.results_widget = QgsFileWidget(model)
+        self.results_widget.setStorageMode(QgsFileWidget.StorageMode.GetDirectory)
+        self.results_widget.setToolTip("Each run writes a GeoPackage here; the map layers read it")
+        form.addRow("Results folder", self.results_widget)
+        return model
+
+    def _build_engine(self) -> QgsCollapsibleGroupBox:
+        box = QgsCollapsibleGroupBox("Engine", self)
+        box.setCollapsed(find_engine() is not None)  # open it where the engine still has to be installed
+        self.engine_box = box
+        form = QFormLayout(box)
+        self.engine_label = QLabel("", box)
+        self.engine_label.setWordWrap(True)
+        form.addRow("Status", self.engine_label)
+        self.engine_python_widget = QgsFileWidget(box)
+        self.engine_python_widget.setToolTip(
+            "A Python interpreter that has the engine's packages (torch, rasterio, …); empty: the managed "
+            "environment that 'Install engine' makes in your QGIS profile"
+        )
+        form.addRow("Engine Python", self.engine_python_widget)
+        self.install_button = QPushButton("Install engine", box)
+        self.install_button.setToolTip("Make a Python environment with PyTorch for Loc2 in your QGIS profile")
+        self.install_button.clicked.connect(self.install_engine)
+        self.check_button = QPushButton("Check engine", box)
+        self.check_button.clicked.connect(self.describe_engine)
+        self.cuda_check = QCheckBox("with CUDA (NVIDIA GPU)", box)
+        form.addRow("", self._row(self.install_button, self.cuda_check, self.check_button))
+        self.install_log = QPlainTextEdit(box)
+        self.install_log.setReadOnly(True)
+        self.install_log.setMaximumBlockCount(2000)
+        self.install_log.setFixedHeight(110)
+        self.install_log.setVisible(False)
+        form.addRow(self.install_log)
+        return box
+
     @staticmethod
     def _row(*widgets: QWidget) -> QWidget:
         row = QWidget()
@@ -271,13 +469,48 @@ class Loc2Dialog(QDialog):
 
     # ------------------------------------------------------------------ state
     def _restore_settings(self) -> None:
-        """Weight paths and the model choice of the last session (QgsSettings ``loc2/...``)."""
+        """Weight paths, the model choice and folders of the last session (QgsSettings ``loc2/...``)."""
         for key, widget in self._weight_widgets.items():
             widget.setFilePath(settings_value(key))
             widget.fileChanged.connect(partial(set_settings_value, key))  # remembered from now on
         model = settings_value("model", "demo")
-        index = self.model_combo.findData(model)
-        self.model_combo.setCurrentIndex(max(index, 0))
+        self.model_combo.setCurrentIndex(max(self.model_combo.findData(model), 0))
+        self.results_widget.setFilePath(settings_value("results_folder", str(default_results_folder())))
+        self.results_widget.fileChanged.connect(partial(set_settings_value, "results_folder"))
+        self.engine_python_widget.setFilePath(configured_python())
+        self.engine_python_widget.fileChanged.connect(self._engine_python_changed)
+        self.cuda_check.setChecked(has_nvidia_gpu())
+        self._preselect_ortho()
+
+    def _connect_inputs(self) -> None:
+        """Any change of an input clears a message about the inputs (it may be fixed now)."""
+        for signal in (
+            self.ortho_combo.layerChanged,
+            self.photo_widget.fileChanged,
+            self.prior_combo.currentIndexChanged,
+            self.prior_edit.textChanged,
+            self.heading_combo.currentIndexChanged,
+            self.model_combo.currentIndexChanged,
+            self.backbone_widget.fileChanged,
+            self.matcher_widget.fileChanged,
+            self.checkpoint_widget.fileChanged,
+            self.depth_combo.currentIndexChanged,
+            self.depth_widget.fileChanged,
+            self.engine_python_widget.fileChanged,
+        ):
+            signal.connect(self._input_changed)
+
+    def _input_changed(self, *_args) -> None:
+        if self.message_panel.level == Qgis.MessageLevel.Critical and self.task is None:
+            self.clear_message()
+
+    def _preselect_ortho(self) -> None:
+        """With no orthophoto chosen, the project's only raster layer is."""
+        if self.ortho_combo.currentLayer() is not None or self.ortho_combo.currentText().strip():
+            return
+        rasters = [lyr for lyr in self.project.mapLayers().values() if isinstance(lyr, QgsRasterLayer)]
+        if len(rasters) == 1:
+            self.ortho_combo.setLayer(rasters[0])
 
     @property
     def model_key(self) -> str:
@@ -289,78 +522,126 @@ class Loc2Dialog(QDialog):
 
     def _update_enabled(self, *_args) -> None:
         running = self.task is not None
+        installing = self.installer is not None and self.installer.running
         key = self.model_key
         self.backbone_widget.setEnabled(key in ("vigor", "kitti"))
         self.matcher_widget.setEnabled(key in ("vigor", "kitti"))
         self.checkpoint_widget.setEnabled(key == "checkpoint")
-        prior = self.prior_combo.currentIndex()
         self.pick_button.setEnabled(self.canvas is not None and not running)
-        self.prior_edit.setEnabled(prior == PRIOR_TYPED)
+        self.prior_edit.setEnabled(self.prior_combo.currentIndex() == PRIOR_TYPED)
         self.heading_spin.setEnabled(self.heading_combo.currentIndex() == HEADING_TYPED)
         self.depth_widget.setEnabled(self.depth_combo.currentIndex() == DEPTH_FILE)
-        installing = self.installer is not None and self.installer.running
         self.run_button.setEnabled(not running and not installing)
-        self.cancel_button.setEnabled(running)
-        has_result = self.last_task is not None and self.last_task.result is not None and not running
-        self.export_button.setEnabled(bool(has_result and self.last_task.result.ok))
+        self.cancel_button.setEnabled(running or installing)
+        self.install_button.setEnabled(not running and not installing)
+        self.export_button.setEnabled(bool(self.last_result and self.last_result.get("ok")) and not running)
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt API
         super().showEvent(event)
-        if not self._device_described:
-            QTimer.singleShot(0, self.update_device_label)
-
-    def update_device_label(self, *_args) -> None:
-        """Show what "auto" / the chosen device will run on (imports torch: only once the dialog shows)."""
-        self._device_described = True
-        if any(module == "torch" for module, _ in missing_packages()):
-            self.device_label.setText("PyTorch is not installed")
-            return
-        from ..core.localizer import describe_device
-
-        self.device_label.setText(describe_device(self.device))
+        self._preselect_ortho()
+        if not self._engine_described:
+            QTimer.singleShot(0, self.describe_engine)
 
     def show_message(self, text: str, level: Any = Qgis.MessageLevel.Info, duration: int = 0) -> None:
-        """A message in the dialog's bar (errors stay until closed); kept in ``last_message`` for tests."""
+        """A message in the dialog's panel (kept in ``last_message`` for tests); ``duration`` seconds > 0
+        clears it later unless another message replaced it."""
         self.last_message = (level, text)
-        title = {
-            Qgis.MessageLevel.Critical: "Error",
-            Qgis.MessageLevel.Warning: "Warning",
-            Qgis.MessageLevel.Success: "Done",
-        }.get(level, "Loc2")
-        self.bar.clearWidgets()
-        self.bar.pushMessage(title, text, level, duration)
+        self.message_panel.show_message(text, level)
+        if duration > 0:
+            QTimer.singleShot(duration * 1000, partial(self._clear_if, text))
 
-    def show_missing_packages(self, missing: list[tuple[str, str]]) -> None:
-        """Say what is missing and how to install it, with a button that installs it in the background."""
-        text = missing_message(missing)
-        self.last_message = (Qgis.MessageLevel.Critical, text)
-        self.bar.clearWidgets()
-        item = self.bar.createMessage("Error", text)
-        self.install_button = QPushButton("Install dependencies", item)
-        self.install_button.setToolTip("Run the pip command above in the background (then restart QGIS)")
-        self.install_button.clicked.connect(self.install_dependencies)
-        item.layout().addWidget(self.install_button)
-        self.bar.pushWidget(item, Qgis.MessageLevel.Critical)
+    def _clear_if(self, text: str) -> None:
+        if self.message_panel.text == text:
+            self.clear_message()
 
-    def install_dependencies(self, *_args, command: list[str] | None = None) -> None:
-        """Start installing the missing packages into QGIS's Python (``command`` overrides pip's, for tests)."""
-        from .installer import DependencyInstaller
+    def clear_message(self) -> None:
+        self.last_message = (None, "")
+        self.message_panel.clear_message()
 
-        if self.installer is None:
-            self.installer = DependencyInstaller(self)
-            self.installer.done.connect(self._installed)
-        if self.installer.running:
+    # ------------------------------------------------------------------ engine
+    def _start_side_task(self, task: EngineTask, on_done) -> EngineTask:
+        self._side_tasks.append(task)
+
+        def finished(outcome: JobOutcome) -> None:
+            if task in self._side_tasks:
+                self._side_tasks.remove(task)
+            on_done(outcome)
+
+        task.done.connect(finished)
+        QgsApplication.taskManager().addTask(task)
+        return task
+
+    def describe_engine(self, *_args) -> None:
+        """Ask the engine what it runs on (status line); says how to install it when there is none."""
+        self._engine_described = True
+        location = find_engine()
+        if location is None:
+            self.engine_label.setText(NO_ENGINE_MESSAGE)
             return
-        self.installer.start(command)
-        self.progress.setRange(0, 0)  # busy
-        self.run_button.setEnabled(False)
-        self.show_message("Installing the Python packages Loc2 needs… (this can take several minutes)")
+        self.engine_label.setText(f"Starting the engine ({location.python})…")
+        task = EngineTask("Loc2: check the engine", protocol.CMD_DESCRIBE, {"device": self.device})
+        self._start_side_task(task, self._described)
 
-    def _installed(self, ok: bool, message: str) -> None:
-        self.progress.setRange(0, 100)
-        self.progress.setValue(100 if ok else 0)
+    def _described(self, outcome: JobOutcome) -> None:
+        if outcome.ok:
+            info = outcome.summary
+            self.engine_label.setText(
+                f"Python {info.get('python')}, PyTorch {info.get('torch')}; runs on: {info.get('device')} "
+                f"({info.get('executable')})"
+            )
+        else:
+            self.engine_label.setText(outcome.message)
+
+    def _engine_python_changed(self, path: str) -> None:
+        set_configured_python(path)
+        shutdown_shared_worker()  # the next job starts the chosen engine
+        self.describe_engine()
+
+    def install_engine(self, *_args, confirm: bool = True, base_python: str = "") -> None:
+        """Make the managed engine environment (asks first; ``confirm=False`` in tests)."""
+        if self.installer is not None and self.installer.running:
+            return
+        try:
+            plan = make_plan(base_python, cuda=self.cuda_check.isChecked())
+        except InstallError as exc:
+            self.show_message(str(exc), Qgis.MessageLevel.Critical)
+            return
+        if confirm:
+            answer = QMessageBox.question(
+                self, "Install the Loc2 engine", plan.describe() + "\n\nInstall now?"
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        shutdown_shared_worker()
+        if self.installer is None:
+            self.installer = EngineInstaller(self)
+            self.installer.line.connect(self.install_log.appendPlainText)
+            self.installer.step.connect(self._install_step)
+            self.installer.done.connect(self._installed)
+        self.install_log.clear()
+        self.install_log.setVisible(True)
+        self.engine_box.setCollapsed(False)
+        self.installer.start(plan)
+        self.show_message(plan.describe(), Qgis.MessageLevel.Info)
         self._update_enabled()
-        self.show_message(message, Qgis.MessageLevel.Success if ok else Qgis.MessageLevel.Critical)
+
+    def _install_step(self, label: str, index: int, count: int) -> None:
+        self.progress.setValue(int(100 * index / count))
+        self.progress.setFormat(f"%p% — {label}")
+        self.engine_label.setText(f"{label}…")
+
+    def _installed(self, ok: bool, message: str) -> None:  # noqa: FBT001 - signal signature
+        self.progress.setValue(100 if ok else 0)
+        self.progress.setFormat("%p%")
+        self._update_enabled()
+        if ok:
+            size = self.installer.downloaded_mb if self.installer else 0.0
+            downloaded = f" ({size:,.0f} MB downloaded)" if size else ""
+            self.show_message(message + downloaded, Qgis.MessageLevel.Success)
+            self.engine_python_widget.setFilePath("")  # the managed environment from now on
+            self.describe_engine()
+        else:
+            self.show_message(message, Qgis.MessageLevel.Critical)
 
     # ------------------------------------------------------------------ inputs
     def _browse_ortho(self) -> None:
@@ -370,30 +651,41 @@ class Loc2Dialog(QDialog):
         if path:
             self.set_ortho_file(path)
 
-    def set_ortho_file(self, path: str) -> None:
-        """Use a raster file that is not a project layer (listed at the end of the combo box)."""
-        items = [p for p in self.ortho_combo.additionalItems() if p != path] + [path]
-        self.ortho_combo.setAdditionalItems(items)
-        self.ortho_combo.setCurrentIndex(self.ortho_combo.findText(path))
+    def set_ortho_file(self, path: str) -> QgsRasterLayer | None:
+        """Add a raster file to the map and choose it (a message names the file when QGIS cannot read it)."""
+        layer = QgsRasterLayer(path, Path(path).stem)
+        if not layer.isValid():
+            self.show_message(f"{path}: QGIS cannot read this file as a raster", Qgis.MessageLevel.Critical)
+            return None
+        self.project.addMapLayer(layer)
+        self.ortho_combo.setLayer(layer)
         set_settings_value("last_folder", str(Path(path).parent))
+        return layer
 
     def _photo_changed(self, path: str) -> None:
-        self._photo_meta = None
+        self.photo_meta = None
         if not path:
             self.photo_info.setText("Choose a geotagged street-level photo (panorama or pinhole).")
             return
-        try:
-            from ..core.photos import read_photo
-
-            self._photo_meta = read_photo(path)
-        except (ImportError, Loc2Error) as exc:
-            self.photo_info.setText(str(exc))
+        if find_engine() is None:
+            self.photo_info.setText("(install the engine to read the photo's details)")
             return
-        meta = self._photo_meta
-        kind = "panorama" if meta.is_panorama else "pinhole photo"
-        where = f"GPS {meta.lat:.6f}, {meta.lon:.6f}" if meta.has_position else "no GPS position in EXIF"
-        heading = f", heading {meta.heading_deg:.0f}°" if meta.heading_deg is not None else ""
-        self.photo_info.setText(f"{meta.width}×{meta.height} {kind}; {where}{heading}")
+        self.photo_info.setText("Reading the photo…")
+        task = EngineTask(f"Loc2: read {Path(path).name}", protocol.CMD_INSPECT, {"photo": path})
+        self._start_side_task(task, partial(self._inspected, path))
+
+    def _inspected(self, path: str, outcome: JobOutcome) -> None:
+        if self.photo_widget.filePath().strip() != path:
+            return  # another photo was chosen meanwhile
+        if not outcome.ok:
+            self.photo_info.setText(outcome.message)
+            return
+        meta = self.photo_meta = outcome.summary
+        kind = "panorama" if meta.get("panorama") else "pinhole photo"
+        has_gps = meta.get("lat") is not None and meta.get("lon") is not None
+        where = f"GPS {meta['lat']:.6f}, {meta['lon']:.6f}" if has_gps else "no GPS position in EXIF"
+        heading = f", heading {meta['heading_deg']:.0f}°" if meta.get("heading_deg") is not None else ""
+        self.photo_info.setText(f"{meta.get('width')}×{meta.get('height')} {kind}; {where}{heading}")
 
     def start_picking(self) -> None:
         """Let the user click the prior position on the map canvas."""
@@ -434,51 +726,35 @@ class Loc2Dialog(QDialog):
 
     def _ortho_path(self) -> str:
         layer = self.ortho_combo.currentLayer()
-        if layer is not None:
-            if not isinstance(layer, QgsRasterLayer) or layer.providerType() != "gdal":
-                raise InputError(
-                    f"{layer.name()}: choose a raster file layer (GeoTIFF, VRT, …), not a web service"
-                )
-            path = layer.source().split("|")[0]
-            if not Path(path).is_file():
-                raise InputError(f"{layer.name()}: its source {path} is not a file on disk")
-            if not layer.crs().isValid():
-                raise InputError(f"{path}: the orthophoto has no coordinate reference system")
-            return path
-        path = self.ortho_combo.currentText().strip()
-        if not path or not Path(path).is_file():
+        if layer is None:
             raise InputError("Choose an orthophoto: a raster layer of the project or a raster file (…).")
+        if not isinstance(layer, QgsRasterLayer) or layer.providerType() != "gdal":
+            raise InputError(
+                f"{layer.name()}: choose a raster file layer (GeoTIFF, VRT, …), not a web service"
+            )
+        path = layer.source().split("|")[0]
+        if not Path(path).is_file():
+            raise InputError(f"{layer.name()}: its source {path} is not a file on disk")
+        if not layer.crs().isValid():
+            raise InputError(f"{path}: the orthophoto has no coordinate reference system")
         return path
 
-    def _check_ortho(self, path: str) -> None:
-        from ..core.ortho import Orthophoto
-
-        with Orthophoto.open(path):  # OrthoError names the file: unreadable, no CRS, rotated
-            pass
-
-    def _prior(self, photo_path: str) -> tuple[float, float, float | None]:
+    def _prior_lonlat(self, photo: str) -> tuple[float, float] | None:
+        """The clicked or typed prior, or None for the photo's EXIF (checked when already read)."""
         mode = self.prior_combo.currentIndex()
-        meta = self._photo_meta
         if mode == PRIOR_EXIF:
-            if meta is None or not meta.has_position:
+            meta = self.photo_meta
+            if meta is not None and (meta.get("lat") is None or meta.get("lon") is None):
                 raise InputError(
-                    f"{Path(photo_path).name} has no GPS position in its EXIF: click the camera's position "
-                    "on the map ('Pick on map') or type it (Prior position: Typed)."
+                    f"{Path(photo).name} has no GPS position in its EXIF: click the camera's position on "
+                    "the map ('Pick on map') or type it (Prior position: Typed)."
                 )
-            lon, lat = meta.lon, meta.lat
-        elif mode == PRIOR_CLICKED:
+            return None
+        if mode == PRIOR_CLICKED:
             if self.clicked_lonlat is None:
                 raise InputError("Click the camera's approximate position on the map first ('Pick on map').")
-            lon, lat = self.clicked_lonlat
-        else:
-            lon, lat = parse_lonlat(self.prior_edit.text())
-        heading_mode = self.heading_combo.currentIndex()
-        heading = None
-        if heading_mode == HEADING_EXIF and meta is not None:
-            heading = meta.heading_deg
-        elif heading_mode == HEADING_TYPED:
-            heading = float(self.heading_spin.value()) % 360.0
-        return lon, lat, heading
+            return self.clicked_lonlat
+        return parse_lonlat(self.prior_edit.text())
 
     def _model_options(self) -> dict[str, Any]:
         key = self.model_key
@@ -504,22 +780,31 @@ class Loc2Dialog(QDialog):
                 )
         return {"model": key, "weights": (backbone, matcher)}
 
-    def collect_spec(self) -> JobSpec:
-        """Check every input on the main thread and copy it into a JobSpec; raises InputError."""
-        missing = missing_packages()
-        if missing:
-            raise InputError(missing_message(missing))
-        ortho_path = self._ortho_path()
-        self._check_ortho(ortho_path)
-        photo_path = self.photo_widget.filePath().strip()
-        if not photo_path:
-            raise InputError("Choose the photo to localize.")
-        if self._photo_meta is None or str(self._photo_meta.path) != photo_path:
-            from ..core.photos import read_photo
+    def _output_path(self, photo: str) -> str:
+        folder = Path(self.results_widget.filePath().strip() or default_results_folder())
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"The results folder {folder} cannot be made: {exc}") from None
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path = folder / f"{Path(photo).stem}_{stamp}.gpkg"
+        n = 1
+        while path.exists():
+            n += 1
+            path = folder / f"{Path(photo).stem}_{stamp}_{n}.gpkg"
+        return str(path)
 
-            self._photo_meta = read_photo(photo_path)
-        lon, lat, heading = self._prior(photo_path)
-        options = self._model_options()
+    def collect_job(self) -> PhotoJob:
+        """Check every input on the main thread and copy it into a PhotoJob; raises InputError."""
+        if find_engine() is None:
+            raise InputError(NO_ENGINE_MESSAGE)
+        ortho = self._ortho_path()
+        photo = self.photo_widget.filePath().strip()
+        if not photo:
+            raise InputError("Choose the photo to localize.")
+        if not Path(photo).is_file():
+            raise InputError(f"{photo}: the photo does not exist")
+        lonlat = self._prior_lonlat(photo)
         depth_file = None
         if self.depth_combo.currentIndex() == DEPTH_FILE:
             depth_file = self.depth_widget.filePath().strip()
@@ -528,87 +813,111 @@ class Loc2Dialog(QDialog):
                     f"Choose the photo's depth map file (not found: {depth_file or 'none chosen'})."
                 )
         radius = float(self.radius_spin.value())
-        options.update(
-            depth="flat",
-            search_radius_m=radius if radius > 0 else None,
-            device=self.device,
-            solver=self.solver_combo.currentData(),
-            include_matches=self.matches_check.isChecked(),
-        )
-        return JobSpec(
-            ortho_path=ortho_path,
-            photo_path=photo_path,
-            prior_lon=lon,
-            prior_lat=lat,
-            prior_heading_deg=heading,
-            uncertainty_m=self._photo_meta.horizontal_error_m
-            if self.prior_combo.currentIndex() == PRIOR_EXIF
-            else None,
+        try:
+            options = JobOptions(
+                **self._model_options(),
+                search_radius_m=radius if radius > 0 else None,
+                device=self.device,
+                solver=str(self.solver_combo.currentData()),
+                include_matches=self.matches_check.isChecked(),
+            )
+        except OptionsError as exc:
+            raise InputError(str(exc)) from None
+        job = PhotoJob(
+            photo=photo,
+            ortho=ortho,
             options=options,
+            output=self._output_path(photo),
+            lonlat=lonlat,
+            heading_mode=self.heading_combo.currentIndex(),
+            heading_deg=float(self.heading_spin.value()) % 360.0,
             depth_file=depth_file,
-            include_matches=self.matches_check.isChecked(),
-            title=f"Loc2 — {Path(photo_path).name}",
+            title=f"Loc2 — {Path(photo).name}",
         )
+        job.options.figures_dir = Path(job.workdir) / "figures"
+        return job
 
     # ------------------------------------------------------------------ run
-    def start(self) -> LocalizeTask | None:
+    def start(self) -> LocalizePhotoTask | None:
         """Check the inputs and start the background task; returns it (None when the inputs are bad)."""
         if self.task is not None:
             return None
         try:
-            spec = self.collect_spec()
+            job = self.collect_job()
         except Loc2Error as exc:
             self.show_message(str(exc), Qgis.MessageLevel.Critical)
             return None
         set_settings_value("model", self.model_key)
-        task = LocalizeTask(spec, project=self.project)
-        task.progressChanged.connect(self._task_progress)  # a slot of this dialog: queued to the main thread
+        task = LocalizePhotoTask(job)
+        task.engine_event.connect(self._task_event)  # a slot of this dialog: queued to the main thread
         task.done.connect(self._task_done)
         self.task = task
         self.progress.setValue(0)
-        self.bar.clearWidgets()
+        self.progress.setFormat("%p% — starting the engine")
+        self.clear_message()
         self._update_enabled()
         QgsApplication.taskManager().addTask(task)
         return task
 
-    @pyqtSlot(float)
-    def _task_progress(self, value: float) -> None:
-        self.progress.setValue(int(value))
+    @pyqtSlot(object)
+    def _task_event(self, event: dict[str, Any]) -> None:
+        if event.get("event") == "progress":
+            self.progress.setValue(int(100 * float(event.get("fraction") or 0.0)))
+            self.progress.setFormat(f"%p% — {progress_text(event)}")
 
     def cancel(self) -> None:
-        """Ask the running task to stop (it stops before the next photo step and adds nothing)."""
+        """Stop the running task (within a second) or the engine installation."""
+        if self.installer is not None and self.installer.running:
+            self.installer.cancel()
+            return
         if self.task is not None:
-            self.show_message("Cancelling…", Qgis.MessageLevel.Info, 3)
-            self.task.cancel()  # a queued task finishes (cancelled) right here
+            self.show_message("Cancelling…", Qgis.MessageLevel.Info)
+            self.task.cancel()
 
-    def _task_done(self, ok: bool) -> None:
+    def _task_done(self, outcome: JobOutcome) -> None:
         task = self.task or self.sender()
         self.task = None
-        if self.last_task is not None and self.last_task is not task:
-            self.last_task.cleanup()
         self.last_task = task
-        self._update_enabled()
-        if task is None:
-            return
-        if ok:
-            self.progress.setValue(100)
-            self._show_result(task)
-        elif task.canceled:
+        self.last_outcome = outcome
+        self.progress.setFormat("%p%")
+        result = outcome.results[0] if outcome.results else None
+        if outcome.status == OUTCOME_DONE and result is not None and result.get("ok"):
+            self.last_result = {**result, "sources": outcome.summary.get("sources", {})}
+            try:
+                self._add_layers(task.job, self.last_result["sources"])
+            except Exception as exc:  # noqa: BLE001 - reported in the dialog, never a traceback window
+                self.last_result = None
+                self.progress.setValue(0)
+                self.show_message(f"The result layers could not be added: {exc}", Qgis.MessageLevel.Critical)
+            else:
+                self.progress.setValue(100)
+                self._show_result(self.last_result)
+        elif outcome.status == OUTCOME_CANCELLED:
             self.progress.setValue(0)
             self.show_message("Cancelled: nothing was added to the project.", Qgis.MessageLevel.Info, 5)
         else:
             self.progress.setValue(0)
-            self.show_message(task.error or "The localization failed.", Qgis.MessageLevel.Critical)
+            message = outcome.message
+            if outcome.status == OUTCOME_DONE and result is not None:
+                message = result.get("message") or f"{Path(result['photo']).name}: {result.get('status')}"
+            self.show_message(message or "The localization failed.", Qgis.MessageLevel.Critical)
+        self._update_enabled()
 
-    def _show_result(self, task: LocalizeTask) -> None:
-        res = task.result
+    def _add_layers(self, job: PhotoJob, sources: dict[str, str]) -> None:
+        built = open_result_layers(sources)
+        self.group = add_result_group(self.project, job.title, built)
+        self.layers = dict(built)
+
+    def _show_result(self, res: dict[str, Any]) -> None:
+        ratio = res.get("inlier_ratio") or 0.0
         self.show_message(
-            f"{Path(res.photo).name}: moved {res.shift_m:.1f} m, heading {res.heading_deg:.0f}°, "
-            f"{res.num_inliers} inliers ({100 * res.inlier_ratio:.1f} %), confidence {res.confidence}.",
+            f"{Path(res['photo']).name}: moved {res['shift_m']:.1f} m, heading {res['heading_deg']:.0f}° "
+            f"(clockwise from north), {res['num_inliers']} inliers ({100 * ratio:.1f} %), confidence "
+            f"{res['confidence']}. Layers in the group '{self.group.name() if self.group else ''}'.",
             Qgis.MessageLevel.Success,
         )
-        self.show_figure(task.figure_path)
-        self.zoom_to(task)
+        self.show_figure(res.get("figure"))
+        self.zoom_to_result()
 
     def show_figure(self, path: str | None) -> None:
         pixmap = QPixmap(path) if path else QPixmap()
@@ -620,14 +929,14 @@ class Loc2Dialog(QDialog):
             pixmap = pixmap.scaledToWidth(FIGURE_WIDTH_PX, Qt.TransformationMode.SmoothTransformation)
         self.figure_label.setPixmap(pixmap)
 
-    def zoom_to(self, task: LocalizeTask) -> None:
+    def zoom_to_result(self) -> None:
         """Zoom the map canvas to the result layers (no-op without a canvas)."""
-        if self.canvas is None or not task.layers:
+        if self.canvas is None or not self.layers:
             return
         extent = QgsRectangle()
         extent.setMinimal()
         crs = None
-        for layer in task.layers.values():
+        for layer in self.layers.values():
             if layer.featureCount():
                 extent.combineExtentWith(layer.extent())
                 crs = layer.crs()
@@ -646,43 +955,52 @@ class Loc2Dialog(QDialog):
         if path:
             self.export_results(path)
 
-    def export_results(self, path: str) -> dict[str, str]:
-        """Write the last result with ``core.export`` (format from the suffix, ``.shp`` → one shapefile per
-        layer); returns layer name → data source, or {} after showing the error."""
-        task = self.last_task
-        if task is None or task.result is None or not task.result.ok:
+    def export_results(self, path: str) -> EngineTask | None:
+        """Write the last result in the format of ``path``'s suffix (``.shp``: one shapefile per layer) with
+        a ``.qml`` style beside each layer file; the message says where (None when there is nothing)."""
+        res = self.last_result
+        if not res or not res.get("ok"):
             self.show_message(
                 "Run a localization first: there is nothing to export.", Qgis.MessageLevel.Warning
             )
-            return {}
-        try:
-            from ..core.export import MODE_OVERWRITE, write_results
+            return None
+        source = str(res["sources"]["poses"]).split("|")[0]
+        task = EngineTask(
+            "Loc2: export", protocol.CMD_EXPORT, {"source": source, "target": path, "format": None}
+        )
+        self.show_message(f"Exporting to {path}…", Qgis.MessageLevel.Info)
+        return self._start_side_task(task, self._exported)
 
-            writer = write_results(
-                path,
-                [task.result],
-                crs=task.result.crs_wkt,
-                include_matches=task.spec.include_matches,
-                mode=MODE_OVERWRITE,
+    def _exported(self, outcome: JobOutcome) -> None:
+        if not outcome.ok:
+            self.show_message(outcome.message or "The export failed.", Qgis.MessageLevel.Critical)
+            return
+        sources: dict[str, str] = outcome.summary.get("sources", {})
+        try:
+            for role, source in sources.items():
+                write_style_beside(source, role)
+        except OSError as exc:
+            self.show_message(
+                f"Exported, but a style file could not be written: {exc}", Qgis.MessageLevel.Warning
             )
-        except Loc2Error as exc:
-            self.show_message(str(exc), Qgis.MessageLevel.Critical)
-            return {}
-        sources = writer.sources()
-        names = ", ".join(sorted({Path(t.path).name for t in writer.targets.values()}))
-        self.show_message(f"Exported to {Path(path).parent}: {names}", Qgis.MessageLevel.Success, 8)
-        return sources
+            return
+        files = sorted({Path(s.split("|")[0]).name for s in sources.values()})
+        folder = Path(outcome.summary.get("output", "")).parent
+        self.last_export = outcome.summary
+        self.show_message(
+            f"Exported to {folder}: {', '.join(files)} (with .qml styles)", Qgis.MessageLevel.Success, 15
+        )
 
     # ------------------------------------------------------------------ teardown
     def shutdown(self) -> None:
-        """Plugin unload: cancel a running task, restore the map tool, remove the marker and temp files."""
+        """Plugin unload: cancel a running task or install, restore the map tool, remove the marker."""
         if self.task is not None:
             self.task.cancel()
+        if self.installer is not None and self.installer.running:
+            self.installer.cancel()
         if self.canvas is not None:
             if self._map_tool is not None and self.canvas.mapTool() is self._map_tool:
                 self.canvas.unsetMapTool(self._map_tool)
             if self._marker is not None:
                 self.canvas.scene().removeItem(self._marker)
                 self._marker = None
-        if self.last_task is not None:
-            self.last_task.cleanup()

@@ -2,9 +2,9 @@
 
 Roles (one per result layer): ``poses`` (corrected pose: arrow rotated by the data-defined ``heading``
 field, degrees clockwise from north, green / amber / red by its ``confidence`` (high / medium / low),
-labelled with shift and inliers; a photo without a pose is a grey cross
+labelled with shift, inliers and confidence; a photo without a pose is a grey cross
 at its prior), ``priors`` (grey arrow rotated by ``prior_head``; a grey dot when the prior has no heading),
-``shifts`` (prior → corrected line with an arrow head), ``inliers`` (points graduated by matching
+``shifts`` (purple prior → corrected line with an arrow head), ``inliers`` (points graduated by matching
 probability ``prob``, viridis), ``outlines`` (translucent polygon), ``matches`` (thin lines).
 
 Arrow rotation is relative to the map's up direction, so on a projected map the arrows are off by the grid
@@ -46,16 +46,18 @@ POSE_RED = "#e31a1c"
 # even where pyproj (imported by core.results) is missing.
 POSE_CONFIDENCE_COLOURS = {"high": "#1a9641", "medium": "#ffbf00", "low": POSE_RED}
 PRIOR_GREY = "#8c8c8c"
-SHIFT_ORANGE = "#ff7f00"
+SHIFT_PURPLE = "#7b3294"  # not a confidence colour: the shift line is not a verdict
 OUTLINE_CYAN = "#1fb4d2"
 MATCH_YELLOW = "#ffd92f"
 INLIER_CLASSES = 5
 
 POSE_LABEL = (
     "CASE WHEN \"geom_src\" = 'corrected' "
-    'THEN format(\'%1 m, %2 inliers\', format_number("shift_m", 1), "inliers") '
+    'THEN format(\'%1 m, %2 inliers, %3\', format_number("shift_m", 1), "inliers", "confidence") '
     'ELSE "status" END'
 )
+POSE_ARROW_MM = 8.0  # readable at 1:250–1:1,000 (a 2–8 m arrow on the ground)
+PRIOR_ARROW_MM = 6.5
 
 
 def _arrow(colour: str, size_mm: float, angle_field: str) -> QgsMarkerSymbol:
@@ -64,7 +66,7 @@ def _arrow(colour: str, size_mm: float, angle_field: str) -> QgsMarkerSymbol:
             "name": "arrow",
             "color": colour,
             "outline_color": "#ffffff",
-            "outline_width": "0.3",
+            "outline_width": "0.5",
             "size": str(size_mm),
         }
     )
@@ -104,8 +106,8 @@ def style_poses(layer: QgsVectorLayer) -> None:
     corrected = "\"geom_src\" = 'corrected'"
     for level, colour in POSE_CONFIDENCE_COLOURS.items():
         test = f"\"confidence\" = '{level}'" if level != "low" else "\"confidence\" NOT IN ('high', 'medium')"
-        label = f"Corrected pose, {level} confidence"
-        root.appendChild(_rule(_arrow(colour, 6.0, "heading"), f"{corrected} AND {test}", label))
+        label = f"Corrected pose, {level} confidence (arrow: heading)"
+        root.appendChild(_rule(_arrow(colour, POSE_ARROW_MM, "heading"), f"{corrected} AND {test}", label))
     cross = QgsMarkerSymbol.createSimple(
         {
             "name": "cross2",
@@ -124,7 +126,10 @@ def style_poses(layer: QgsVectorLayer) -> None:
 def style_priors(layer: QgsVectorLayer) -> None:
     """Grey arrow rotated by ``prior_head``; a grey dot when the prior heading is unknown."""
     root = QgsRuleBasedRenderer.Rule(None)
-    root.appendChild(_rule(_arrow(PRIOR_GREY, 5.0, "prior_head"), '"prior_head" IS NOT NULL', "Prior pose"))
+    label = "Prior position and heading (GPS, EXIF)"
+    root.appendChild(
+        _rule(_arrow(PRIOR_GREY, PRIOR_ARROW_MM, "prior_head"), '"prior_head" IS NOT NULL', label)
+    )
     dot = QgsMarkerSymbol.createSimple(
         {"name": "circle", "color": PRIOR_GREY, "outline_color": "#ffffff", "size": "3"}
     )
@@ -133,15 +138,15 @@ def style_priors(layer: QgsVectorLayer) -> None:
 
 
 def style_shifts(layer: QgsVectorLayer) -> None:
-    """Orange line from the prior to the corrected position, with an arrow head at the corrected end."""
+    """Purple line from the prior to the corrected position, with an arrow head at the corrected end."""
     symbol = QgsLineSymbol.createSimple(
-        {"line_color": SHIFT_ORANGE, "line_width": "0.6", "capstyle": "round"}
+        {"line_color": SHIFT_PURPLE, "line_width": "0.6", "capstyle": "round"}
     )
     head = QgsMarkerLineSymbolLayer()
     head.setPlacement(QgsMarkerLineSymbolLayer.LastVertex)
     head.setRotateSymbols(True)
     marker = QgsMarkerSymbol.createSimple(
-        {"name": "filled_arrowhead", "color": SHIFT_ORANGE, "outline_style": "no", "size": "3"}
+        {"name": "filled_arrowhead", "color": SHIFT_PURPLE, "outline_style": "no", "size": "3"}
     )
     marker.symbolLayer(0).setShape(QgsSimpleMarkerSymbolLayerBase.ArrowHeadFilled)
     head.setSubSymbol(marker)
@@ -157,17 +162,24 @@ def _viridis() -> QgsGradientColorRamp:
 
 
 def style_inliers(layer: QgsVectorLayer) -> None:
-    """Circles graduated by ``prob`` (viridis, quantiles of the layer's values; 0…1 when it is empty)."""
+    """Circles graduated by ``prob`` (viridis, quantiles of the layer's values; 0…1 when it is empty),
+    the legend reading "matching probability P 0.0012 – 0.0034"."""
     symbol = QgsMarkerSymbol.createSimple({"name": "circle", "outline_style": "no", "size": "2"})
     renderer = QgsGraduatedSymbolRenderer("prob")
     renderer.setSourceSymbol(symbol)
     ramp = _viridis()
     renderer.setSourceColorRamp(ramp)
+    method = (
+        QgsClassificationQuantile()
+        if layer.featureCount() >= INLIER_CLASSES
+        else QgsClassificationEqualInterval()
+    )
+    method.setLabelFormat("matching probability P %1 – %2")
+    method.setLabelPrecision(4)
+    renderer.setClassificationMethod(method)
     if layer.featureCount() >= INLIER_CLASSES:
-        renderer.setClassificationMethod(QgsClassificationQuantile())
         renderer.updateClasses(layer, INLIER_CLASSES)
     else:
-        renderer.setClassificationMethod(QgsClassificationEqualInterval())
         for i in range(INLIER_CLASSES):
             lo, hi = i / INLIER_CLASSES, (i + 1) / INLIER_CLASSES
             renderer.addClassLowerUpper(lo, hi)
@@ -215,6 +227,27 @@ def apply_style(layer: QgsVectorLayer, role: str) -> None:
 def style_path(role: str) -> Path:
     """The shipped QML file of a role (load it onto exported layers in Layer Properties → Style)."""
     return STYLES_DIR / f"{role}.qml"
+
+
+def write_style_beside(source: str, role: str) -> Path | None:
+    """Save ``role``'s style with an exported layer (an OGR data source): a ``.qml`` beside a file layer,
+    which QGIS loads with it; in a GeoPackage, its style table (as the layer's default). Returns the
+    ``.qml`` written (None for a GeoPackage); OSError names what could not be written."""
+    layer = QgsVectorLayer(source, role, "ogr")
+    if not layer.isValid():
+        raise OSError(f"QGIS cannot open the exported layer {source}")
+    apply_style(layer, role)
+    path = Path(source.split("|")[0])
+    if path.suffix.lower() == ".gpkg":
+        error = layer.saveStyleToDatabase(role, "Loc2 style", True, "")
+        if error:
+            raise OSError(f"cannot save the style of {source}: {error}")
+        return None
+    qml = path.with_suffix(".qml")
+    message, ok = layer.saveNamedStyle(str(qml))
+    if not ok:
+        raise OSError(f"cannot write the style {qml}: {message}")
+    return qml
 
 
 def write_style_files(folder: Path, layers: dict[str, QgsVectorLayer]) -> list[Path]:

@@ -1,0 +1,268 @@
+""" "Install engine": the plugin's own engine environment in the QGIS profile folder.
+
+A virtual environment WITHOUT system site packages (nothing in it touches QGIS's numpy, GDAL or PROJ) is
+made from a Python ≥ 3.10 (:func:`find_base_python`: the one the user names, else one on the PATH, else
+QGIS's own), then PyTorch (the CPU build, or the CUDA build where an NVIDIA GPU is present or the user asks
+for it) and the engine's packages (``core/requirements.txt``) are installed into it with pip, and the
+result is checked by starting the engine once (``loc2 worker --check``).
+
+Platforms: Debian/Ubuntu system QGIS (``/usr/bin/python3``; Debian needs its ``python3-venv`` package,
+the message says so), OSGeo4W on Windows (QGIS's ``python.exe``; CUDA wheels from PyTorch's index) and the
+macOS bundle (a python.org or Homebrew Python, else the bundle's). Each step runs in a ``QProcess`` (no
+shell): QGIS stays responsive, pip's log is streamed, Cancel stops it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess  # nosec B404 - fixed argument lists, to ask candidate interpreters their version
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qgis.PyQt.QtCore import QObject, QProcess, QProcessEnvironment, pyqtSignal
+
+from .environment import LAUNCHER, PLUGIN_DIR, engine_environment, managed_dir, venv_python
+
+REQUIREMENTS = PLUGIN_DIR / "core" / "requirements.txt"
+MIN_PYTHON = (3, 10)
+CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+CUDA_INDEX_WINDOWS = "https://download.pytorch.org/whl/cu126"
+TORCH_INDEX_VARIABLE = "LOC2_TORCH_INDEX_URL"  # an index for PyTorch ('' = pip's own configuration)
+# Download sizes (MB) measured for Python 3.11 on Linux x86_64 (README, "Install engine").
+DOWNLOAD_MB = {"torch-cpu": 190, "torch-cuda": 3600, "others": 150}
+DISK_MB = {"cpu": 1400, "cuda": 7000}
+_VERSION_PROBE = "import sys, venv; print('%d.%d.%d' % sys.version_info[:3])"
+
+
+class InstallError(Exception):
+    """The engine cannot be installed as asked; the message says what to do."""
+
+
+@dataclass
+class InstallStep:
+    label: str
+    program: str
+    arguments: list[str]
+
+
+@dataclass
+class InstallPlan:
+    """What "Install engine" will do: from ``base_python`` into ``target``, with CUDA or not."""
+
+    base_python: str
+    base_version: str
+    target: Path
+    cuda: bool
+    steps: list[InstallStep] = field(default_factory=list)
+
+    @property
+    def download_mb(self) -> int:
+        return DOWNLOAD_MB["torch-cuda" if self.cuda else "torch-cpu"] + DOWNLOAD_MB["others"]
+
+    @property
+    def disk_mb(self) -> int:
+        return DISK_MB["cuda" if self.cuda else "cpu"]
+
+    def describe(self) -> str:
+        kind = "PyTorch with CUDA (NVIDIA GPU)" if self.cuda else "PyTorch for the CPU"
+        return (
+            f"Install the Loc2 engine with {kind} into {self.target}, from Python {self.base_version} "
+            f"({self.base_python}): about {self.download_mb:,} MB to download and {self.disk_mb:,} MB on "
+            "disk; a few minutes on a fast connection."
+        )
+
+
+def has_nvidia_gpu() -> bool:
+    """Whether an NVIDIA driver is present (``nvidia-smi`` on the PATH or the Linux driver's proc file)."""
+    return shutil.which("nvidia-smi") is not None or Path("/proc/driver/nvidia/version").exists()
+
+
+def python_version(python: str) -> tuple[int, ...] | None:
+    """The version of an interpreter that has ``venv``, or None when it cannot run or lacks it."""
+    try:
+        out = subprocess.run(  # nosec B603 - argument list; the interpreter is a candidate path
+            [python, "-c", _VERSION_PROBE],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            env=engine_environment(),
+            creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    match = re.fullmatch(r"(\d+)\.(\d+)\.(\d+)", out.stdout.strip())
+    return tuple(int(g) for g in match.groups()) if out.returncode == 0 and match else None
+
+
+def _candidates() -> list[str]:
+    names = [f"python3.{minor}" for minor in (12, 11, 13, 10)] + ["python3", "python"]
+    found = [shutil.which(n) for n in names]
+    if sys.platform == "win32":
+        found.append(str(Path(sys.exec_prefix) / "python.exe"))  # OSGeo4W's / the installer's Python
+    else:
+        found.append(str(Path(sys.exec_prefix) / "bin" / "python3"))  # QGIS's own (macOS bundle, Linux)
+    seen, out = set(), []
+    for path in found:
+        if path and path not in seen and Path(path).is_file():
+            seen.add(path)
+            out.append(path)
+    return out
+
+
+def find_base_python(explicit: str = "") -> tuple[str, str]:
+    """(interpreter, version) to make the engine environment from: ``explicit`` if given, else the first
+    candidate ≥ 3.10 with ``venv``. InstallError says what to install when there is none."""
+    candidates = [explicit] if explicit else _candidates()
+    tried = []
+    for python in candidates:
+        version = python_version(python)
+        if version is not None and version[:2] >= MIN_PYTHON:
+            return python, ".".join(map(str, version))
+        tried.append(
+            f"{python} ({'.'.join(map(str, version)) if version else 'does not run or has no venv'})"
+        )
+    hint = (
+        "install Python 3.11 or 3.12 from python.org"
+        if sys.platform in ("win32", "darwin")
+        else "install python3 and python3-venv (Debian/Ubuntu: sudo apt install python3-venv)"
+    )
+    listed = "; ".join(tried) or "none found"
+    raise InstallError(
+        f"No Python {MIN_PYTHON[0]}.{MIN_PYTHON[1]} or newer with venv to make the engine from ({listed}): {hint}, or name one."
+    )
+
+
+def torch_index(cuda: bool) -> str:
+    """The package index for PyTorch: ``LOC2_TORCH_INDEX_URL`` when set ('' = pip's default), else the CPU
+    build's index without CUDA, PyTorch's CUDA index on Windows, PyPI (CUDA builds) on Linux."""
+    if TORCH_INDEX_VARIABLE in os.environ:
+        return os.environ[TORCH_INDEX_VARIABLE].strip()
+    if not cuda:
+        return "" if sys.platform == "darwin" else CPU_INDEX  # macOS wheels on PyPI are CPU/MPS builds
+    return CUDA_INDEX_WINDOWS if sys.platform == "win32" else ""
+
+
+def torch_requirement() -> str:
+    """The torch line of the engine's requirements."""
+    for line in REQUIREMENTS.read_text(encoding="utf-8").splitlines():
+        if re.match(r"torch\b", line.strip()):
+            return line.strip()
+    return "torch"
+
+
+def make_plan(base_python: str = "", cuda: bool | None = None, target: Path | None = None) -> InstallPlan:
+    """The steps of an install (InstallError when there is no usable base Python)."""
+    python, version = find_base_python(base_python)
+    cuda = has_nvidia_gpu() if cuda is None else cuda
+    target = target or managed_dir()
+    engine = str(venv_python(target))
+    pip = [engine, "-m", "pip", "install", "--progress-bar", "off", "--disable-pip-version-check"]
+    index = torch_index(cuda)
+    torch_args = [*pip, *(["--index-url", index] if index else []), torch_requirement()]
+    steps = [
+        InstallStep("Creating the engine environment", python, ["-m", "venv", "--clear", str(target)]),
+        InstallStep("Installing PyTorch", torch_args[0], torch_args[1:]),
+        InstallStep("Installing the engine's packages", pip[0], [*pip[1:], "-r", str(REQUIREMENTS)]),
+        InstallStep("Checking the engine", engine, [str(LAUNCHER), "--check"]),
+    ]
+    return InstallPlan(python, version, target, cuda, steps)
+
+
+class EngineInstaller(QObject):
+    """Runs an :class:`InstallPlan` step by step.
+
+    Signals: ``line(str)`` each output line; ``step(str, int, int)`` label, index, count as each step
+    starts; ``done(bool, str)`` at the end with a message for people (what failed and pip's last lines).
+    """
+
+    line = pyqtSignal(str)
+    step = pyqtSignal(str, int, int)
+    done = pyqtSignal(bool, str)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.plan: InstallPlan | None = None
+        self.process: QProcess | None = None
+        self.output: list[str] = []
+        self.downloaded_mb = 0.0
+        self._index = -1
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.state() != QProcess.ProcessState.NotRunning
+
+    def start(self, plan: InstallPlan) -> None:
+        if self.running:
+            raise InstallError("an installation is already running")
+        self.plan = plan
+        self.output = []
+        self.downloaded_mb = 0.0
+        self._index = -1
+        self._next()
+
+    def cancel(self) -> None:
+        if self.running:
+            self._index = len(self.plan.steps) if self.plan else 0  # no further step
+            self.process.kill()
+
+    def _next(self) -> None:
+        assert self.plan is not None  # nosec B101 - start() sets it
+        self._index += 1
+        if self._index >= len(self.plan.steps):
+            self.done.emit(True, f"The Loc2 engine is installed in {self.plan.target}.")
+            return
+        step = self.plan.steps[self._index]
+        self.step.emit(step.label, self._index, len(self.plan.steps))
+        self.line.emit(f"$ {step.program} {' '.join(step.arguments)}")
+        process = QProcess(self)
+        environment = QProcessEnvironment()
+        for key, value in engine_environment().items():
+            environment.insert(key, value)
+        process.setProcessEnvironment(environment)
+        process.setProcessChannelMode(QProcess.ProcessChannelMode.MergedChannels)
+        process.readyReadStandardOutput.connect(self._read)
+        process.finished.connect(self._finished)
+        process.errorOccurred.connect(self._error)
+        self.process = process
+        process.start(step.program, step.arguments)
+
+    def _read(self) -> None:
+        text = bytes(self.process.readAllStandardOutput()).decode("utf-8", errors="replace")
+        for line in text.splitlines():
+            if not line.strip():
+                continue
+            self.output.append(line)
+            size = re.search(r"\(([\d.]+) (kB|MB|GB)\)", line)
+            if line.lstrip().startswith("Downloading") and size:
+                factor = {"kB": 1e-3, "MB": 1.0, "GB": 1e3}[size.group(2)]
+                self.downloaded_mb += float(size.group(1)) * factor
+            self.line.emit(line)
+
+    def _finished(self, exit_code: int, exit_status) -> None:
+        self._read()
+        assert self.plan is not None  # nosec B101
+        if self._index >= len(self.plan.steps):  # cancelled
+            self.done.emit(False, "The engine installation was cancelled.")
+            return
+        if exit_status != QProcess.ExitStatus.NormalExit or exit_code != 0:
+            step = self.plan.steps[self._index]
+            tail = "\n".join(self.output[-12:])
+            hint = ""
+            if "ensurepip" in tail or "No module named venv" in tail:
+                hint = " Debian/Ubuntu: sudo apt install python3-venv, then try again."
+            self.done.emit(
+                False,
+                f"{step.label} failed (exit code {exit_code}).{hint}\n{step.program} {' '.join(step.arguments)}"
+                f"\n{tail}",
+            )
+            return
+        self._next()
+
+    def _error(self, error) -> None:
+        if error == QProcess.ProcessError.FailedToStart and self.plan is not None:
+            step = self.plan.steps[self._index]
+            self._index = len(self.plan.steps) + 1
+            self.done.emit(False, f"{step.label}: could not start {step.program}")
