@@ -1,7 +1,8 @@
 """The ``loc2`` command line: one subcommand per job; each module contributes its own parser.
 
-Subcommands: ``localize`` (pipeline), ``demo``, ``train``, ``eval``, ``depth``, ``models``.
-Each module provides ``add_parser(subparsers)`` that registers its subcommand and sets ``func``.
+Subcommands: ``localize`` (pipeline), ``demo``, ``train``, ``eval``, ``depth``, ``models``, ``worker``.
+Each module provides ``add_parser(subparsers)`` that registers its subcommand and sets ``func``
+(``SUBCOMMANDS``).
 """
 
 from __future__ import annotations
@@ -9,39 +10,62 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from functools import partial
 
 from .errors import Loc2Error
 
-SUBCOMMAND_MODULES = (
-    "loc2.core.cli_localize",
-    "loc2.core.demo",
-    "loc2.core.train",
-    "loc2.core.evaluation",
-    "loc2.core.depth_models",
-    "loc2.core.models",
+# (command, the module that adds its parser), in the order ``loc2 --help`` lists them
+SUBCOMMANDS = (
+    ("localize", "loc2.core.cli_localize"),
+    ("demo", "loc2.core.demo"),
+    ("train", "loc2.core.train"),
+    ("eval", "loc2.core.evaluation"),
+    ("depth", "loc2.core.depth_models"),
+    ("models", "loc2.core.models"),
+    ("worker", "loc2.core.worker.server"),
 )
 
 
+def _unavailable(command: str, exc: ModuleNotFoundError, _args: argparse.Namespace) -> int:
+    raise Loc2Error(
+        f"this Python ({sys.executable}) lacks the package {exc.name!r} that 'loc2 {command}' needs: install "
+        "the engine's packages into it (pip install -r core/requirements.txt)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The parser of every subcommand. A subcommand whose module needs a package this Python lacks is still
+    listed, and says what is missing when it is run (so ``worker`` starts, and reports, in a broken
+    environment)."""
     parser = argparse.ArgumentParser(
         prog="loc2",
         description="Loc2: fine-grained cross-view localization of street-level photos on orthophotos.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in SUBCOMMAND_MODULES:
+    for command, name in SUBCOMMANDS:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
             if exc.name == name:  # that subcommand is not part of this build
                 continue
-            raise
+            stub = sub.add_parser(command, help=f"(unavailable here: no module {exc.name!r})", add_help=False)
+            stub.set_defaults(func=partial(_unavailable, command, exc))
+            continue
         module.add_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        from .runtime import make_cpu_reproducible
+    except ImportError:  # no torch in this Python: the commands that need it say so (``worker --check``)
+        pass
+    else:
+        make_cpu_reproducible()  # before any torch computation: MKL reads MKL_CBWR at its first call
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and not isinstance(getattr(args, "func", None), partial):
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -34,6 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--prior-sigma", type=float, default=5.0, help="GNSS noise of the EXIF priors, metres")
     p.add_argument("--model", default="demo", help="demo (default) or a checkpoint file")
     p.add_argument("--device", default="auto")
+    p.add_argument("--city-only", action="store_true", help="only generate the city (orthophoto, photos, truth)")
     p.set_defaults(func=run)
 
 
@@ -118,6 +119,8 @@ def run(args) -> int:
         n_pinhole=args.pinhole,
         prior_sigma_m=args.prior_sigma,
     )
+    if args.city_only:
+        return 0
     results = out / "results.gpkg"
     argv = [
         "localize", "--ortho", str(city_dir / "ortho.tif"), "--images", str(city_dir / "photos"),

@@ -134,13 +134,15 @@ def run_localize(
     def share(done: float) -> float:  # of the whole job, once the model is loaded
         return MODEL_SHARE + (1 - MODEL_SHARE) * done / max(summary.total, 1)
 
+    localizer = None
+    if items:  # the model first: when it cannot be loaded, nothing is written
+        report(Progress(0, summary.total, "model", 0.0))
+        localizer = get_localizer(options)
     for path, message in unreadable:
         record(_unreadable_result(path, message, crs_wkt, options.model_name))
     n_items = len(items)
     if items and not (is_canceled is not None and is_canceled()):
         offset = len(unreadable)
-        report(Progress(offset, summary.total, "model", share(offset) - MODEL_SHARE))
-        localizer = get_localizer(options)
 
         def stage(index: int, name: str, fraction: float) -> None:
             report(

@@ -33,6 +33,10 @@ from .types import DEFAULT_SEARCH_RADIUS_M, MODEL_DEMO, MODELS, JobOptions, Phot
 # One crop is trusted to hold the camera within this fraction of its footprint from its centre.
 SEARCH_REACH_FRACTION = 0.25
 MAX_SEARCH_CROPS = 49
+class Cancelled(Exception):  # noqa: N818 - not an error: the user asked for it
+    """The job was cancelled during a photo (at the start of the stage named by the message)."""
+
+
 # The stages of one photo, in order, as ``localize_item`` reports them (``on_stage``).
 STAGES = ("read", "depth", "backbone", "match", "solve", "figure")
 _GEOD = pyproj.Geod(ellps="WGS84")
@@ -187,12 +191,18 @@ def localize_item(
 ) -> PhotoResult:
     """Localize one photo; raises Loc2Error (with the photo and the reason) when it cannot be done.
 
-    ``is_canceled()`` is checked between search crops: a cancelled photo is solved on the crops matched so
-    far. ``on_stage(stage, fraction)`` is told each stage as it starts (``STAGES``) with the share of the
-    photo's work done before it.
+    ``is_canceled()`` is checked as each stage starts (and between search crops): a cancelled photo raises
+    :class:`Cancelled` and gives no result. ``on_stage(stage, fraction)`` is told each stage as it starts
+    (``STAGES``) with the share of the photo's work done before it.
     """
     t0 = time.perf_counter()
-    stage = on_stage or (lambda _name, _fraction: None)
+
+    def stage(name: str, fraction: float) -> None:
+        if is_canceled is not None and is_canceled():
+            raise Cancelled(name)
+        if on_stage is not None:
+            on_stage(name, fraction)
+
     stage("read", 0.0)
     path = Path(item.path)
     if not item.has_position:
@@ -222,8 +232,6 @@ def localize_item(
     # one P for all crops (the job's largest array: crops × 4 grids), each crop's matches written into it
     matches = _CropMatches(len(offsets), preset.aerial_grid**2, len(view.valid), localizer.device)
     for i, (d_east, d_north) in enumerate(offsets):
-        if crops and is_canceled is not None and is_canceled():
-            break
         stage("match", 0.4 + 0.4 * i / len(offsets))
         centre = _offset_in_crs(ortho, prior_xy, d_east, d_north)
         try:
@@ -335,6 +343,8 @@ def localize_batch(
             try:
                 stage = None if on_stage is None else partial(on_stage, i)
                 result = localize_item(item, ortho, localizer, options, generator, is_canceled, stage)
+            except Cancelled:
+                break
             except Exception as exc:  # noqa: BLE001 - a photo's failure must never stop the batch
                 message = (
                     str(exc)

@@ -1,4 +1,7 @@
-"""Shared test helpers: the published state-dict layouts (../shared/reference, or the copy in tests/data)."""
+"""Shared test helpers: the published state-dict layouts (../shared/reference, or the copy in tests/data).
+
+Nothing heavy at module level: pytest loads this file for tests/app too, which runs under any QGIS's Python.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,6 @@ import os
 from pathlib import Path
 
 import pytest
-import torch
 
 _SHARED = Path(__file__).resolve().parents[2] / "shared" / "reference"
 # The published layouts: LOC2_REFERENCE, else the project's shared reference folder beside the checkout,
@@ -46,8 +48,10 @@ def dinov2_vitl14_layout() -> dict[str, tuple[tuple[int, ...], str]]:
     return out
 
 
-def random_state(layout: dict, seed: int = 0, fill_random: bool = True) -> dict[str, torch.Tensor]:
-    """A state dict with exactly the given names, shapes and dtypes, random values."""
+def random_state(layout: dict, seed: int = 0, fill_random: bool = True) -> dict:
+    """A state dict with exactly the given names, shapes and dtypes, random values (torch tensors)."""
+    import torch  # here, not at module level: tests/app runs under QGIS's own Python, without torch
+
     gen = torch.Generator().manual_seed(seed)
     state = {}
     for name, (shape, dtype) in layout.items():

@@ -26,6 +26,8 @@ os.environ["XDG_CONFIG_HOME"] = _PROFILE  # QgsSettings (QSettings) write here, 
 # QGIS's own temporary folders (one per start, Processing's outputs) go there too, so none outlives the run;
 # Python's tempfile has already fixed its folder above, so pytest's tmp_path is unaffected
 os.environ["TMPDIR"] = _PROFILE
+# The plugin's engine: this interpreter (the project's .venv has the engine's packages) unless one is named.
+os.environ.setdefault("LOC2_ENGINE_PYTHON", sys.executable)
 PROCESSING_PLUGINS = "/usr/share/qgis/python/plugins"
 if os.path.isdir(PROCESSING_PLUGINS) and PROCESSING_PLUGINS not in sys.path:
     sys.path.append(PROCESSING_PLUGINS)

@@ -1,7 +1,9 @@
-"""The plugin against a real QGIS: loading through classFactory, GUI entries, provider, missing packages."""
+"""The plugin against a real QGIS: loading through classFactory, GUI entries, provider, no engine library in
+QGIS's process, metadata and Qt 6 readiness."""
 
 from __future__ import annotations
 
+import ast
 import configparser
 import os
 import subprocess
@@ -12,8 +14,6 @@ from qgis.core import QgsApplication, QgsProcessingAlgorithm
 from qgis_helpers import ROOT, StubIface, class_factory, qgis_app
 
 qgis_app()
-
-from loc2.ui import dependencies  # noqa: E402
 
 
 @pytest.fixture
@@ -109,58 +109,65 @@ def _run_offscreen(code: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_plugin_load_imports_no_torch():
-    """Loading the plugin (classFactory, initGui, Processing provider) must not import torch."""
+ENGINE_LIBRARIES = ("torch", "numpy", "cv2", "rasterio", "shapely", "pyproj", "geopandas", "pyogrio", "PIL")
+
+
+def test_plugin_work_loads_no_engine_library_into_qgis():
+    """Loading the plugin, opening the dialog, running a photo through the worker and reading its layers
+    must not load torch, GDAL's Python bindings' rivals or numpy into QGIS's process: the engine runs in its
+    own process."""
     code = (
         "import sys; sys.path.insert(0, 'tests');"
         "from qgis_helpers import StubIface, class_factory, qgis_app; qgis_app();"
-        "p = class_factory()(StubIface()); p.initGui();"
-        "from qgis.core import QgsApplication;"
-        "assert QgsApplication.processingRegistry().algorithmById('loc2:localizeimages') is not None;"
-        "p.unload(); print('torch' in sys.modules, 'cv2' in sys.modules)"
+        "before = {m for m in " + repr(ENGINE_LIBRARIES) + " if m in sys.modules};"
+        "p = class_factory()(StubIface()); p.initGui(); p.show_dialog();"
+        "from loc2.ui.engine.client import shared_worker;"
+        "out = shared_worker().run_job('describe', {'device': 'cpu'});"
+        "assert out.ok, out.message;"
+        "p.unload();"
+        "print(sorted({m for m in " + repr(ENGINE_LIBRARIES) + " if m in sys.modules} - before))"
     )
     out = _run_offscreen(code)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split()[-2:] == ["False", "False"]
+    assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
-def _pretend_missing(*names):
-    real = dependencies._default_find_spec
+def test_the_qgis_side_never_imports_an_engine_library():
+    """Every import in loc2_plugin.py and ui/ is QGIS, Qt through qgis.PyQt, the standard library or the
+    engine's torch-free boundary modules (core.types, core.errors, core.solvers, core.worker.protocol)."""
+    allowed_core = {"types", "errors", "solvers", "worker", "worker.protocol"}
+    sources = [ROOT / "loc2_plugin.py", ROOT / "__init__.py", *sorted((ROOT / "ui").rglob("*.py"))]
+    for path in sources:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [("." * node.level) + (node.module or "")]
+            else:
+                continue
+            for name in names:
+                top = name.lstrip(".").split(".")[0]
+                if name.startswith("."):
+                    module = name.lstrip(".")
+                    if module.startswith("core"):
+                        rest = module[len("core") :].lstrip(".")
+                        assert rest in allowed_core or any(rest.startswith(a + ".") for a in allowed_core), (
+                            path,
+                            name,
+                        )
+                    continue
+                assert top in sys.stdlib_module_names or top == "qgis", (path, name)
+                assert not name.startswith(("PyQt5", "PyQt6")), (path, name)
 
-    def find_spec(module):
-        return None if module in names else real(module)
 
-    return find_spec
-
-
-def test_missing_packages_message_names_them_and_keeps_numpy(monkeypatch):
-    monkeypatch.setattr(dependencies, "_default_find_spec", _pretend_missing("torch", "cv2"))
-    missing = dependencies.missing_packages()
-    assert missing == [("torch", "torch"), ("cv2", "opencv-python-headless")]
-    message = dependencies.missing_message(missing)
-    assert "torch, opencv-python-headless" in message
-    command = dependencies.install_command(missing)
-    assert command[1:4] == ["-m", "pip", "install"]
-    assert "torch" in command and "opencv-python-headless" in command
-    assert command[-1] == "numpy<2"  # numpy 1.x is installed: never upgrade it to 2
-    assert "'numpy<2'" in message  # quoted for the shell
-    with pytest.raises(dependencies.DependencyError, match="torch"):
-        dependencies.require()
-
-
-def test_nothing_missing_here():
-    assert dependencies.missing_packages() == []
-    assert dependencies.missing_message([]) == ""
-    dependencies.require()
-
-
-def test_plugin_loads_and_warns_when_torch_is_missing(iface, monkeypatch):
-    monkeypatch.setattr(dependencies, "_default_find_spec", _pretend_missing("torch"))
+def test_plugin_loads_and_says_so_without_an_engine(iface, monkeypatch, tmp_path):
+    monkeypatch.setenv("LOC2_ENGINE_PYTHON", "")
     plugin = class_factory()(iface)
     plugin.initGui()
     try:
         assert QgsApplication.processingRegistry().algorithmById("loc2:localizeimages") is not None
-        assert iface.messages and "torch" in iface.messages[-1][1]
+        assert iface.messages and "Install engine" in iface.messages[-1][1]
     finally:
         plugin.unload()
 
@@ -170,43 +177,30 @@ def test_metadata_is_complete():
     meta.read(ROOT / "metadata.txt", encoding="utf-8")
     general = meta["general"]
     required = (
-        "name", "qgisMinimumVersion", "description", "about", "version", "author", "email", "repository",
-        "tracker", "homepage", "tags", "icon", "category", "changelog", "hasProcessingProvider", "supportsQt6",
+        "name", "qgisMinimumVersion", "qgisMaximumVersion", "description", "about", "version", "author",
+        "email", "repository", "tracker", "homepage", "tags", "icon", "category", "changelog",
+        "hasProcessingProvider",
     )  # fmt: skip
     for key in required:
         assert general.get(key, "").strip(), key
     assert general["name"] == "Loc2" and general["qgisMinimumVersion"] == "3.22"
+    assert general["qgisMaximumVersion"] == "4.99"  # ready for QGIS 4 (QGIS no longer reads supportsQt6)
     pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     assert f'version = "{general["version"]}"' in pyproject and general["category"] == "Raster"
     assert general["changelog"].split()[0] == general["version"]  # the changelog starts with this version
-    assert general["hasProcessingProvider"] == "yes" and general["supportsQt6"] == "True"
-    assert (ROOT / general["icon"]).is_file()
+    assert general["hasProcessingProvider"] == "yes"
+    assert (ROOT / general["icon"]).is_file() and (ROOT / "LICENSE").is_file()
+    for key in ("repository", "tracker", "homepage"):
+        assert general[key].startswith("https://"), key
     text = (ROOT / "metadata.txt").read_text(encoding="utf-8")
     assert "<" not in text.replace("numpy<2", "") and "href" not in text  # no HTML
 
 
-def test_pyproj_work_in_successive_qgs_tasks_does_not_crash():
-    """pyproj ≥ 3.7 frees a pooled thread's PROJ context with each task's Python thread state; without
-    ``finish_worker_job`` the second task on the same thread crashes (run in a subprocess: a crash is a
-    non-zero exit, not a dead test session)."""
-    code = (
-        "import sys; sys.path.insert(0, 'tests');"
-        "from qgis_helpers import qgis_app, process_events_until; qgis_app();"
-        "import pyproj; from qgis.core import QgsApplication, QgsTask;"
-        "from loc2.ui.threads import finish_worker_job;\n"
-        "def work(task=None):\n"
-        "    try:\n"
-        "        for _ in range(3):\n"
-        "            pyproj.Transformer.from_crs('EPSG:32632', 'EPSG:4326', always_xy=True).transform(1, 2)\n"
-        "    finally:\n"
-        "        finish_worker_job()\n"
-        "    return True\n"
-        "for i in range(8):\n"
-        "    done = []\n"
-        "    task = QgsTask.fromFunction('t', work, on_finished=lambda e, r: done.append((e, r)))\n"
-        "    QgsApplication.taskManager().addTask(task)\n"
-        "    assert process_events_until(lambda: done, 60) and done[0] == (None, True), done\n"
-        "print('ok')\n"
-    )
-    out = _run_offscreen(code)
-    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]
+def test_no_qt5_only_idioms_in_the_qgis_side():
+    """Ready for Qt 6: no exec_(), and QgsField made only by ui.layers.make_field (QMetaType types from
+    QGIS 3.38, the deprecated QVariant ones only before)."""
+    for path in [ROOT / "loc2_plugin.py", *sorted((ROOT / "ui").rglob("*.py"))]:
+        text = path.read_text(encoding="utf-8")
+        assert ".exec_(" not in text, path
+        if path.name != "layers.py":
+            assert "QVariant" not in text and "QgsField(" not in text, path

@@ -1,23 +1,24 @@
-"""The single-photo dialog and its QgsTask in a real (offscreen) QGIS: runs, cancel, export, bad input.
+"""The single-photo dialog in a real (offscreen) QGIS, its engine a real worker process: runs, cancel,
+export, bad input, no engine and a broken engine.
 
-The model is the shipped demo checkpoint, chosen as a checkpoint file (a randomly initialised one found a
-pose only by luck); accuracy against the truth is asserted in test_plugin_processing.py. A screenshot of
-the dialog after a run is saved to ``tests/artifacts/dialog.png`` for review.
+The model is the shipped demo checkpoint, chosen as a checkpoint file. The desktop application itself is
+exercised in tests/app; these tests reach the dialog's corners quickly. A screenshot of the dialog after a
+run is saved to ``tests/artifacts/dialog.png`` for review.
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
-from plugin_fixtures import CRS, lonlat_at, make_city, torch_threads_restored, write_ortho
+from plugin_fixtures import CRS, lonlat_at, make_city, write_ortho
 from qgis.core import (
     Qgis,
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
     QgsPointXY,
     QgsProject,
+    QgsRasterLayer,
     QgsVectorLayer,
     QgsWkbTypes,
 )
@@ -26,7 +27,6 @@ from qgis_helpers import StubIface, clear_project, process_events_until, qgis_ap
 
 qgis_app()
 
-from loc2.ui import dependencies  # noqa: E402
 from loc2.ui import dialog as dialog_module  # noqa: E402
 from loc2.ui.dialog import (  # noqa: E402
     DEPTH_FILE,
@@ -37,17 +37,17 @@ from loc2.ui.dialog import (  # noqa: E402
     Loc2Dialog,
     parse_lonlat,
 )
-from loc2.ui.models import DEMO_CHECKPOINT as SHIPPED_MODEL  # noqa: E402
-from loc2.ui.task import LocalizeTask  # noqa: E402
+from loc2.ui.engine.client import shutdown_shared_worker  # noqa: E402
+from loc2.ui.settings import DEMO_CHECKPOINT as SHIPPED_MODEL  # noqa: E402
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-LAYER_NAMES = ["Corrected pose", "Prior pose", "Shift", "Inliers", "Ground outline"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _restore_torch_threads():
-    with torch_threads_restored():
-        yield
+LAYER_NAMES = [
+    "Corrected pose",
+    "Prior (GPS) pose",
+    "Shift, prior → corrected",
+    "Inlier matches",
+    "Ground layout outline",
+]
 
 
 @pytest.fixture(scope="module")
@@ -67,19 +67,29 @@ def iface():
     return StubIface()
 
 
-def _dialog(iface, city, photo=None) -> Loc2Dialog:
+def _dialog(iface, city, photo=None, results=None) -> Loc2Dialog:
     dlg = Loc2Dialog(iface)
     dlg.set_ortho_file(str(city.ortho))
     dlg.photo_widget.setFilePath(str(photo or city.located[0]))
     dlg.model_combo.setCurrentIndex(dlg.model_combo.findData("checkpoint"))
-    dlg.checkpoint_widget.setFilePath(str(SHIPPED_MODEL))  # trained: a random model finds a pose by luck
+    dlg.checkpoint_widget.setFilePath(str(SHIPPED_MODEL))
     dlg.device_combo.setCurrentIndex(2)  # CPU
     dlg.radius_spin.setValue(1.0)
+    if results is not None:
+        dlg.results_widget.setFilePath(str(results))
+    process_events_until(lambda: dlg.photo_meta is not None or "EXIF" in dlg.photo_info.text(), 60)
     return dlg
 
 
-def _assert_nothing_added(project):
-    assert project.mapLayers() == {} and project.layerTreeRoot().children() == []
+def _run(dlg, timeout_s: float = 180):
+    task = dlg.start()
+    assert task is not None, dlg.last_message
+    assert process_events_until(lambda: dlg.task is None, timeout_s=timeout_s), "the task did not finish"
+    return task
+
+
+def _vector_layers(project):
+    return [layer for layer in project.mapLayers().values() if isinstance(layer, QgsVectorLayer)]
 
 
 def test_parse_lonlat():
@@ -96,69 +106,56 @@ def test_demo_checkpoint_path_matches_the_engine():
     assert dialog_module.DEMO_CHECKPOINT == DEMO_CHECKPOINT
 
 
-def test_task_runs_synchronously_and_finished_adds_the_group(iface, city, project):
-    dlg = _dialog(iface, city)
-    spec = dlg.collect_spec()
-    assert spec.options["solver"] == "precise"  # the default
+def test_run_adds_the_group_from_the_engines_file_and_exports(iface, city, project, tmp_path):
+    dlg = _dialog(iface, city, results=tmp_path / "runs")
     name = city.located[0].name
-    assert (spec.prior_lon, spec.prior_lat) == pytest.approx(city.positions[name], abs=1e-6)
-    assert spec.prior_heading_deg == pytest.approx(city.headings[name], abs=0.01)
-    task = LocalizeTask(spec, project=project)
-    try:
-        assert task.run(), task.error
-        _assert_nothing_added(project)  # run() (worker thread) never touches the project
-        task.finished(True)
-        assert task.group is not None and task.group.name() == f"Loc2 — {name}"
-        assert [n.name() for n in task.group.children()] == LAYER_NAMES
-        poses = task.layers["poses"]
-        assert poses.crs() == QgsCoordinateReferenceSystem(CRS) and poses.featureCount() == 1
-        pose = next(poses.getFeatures())
-        assert pose["status"] == "ok" and 0 <= pose["heading"] < 360 and pose["inliers"] >= 3
-        assert task.layers["inliers"].featureCount() == pose["inliers"]
-        assert task.layers["outlines"].geometryType() == QgsWkbTypes.PolygonGeometry
-        prior = next(task.layers["priors"].getFeatures()).geometry().asPoint()
-        assert (prior.x(), prior.y()) == pytest.approx((pose["prior_x"], pose["prior_y"]))
-        assert task.figure_path and Path(task.figure_path).read_bytes()[:4] == b"\x89PNG"
-    finally:
-        task.cleanup()
-
-
-def test_task_manager_run_shows_result_and_exports_shapefiles(iface, city, project, tmp_path):
-    dlg = _dialog(iface, city)
+    assert "panorama" in dlg.photo_info.text() and "GPS" in dlg.photo_info.text()
     dlg.matches_check.setChecked(True)
     task = dlg.start()
     assert task is not None and not dlg.run_button.isEnabled() and dlg.cancel_button.isEnabled()
     assert process_events_until(lambda: dlg.task is None, timeout_s=180), "the task did not finish"
     level, text = dlg.last_message
     assert level == Qgis.Success, text
-    assert "inliers" in text and dlg.progress.value() == 100
+    assert "inliers" in text and "confidence" in text and dlg.progress.value() == 100
     group = project.layerTreeRoot().children()[0]
-    assert [n.name() for n in group.children()] == [
-        "Corrected pose",
-        "Prior pose",
-        "Shift",
-        "Matches",
-        "Inliers",
-        "Ground outline",
-    ]
+    assert group.name() == f"Loc2 — {name}"
+    assert [n.name() for n in group.children()] == [*LAYER_NAMES[:3], "Top matches", *LAYER_NAMES[3:]]
+    written = sorted((tmp_path / "runs").glob("*.gpkg"))
+    assert len(written) == 1 and written[0].name.startswith(Path(name).stem)  # one GeoPackage per run
+    for layer in _vector_layers(project):
+        assert layer.providerType() == "ogr" and layer.source().startswith(str(written[0]))
+    poses = dlg.layers["poses"]
+    assert poses.crs() == QgsCoordinateReferenceSystem(CRS) and poses.featureCount() == 1
+    pose = next(poses.getFeatures())
+    assert pose["status"] == "ok" and 0 <= pose["heading"] < 360 and pose["inliers"] >= 3
+    assert (pose["prior_lon"], pose["prior_lat"]) == pytest.approx(city.positions[name], abs=1e-6)
+    assert pose["prior_head"] == pytest.approx(city.headings[name], abs=0.01)
+    assert dlg.layers["inliers"].featureCount() == pose["inliers"]
+    assert dlg.layers["outlines"].geometryType() == QgsWkbTypes.PolygonGeometry
+    prior = next(dlg.layers["priors"].getFeatures())
+    assert (prior.geometry().asPoint().x(), prior.geometry().asPoint().y()) == pytest.approx(
+        (pose["prior_x"], pose["prior_y"])
+    )
     assert not dlg.figure_label.pixmap().isNull()
-    pose = next(project.mapLayersByName("Corrected pose")[0].getFeatures()).geometry()
     to_canvas = QgsCoordinateTransform(
         QgsCoordinateReferenceSystem(CRS), iface.canvas.mapSettings().destinationCrs(), project
     )
-    assert iface.canvas.extent().contains(to_canvas.transform(pose.asPoint()))  # zoomed to the result
+    assert iface.canvas.extent().contains(to_canvas.transform(pose.geometry().asPoint()))  # zoomed to it
     assert dlg.export_button.isEnabled() and dlg.run_button.isEnabled()
 
-    sources = dlg.export_results(str(tmp_path / "result.shp"))
-    assert set(sources) == {"poses", "inliers", "outlines", "shifts", "matches"}
-    expected = {
-        "poses": QgsWkbTypes.PointGeometry,
-        "outlines": QgsWkbTypes.PolygonGeometry,
-        "shifts": QgsWkbTypes.LineGeometry,
-    }
-    for name, geometry in expected.items():
-        layer = QgsVectorLayer(str(tmp_path / f"result_{name}.shp"), name, "ogr")
+    dlg.export_results(str(tmp_path / "result.shp"))
+    assert process_events_until(lambda: not dlg._side_tasks, timeout_s=60)
+    assert dlg.last_message[0] == Qgis.Success, dlg.last_message
+    for role, geometry in (
+        ("poses", QgsWkbTypes.PointGeometry),
+        ("priors", QgsWkbTypes.PointGeometry),
+        ("outlines", QgsWkbTypes.PolygonGeometry),
+        ("shifts", QgsWkbTypes.LineGeometry),
+        ("matches", QgsWkbTypes.LineGeometry),
+    ):
+        layer = QgsVectorLayer(str(tmp_path / f"result_{role}.shp"), role, "ogr")
         assert layer.isValid() and layer.crs().authid() == CRS and layer.geometryType() == geometry
+        assert (tmp_path / f"result_{role}.qml").is_file()
     poses = QgsVectorLayer(str(tmp_path / "result_poses.shp"), "poses", "ogr")
     assert "heading" in poses.fields().names() and poses.featureCount() == 1
     _screenshot(dlg)
@@ -167,11 +164,9 @@ def test_task_manager_run_shows_result_and_exports_shapefiles(iface, city, proje
 
 def _screenshot(dlg):
     """Save the dialog, as it looks after a run, to tests/artifacts/dialog.png for review."""
-    dlg.update_device_label()
-    assert "CPU" in dlg.device_label.text()
-    dlg.resize(1000, 760)
     dlg.show()
-    process_events_until(lambda: False, timeout_s=0.3)
+    process_events_until(lambda: "PyTorch" in dlg.engine_label.text(), timeout_s=60)
+    assert "CPU" in dlg.engine_label.text()
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / "dialog.png"
     assert dlg.grab().save(str(path))
@@ -179,46 +174,39 @@ def _screenshot(dlg):
     dlg.close()
 
 
-def test_published_solver_choice_reaches_the_job(iface, city, project):
-    dlg = _dialog(iface, city)
+def test_published_solver_choice_reaches_the_job(iface, city, project, tmp_path):
+    dlg = _dialog(iface, city, results=tmp_path)
     dlg.solver_combo.setCurrentIndex(dlg.solver_combo.findData("published"))
-    spec = dlg.collect_spec()
-    assert spec.options["solver"] == "published"
-    task = LocalizeTask(spec, project=project)
-    assert task.run(), task.error  # the engine takes the option
-    assert task.result is not None and task.result.ok
+    job = dlg.collect_job()
+    assert job.options.solver == "published"
+    _run(dlg)
+    assert dlg.last_result and dlg.last_result["ok"], dlg.last_message
 
 
-def test_cancel_adds_nothing(iface, city, project):
-    dlg = _dialog(iface, city)
-    task = LocalizeTask(dlg.collect_spec(), project=project)
-    task.cancel()
-    assert task.run() is False
-    task.finished(False)
-    assert task.canceled and task.group is None
-    _assert_nothing_added(project)
-    task.cleanup()
-
-    task = dlg.start()  # through the task manager, cancelled at once
-    dlg.cancel()
+def test_cancel_adds_nothing(iface, city, project, tmp_path):
+    dlg = _dialog(iface, city, results=tmp_path)
+    before = len(_vector_layers(project))
+    dlg.start()
+    dlg.cancel()  # at once: the queued task ends cancelled
     assert process_events_until(lambda: dlg.task is None, timeout_s=180)
     assert dlg.last_message[0] == Qgis.Info and "Cancelled" in dlg.last_message[1]
-    _assert_nothing_added(project)
+    assert len(_vector_layers(project)) == before
     dlg.shutdown()
 
 
 def _refused(dlg, project, *needles):
+    before = len(_vector_layers(project))
     assert dlg.start() is None
     level, text = dlg.last_message
     assert level == Qgis.Critical
     for needle in needles:
         assert needle in text, text
-    _assert_nothing_added(project)
+    assert len(_vector_layers(project)) == before
 
 
 def test_no_raster_chosen(iface, city, project):
     dlg = _dialog(iface, city)
-    dlg.ortho_combo.setCurrentIndex(0)  # the empty entry
+    dlg.ortho_combo.setLayer(None)
     _refused(dlg, project, "Choose an orthophoto")
 
 
@@ -228,11 +216,20 @@ def test_raster_without_crs(iface, city, project, tmp_path):
     _refused(dlg, project, "bare.tif", "coordinate reference system")
 
 
+def test_a_file_picked_as_orthophoto_is_on_the_map_and_the_only_raster_is_preselected(iface, city, project):
+    dlg = _dialog(iface, city)
+    rasters = [lyr for lyr in project.mapLayers().values() if isinstance(lyr, QgsRasterLayer)]
+    assert [r.source() for r in rasters] == [str(city.ortho)] and dlg.ortho_combo.currentLayer() is rasters[0]
+    again = Loc2Dialog(iface)  # a new dialog chooses the project's only raster
+    assert again.ortho_combo.currentLayer() is rasters[0]
+
+
 def test_photo_without_gps_needs_a_clicked_or_typed_prior(iface, city, project):
     dlg = _dialog(iface, city, photo=city.no_gps)
     assert "no GPS" in dlg.photo_info.text()
     _refused(dlg, project, "zz_no_gps.jpg", "no GPS position")
     dlg.prior_combo.setCurrentIndex(PRIOR_CLICKED)
+    assert dlg.last_message == (None, "")  # the input changed: the message about it is gone
     _refused(dlg, project, "Click the camera")
     dlg.prior_combo.setCurrentIndex(PRIOR_TYPED)
     dlg.prior_edit.setText("not a position")
@@ -249,10 +246,9 @@ def test_photo_without_gps_needs_a_clicked_or_typed_prior(iface, city, project):
     x, y = 465_060.0, 5_246_060.0  # the same point in the orthophoto's CRS, as clicked on a UTM map
     dlg.set_clicked_prior(QgsPointXY(x, y), QgsCoordinateReferenceSystem(CRS))
     dlg.heading_combo.setCurrentIndex(HEADING_TYPED)
-    dlg.heading_spin.setValue(370.0 % 360)
-    spec = dlg.collect_spec()
-    assert (spec.prior_lon, spec.prior_lat) == pytest.approx((lon, lat), abs=1e-7)
-    assert spec.prior_heading_deg == pytest.approx(10.0)
+    dlg.heading_spin.setValue(10.0)
+    job = dlg.collect_job()
+    assert job.lonlat == pytest.approx((lon, lat), abs=1e-7) and job.heading_deg == pytest.approx(10.0)
 
 
 def test_missing_weights(iface, city, project, tmp_path, monkeypatch):
@@ -275,88 +271,71 @@ def test_missing_depth_file(iface, city, project, tmp_path):
     _refused(dlg, project, "depth map", "depth.png")
 
 
-def test_torch_missing(iface, city, project, monkeypatch):
-    real = dependencies._default_find_spec
-    monkeypatch.setattr(dependencies, "_default_find_spec", lambda m: None if m == "torch" else real(m))
-    dlg = _dialog(iface, city)
-    assert dlg.last_message[0] == Qgis.Critical and "torch" in dlg.last_message[1]  # said on opening
-    _refused(dlg, project, "torch", "pip install", "numpy<2")
-    dlg.update_device_label()
-    assert "not installed" in dlg.device_label.text()
-
-
-def _wait_for_install(dlg, timeout_ms=120_000):
-    from qgis.PyQt.QtCore import QEventLoop, QTimer
-
-    loop = QEventLoop()
-    dlg.installer.done.connect(lambda *_: loop.quit())
-    QTimer.singleShot(timeout_ms, loop.quit)
-    if dlg.installer.running:
-        loop.exec_()
-    assert not dlg.installer.running
-
-
-def test_install_button_runs_pip_in_the_background_and_reports(iface, city, monkeypatch, tmp_path):
-    """The button runs pip through QProcess (real pip, offline: an unknown package fails, --version
-    succeeds); the dialog stays usable, Run is disabled meanwhile, and the outcome is said."""
-    from loc2.ui import installer
-
-    real = dependencies._default_find_spec
-    monkeypatch.setattr(dependencies, "_default_find_spec", lambda m: None if m == "torch" else real(m))
-    dlg = _dialog(iface, city)
-    assert dlg.install_button is not None and dlg.install_button.text() == "Install dependencies"
-
-    asked = []
-    monkeypatch.setattr(
-        installer,
-        "install_command",
-        lambda missing: asked.append(missing) or [sys.executable, "-m", "pip", "--version"],
-    )
-    dlg.install_button.click()  # the default command: install what is missing
-    assert asked == [[("torch", "torch")]] and not dlg.run_button.isEnabled()
-    _wait_for_install(dlg)
-    assert dlg.last_message[0] == Qgis.Critical and "still missing: torch" in dlg.last_message[1]
-    assert dlg.run_button.isEnabled()
-
-    offline = [
-        sys.executable,
-        "-m",
-        "pip",
-        "install",
-        "--no-index",
-        "--find-links",
-        str(tmp_path),
-        "loc2-no-such-pkg",
-    ]
-    dlg.install_dependencies(command=offline)
-    _wait_for_install(dlg)
-    level, text = dlg.last_message
-    assert level == Qgis.Critical and "Installing failed" in text and "loc2-no-such-pkg" in text
-    assert "No matching distribution" in text or "Could not find" in text  # pip's own words, kept
-
-    monkeypatch.setattr(dependencies, "_default_find_spec", real)  # now nothing is missing
-    dlg.install_dependencies(command=[sys.executable, "-m", "pip", "--version"])
-    _wait_for_install(dlg)
-    assert dlg.last_message == (Qgis.Success, "The packages are installed. Restart QGIS to use Loc2.")
-
-    dlg.install_dependencies(command=[str(tmp_path / "no-such-python")])
-    _wait_for_install(dlg)
-    assert dlg.last_message[0] == Qgis.Critical and "Could not start" in dlg.last_message[1]
-
-
-def test_a_failing_photo_is_reported_not_added(iface, city, project):
-    dlg = _dialog(iface, city)
+def test_a_failing_photo_is_reported_not_added(iface, city, project, tmp_path):
+    dlg = _dialog(iface, city, results=tmp_path)
     dlg.prior_combo.setCurrentIndex(PRIOR_TYPED)
     dlg.prior_edit.setText("9.5, 47.0")  # far outside the orthophoto
-    task = LocalizeTask(dlg.collect_spec(), project=project)
-    assert task.run() is False
-    task.finished(False)
-    assert "outside the orthophoto" in task.error
-    dlg.task = task
-    dlg._task_done(False)
+    before = len(_vector_layers(project))
+    _run(dlg)
     assert dlg.last_message[0] == Qgis.Critical and "outside the orthophoto" in dlg.last_message[1]
-    _assert_nothing_added(project)
-    task.cleanup()
+    assert len(_vector_layers(project)) == before and not dlg.export_button.isEnabled()
+
+
+def test_long_messages_are_whole_and_never_move_the_buttons(iface, city):
+    dlg = _dialog(iface, city)
+    dlg.show()
+    process_events_until(lambda: False, timeout_s=0.2)
+    y = dlg.run_button.mapTo(dlg, dlg.run_button.rect().topLeft()).y()
+    text = "A long explanation. " * 40 + "The end."
+    dlg.show_message(text, Qgis.MessageLevel.Critical)
+    process_events_until(lambda: False, timeout_s=0.2)
+    assert dlg.message_panel.text == text and dlg.message_panel.label.wordWrap()
+    assert dlg.run_button.mapTo(dlg, dlg.run_button.rect().topLeft()).y() == y
+    dlg.clear_message()
+    assert dlg.run_button.mapTo(dlg, dlg.run_button.rect().topLeft()).y() == y
+    dlg.close()
+
+
+def test_no_engine_says_what_to_do(iface, city, project, monkeypatch):
+    monkeypatch.setenv("LOC2_ENGINE_PYTHON", "")
+    shutdown_shared_worker()
+    try:
+        dlg = Loc2Dialog(iface)
+        dlg.describe_engine()
+        assert "not installed" in dlg.engine_label.text() and not dlg.engine_box.isCollapsed()
+        dlg.set_ortho_file(str(city.ortho))
+        dlg.photo_widget.setFilePath(str(city.located[0]))
+        _refused(dlg, project, "Install engine", "LOC2_ENGINE_PYTHON")
+    finally:
+        shutdown_shared_worker()
+
+
+def test_an_engine_python_that_does_not_exist_is_named(iface, city, project, monkeypatch, tmp_path):
+    monkeypatch.setenv("LOC2_ENGINE_PYTHON", str(tmp_path / "no" / "python"))
+    shutdown_shared_worker()
+    try:
+        dlg = _dialog(iface, city, results=tmp_path)
+        _run(dlg)
+        level, text = dlg.last_message
+        assert level == Qgis.Critical and str(tmp_path / "no" / "python") in text and "does not exist" in text
+    finally:
+        shutdown_shared_worker()
+
+
+def test_a_broken_engine_environment_is_a_message(iface, city, project, monkeypatch, tmp_path):
+    """QGIS's own Python has no torch: the worker starts, and the job says which package is missing."""
+    monkeypatch.setenv("LOC2_ENGINE_PYTHON", "/usr/bin/python3")
+    shutdown_shared_worker()
+    try:
+        dlg = _dialog(iface, city, results=tmp_path)
+        _run(dlg)
+        level, text = dlg.last_message
+        assert level == Qgis.Critical and "/usr/bin/python3" in text and "cannot import" in text, text
+        assert "Install engine" in text
+        dlg.describe_engine()
+        assert process_events_until(lambda: "cannot import" in dlg.engine_label.text(), timeout_s=60)
+    finally:
+        shutdown_shared_worker()
 
 
 def test_weight_paths_are_remembered(iface, city, tmp_path):

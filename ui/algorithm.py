@@ -21,7 +21,6 @@ from qgis.core import (
     QgsFeature,
     QgsFeatureRequest,
     QgsFeatureSink,
-    QgsField,
     QgsFields,
     QgsProcessing,
     QgsProcessingAlgorithm,
@@ -43,7 +42,7 @@ from qgis.core import (
     QgsVectorLayer,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QCoreApplication, QVariant
+from qgis.PyQt.QtCore import QCoreApplication
 
 from ..core.solvers import SOLVER_HELP, SOLVER_LABELS, SOLVERS
 from ..core.types import (
@@ -59,7 +58,7 @@ from ..core.types import (
 from ..core.worker import protocol
 from .engine.client import OUTCOME_CANCELLED, OUTCOME_CRASHED, OUTCOME_DONE, shared_worker
 from .jobs import progress_text
-from .layers import move_to_group
+from .layers import make_field, move_to_group
 from .settings import DEVICE_CHOICES, DEVICE_LABELS
 from .styles import apply_style
 
@@ -108,11 +107,6 @@ class _StylePostProcessor(QgsProcessingLayerPostProcessorInterface):
 
 # Kept alive here: QGIS holds only a pointer to a post-processor.
 _POST_PROCESSORS = {role: _StylePostProcessor(role) for role in ("poses", "inliers", "outlines", "shifts")}
-
-
-def _string_field(name: str) -> QgsField:
-    """A text field without a length limit (a GeoPackage keeps the whole text; a shapefile up to 254)."""
-    return QgsField(name, QVariant.String, "String", 0)
 
 
 FAILED_FIELDS = ("photo", "status", "message")
@@ -402,8 +396,8 @@ class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
             feedback.pushWarning(f"The photo layer has no field {heading_field!r}: no heading priors")
             heading_field = None
         fields = QgsFields()
-        fields.append(_string_field("photo"))
-        fields.append(QgsField("direction", QVariant.Double))
+        fields.append(make_field("photo", "str"))
+        fields.append(make_field("direction", "float"))
         path = workdir / "photo_layer.gpkg"
         options = QgsVectorFileWriter.SaveVectorOptions()
         options.driverName = "GPKG"
@@ -480,10 +474,7 @@ class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
                 problem = f"{outcome.message}\nThe outputs hold the photos done; {again}."
                 break
             if outcome.status not in (OUTCOME_DONE, OUTCOME_CANCELLED):
-                if not written:
-                    raise QgsProcessingException(outcome.message)
-                problem = outcome.message
-                break
+                raise QgsProcessingException(outcome.message)  # the engine refused the job (bad input, …)
             if feedback.isCanceled():
                 break
         if not written:
@@ -548,7 +539,7 @@ class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
                     context.layerToLoadOnCompletionDetails(dest).setPostProcessor(_POST_PROCESSORS[role])
         fields = QgsFields()
         for field_name in FAILED_FIELDS:
-            fields.append(_string_field(field_name))
+            fields.append(make_field(field_name, "str"))
         sink, dest = self.parameterAsSink(
             parameters, self.FAILED, context, fields, QgsWkbTypes.Type.NoGeometry
         )

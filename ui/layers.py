@@ -7,7 +7,7 @@ in one group, styled by role (``styles.py``). Only QGIS and the standard library
 
 from __future__ import annotations
 
-from qgis.core import QgsLayerTreeGroup, QgsProject, QgsVectorLayer
+from qgis.core import Qgis, QgsField, QgsLayerTreeGroup, QgsProject, QgsVectorLayer
 
 from .styles import apply_style
 
@@ -20,6 +20,20 @@ RESULT_LAYERS = (
     ("inliers", "Inlier matches"),
     ("outlines", "Ground layout outline"),
 )
+
+
+def make_field(name: str, kind: str) -> QgsField:
+    """A field of kind ``str`` (no length limit: a GeoPackage keeps the whole text, a shapefile up to 254
+    characters) or ``float``, with the constructor this QGIS wants (QMetaType types from 3.38)."""
+    if Qgis.QGIS_VERSION_INT >= 33800:
+        from qgis.PyQt.QtCore import QMetaType
+
+        types = {"str": QMetaType.Type.QString, "float": QMetaType.Type.Double}
+    else:
+        from qgis.PyQt.QtCore import QVariant
+
+        types = {"str": QVariant.String, "float": QVariant.Double}
+    return QgsField(name, types[kind])
 
 
 def open_result_layers(sources: dict[str, str], suffix: str = "") -> list[tuple[str, QgsVectorLayer]]:
@@ -43,6 +57,9 @@ def add_result_group(
     project: QgsProject, title: str, layers: list[tuple[str, QgsVectorLayer]]
 ) -> QgsLayerTreeGroup:
     """Add the layers to ``project`` in a new group ``title`` at the top of the layer tree, all or nothing."""
+    for _, layer in layers:
+        if not layer.isValid():
+            raise RuntimeError(f"the result layer {layer.name()!r} is not valid; nothing was added")
     root = project.layerTreeRoot()
     group = root.insertGroup(0, title)
     added: list[str] = []

@@ -134,6 +134,7 @@ class Worker:
     def _guarded(self, job: str, target: Callable[[str, dict], None], message: dict[str, Any]) -> None:
         """Run a job; whatever happens, it ends with exactly one terminal event."""
         try:
+            check_engine_imports()
             target(job, message)
         except Loc2Error as exc:
             self.emit(p.EVENT_FAILED, job=job, kind=p.KIND_INPUT, message=str(exc))
@@ -150,6 +151,7 @@ class Worker:
 
     def _answer(self, job: str, cmd: str, message: dict[str, Any]) -> None:
         try:
+            check_engine_imports()
             info = self._inspect(message) if cmd == p.CMD_INSPECT else self._describe(message)
         except Loc2Error as exc:
             self.emit(p.EVENT_FAILED, job=job, kind=p.KIND_INPUT, message=str(exc))
@@ -227,7 +229,6 @@ class Worker:
 
     @staticmethod
     def _describe(message: dict[str, Any]) -> dict[str, Any]:
-        check_engine_imports()
         import torch
 
         from ..localizer import describe_device
@@ -350,15 +351,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.check:
-        info = Worker._describe({"device": "auto"})  # Loc2Error names a missing package
+        check_engine_imports()  # Loc2Error names a missing package
+        info = Worker._describe({"device": "auto"})
         print(p.encode(info).decode("ascii"), end="")
         return 0
     out = protocol_stdout()
     return serve(sys.stdin.buffer, out, args.idle_timeout)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m loc2.core.worker`` and of the plugin's launcher."""
-    from ..cli import main as cli_main
-
-    return cli_main(["worker", *(argv if argv is not None else sys.argv[1:])])

@@ -1,57 +1,57 @@
 <!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>
-<qgis simplifyDrawingTol="1" readOnly="0" version="3.22.16-Białowieża" symbologyReferenceScale="-1" labelsEnabled="0" simplifyDrawingHints="1" simplifyAlgorithm="0" styleCategories="AllStyleCategories" hasScaleBasedVisibilityFlag="0" simplifyLocal="1" simplifyMaxScale="1" maxScale="0" minScale="100000000">
+<qgis version="3.22.16-Białowieża" simplifyDrawingHints="1" simplifyMaxScale="1" symbologyReferenceScale="-1" simplifyDrawingTol="1" hasScaleBasedVisibilityFlag="0" maxScale="0" styleCategories="AllStyleCategories" minScale="100000000" simplifyAlgorithm="0" simplifyLocal="1" readOnly="0" labelsEnabled="0">
   <flags>
     <Identifiable>1</Identifiable>
     <Removable>1</Removable>
     <Searchable>1</Searchable>
     <Private>0</Private>
   </flags>
-  <temporal startField="" enabled="0" fixedDuration="0" endField="" mode="0" accumulate="0" limitMode="0" durationField="" startExpression="" endExpression="" durationUnit="min">
+  <temporal startField="" fixedDuration="0" durationField="" startExpression="" endExpression="" limitMode="0" mode="0" accumulate="0" enabled="0" durationUnit="min" endField="">
     <fixedRange>
       <start></start>
       <end></end>
     </fixedRange>
   </temporal>
-  <renderer-v2 type="singleSymbol" forceraster="0" symbollevels="0" referencescale="-1" enableorderby="0">
+  <renderer-v2 referencescale="-1" enableorderby="0" type="singleSymbol" symbollevels="0" forceraster="0">
     <symbols>
-      <symbol type="fill" clip_to_extent="1" alpha="1" force_rhr="0" name="0">
+      <symbol type="fill" name="0" clip_to_extent="1" alpha="1" force_rhr="0">
         <data_defined_properties>
           <Option type="Map">
-            <Option value="" type="QString" name="name"/>
+            <Option type="QString" name="name" value=""/>
             <Option name="properties"/>
-            <Option value="collection" type="QString" name="type"/>
+            <Option type="QString" name="type" value="collection"/>
           </Option>
         </data_defined_properties>
-        <layer enabled="1" locked="0" pass="0" class="SimpleFill">
+        <layer locked="0" pass="0" class="SimpleFill" enabled="1">
           <Option type="Map">
-            <Option value="3x:0,0,0,0,0,0" type="QString" name="border_width_map_unit_scale"/>
-            <Option value="31,180,210,70" type="QString" name="color"/>
-            <Option value="bevel" type="QString" name="joinstyle"/>
-            <Option value="0,0" type="QString" name="offset"/>
-            <Option value="3x:0,0,0,0,0,0" type="QString" name="offset_map_unit_scale"/>
-            <Option value="MM" type="QString" name="offset_unit"/>
-            <Option value="31,180,210,255" type="QString" name="outline_color"/>
-            <Option value="solid" type="QString" name="outline_style"/>
-            <Option value="0.4" type="QString" name="outline_width"/>
-            <Option value="MM" type="QString" name="outline_width_unit"/>
-            <Option value="solid" type="QString" name="style"/>
+            <Option type="QString" name="border_width_map_unit_scale" value="3x:0,0,0,0,0,0"/>
+            <Option type="QString" name="color" value="31,180,210,70"/>
+            <Option type="QString" name="joinstyle" value="bevel"/>
+            <Option type="QString" name="offset" value="0,0"/>
+            <Option type="QString" name="offset_map_unit_scale" value="3x:0,0,0,0,0,0"/>
+            <Option type="QString" name="offset_unit" value="MM"/>
+            <Option type="QString" name="outline_color" value="31,180,210,255"/>
+            <Option type="QString" name="outline_style" value="solid"/>
+            <Option type="QString" name="outline_width" value="0.4"/>
+            <Option type="QString" name="outline_width_unit" value="MM"/>
+            <Option type="QString" name="style" value="solid"/>
           </Option>
-          <prop k="border_width_map_unit_scale" v="3x:0,0,0,0,0,0"/>
-          <prop k="color" v="31,180,210,70"/>
-          <prop k="joinstyle" v="bevel"/>
-          <prop k="offset" v="0,0"/>
-          <prop k="offset_map_unit_scale" v="3x:0,0,0,0,0,0"/>
-          <prop k="offset_unit" v="MM"/>
-          <prop k="outline_color" v="31,180,210,255"/>
-          <prop k="outline_style" v="solid"/>
-          <prop k="outline_width" v="0.4"/>
-          <prop k="outline_width_unit" v="MM"/>
-          <prop k="style" v="solid"/>
+          <prop v="3x:0,0,0,0,0,0" k="border_width_map_unit_scale"/>
+          <prop v="31,180,210,70" k="color"/>
+          <prop v="bevel" k="joinstyle"/>
+          <prop v="0,0" k="offset"/>
+          <prop v="3x:0,0,0,0,0,0" k="offset_map_unit_scale"/>
+          <prop v="MM" k="offset_unit"/>
+          <prop v="31,180,210,255" k="outline_color"/>
+          <prop v="solid" k="outline_style"/>
+          <prop v="0.4" k="outline_width"/>
+          <prop v="MM" k="outline_width_unit"/>
+          <prop v="solid" k="style"/>
           <data_defined_properties>
             <Option type="Map">
-              <Option value="" type="QString" name="name"/>
+              <Option type="QString" name="name" value=""/>
               <Option name="properties"/>
-              <Option value="collection" type="QString" name="type"/>
+              <Option type="QString" name="type" value="collection"/>
             </Option>
           </data_defined_properties>
         </layer>
@@ -68,42 +68,49 @@
   <layerOpacity>1</layerOpacity>
   <geometryOptions removeDuplicateNodes="0" geometryPrecision="0">
     <activeChecks type="StringList">
-      <Option value="" type="QString"/>
+      <Option type="QString" value=""/>
     </activeChecks>
     <checkConfiguration/>
   </geometryOptions>
   <legend type="default-vector" showLabelLegend="0"/>
   <referencedLayers/>
   <fieldConfiguration>
-    <field configurationFlags="None" name="photo">
+    <field name="fid" configurationFlags="None">
       <editWidget type="">
         <config>
           <Option/>
         </config>
       </editWidget>
     </field>
-    <field configurationFlags="None" name="heading">
+    <field name="photo" configurationFlags="None">
       <editWidget type="">
         <config>
           <Option/>
         </config>
       </editWidget>
     </field>
-    <field configurationFlags="None" name="confidence">
+    <field name="heading" configurationFlags="None">
       <editWidget type="">
         <config>
           <Option/>
         </config>
       </editWidget>
     </field>
-    <field configurationFlags="None" name="area_m2">
+    <field name="confidence" configurationFlags="None">
       <editWidget type="">
         <config>
           <Option/>
         </config>
       </editWidget>
     </field>
-    <field configurationFlags="None" name="n_points">
+    <field name="area_m2" configurationFlags="None">
+      <editWidget type="">
+        <config>
+          <Option/>
+        </config>
+      </editWidget>
+    </field>
+    <field name="n_points" configurationFlags="None">
       <editWidget type="">
         <config>
           <Option/>
@@ -112,36 +119,40 @@
     </field>
   </fieldConfiguration>
   <aliases>
-    <alias index="0" name="" field="photo"/>
-    <alias index="1" name="" field="heading"/>
-    <alias index="2" name="" field="confidence"/>
-    <alias index="3" name="" field="area_m2"/>
-    <alias index="4" name="" field="n_points"/>
+    <alias field="fid" index="0" name=""/>
+    <alias field="photo" index="1" name=""/>
+    <alias field="heading" index="2" name=""/>
+    <alias field="confidence" index="3" name=""/>
+    <alias field="area_m2" index="4" name=""/>
+    <alias field="n_points" index="5" name=""/>
   </aliases>
   <defaults>
-    <default applyOnUpdate="0" expression="" field="photo"/>
-    <default applyOnUpdate="0" expression="" field="heading"/>
-    <default applyOnUpdate="0" expression="" field="confidence"/>
-    <default applyOnUpdate="0" expression="" field="area_m2"/>
-    <default applyOnUpdate="0" expression="" field="n_points"/>
+    <default expression="" field="fid" applyOnUpdate="0"/>
+    <default expression="" field="photo" applyOnUpdate="0"/>
+    <default expression="" field="heading" applyOnUpdate="0"/>
+    <default expression="" field="confidence" applyOnUpdate="0"/>
+    <default expression="" field="area_m2" applyOnUpdate="0"/>
+    <default expression="" field="n_points" applyOnUpdate="0"/>
   </defaults>
   <constraints>
-    <constraint unique_strength="0" exp_strength="0" constraints="0" field="photo" notnull_strength="0"/>
-    <constraint unique_strength="0" exp_strength="0" constraints="0" field="heading" notnull_strength="0"/>
-    <constraint unique_strength="0" exp_strength="0" constraints="0" field="confidence" notnull_strength="0"/>
-    <constraint unique_strength="0" exp_strength="0" constraints="0" field="area_m2" notnull_strength="0"/>
-    <constraint unique_strength="0" exp_strength="0" constraints="0" field="n_points" notnull_strength="0"/>
+    <constraint notnull_strength="1" field="fid" constraints="3" unique_strength="1" exp_strength="0"/>
+    <constraint notnull_strength="0" field="photo" constraints="0" unique_strength="0" exp_strength="0"/>
+    <constraint notnull_strength="0" field="heading" constraints="0" unique_strength="0" exp_strength="0"/>
+    <constraint notnull_strength="0" field="confidence" constraints="0" unique_strength="0" exp_strength="0"/>
+    <constraint notnull_strength="0" field="area_m2" constraints="0" unique_strength="0" exp_strength="0"/>
+    <constraint notnull_strength="0" field="n_points" constraints="0" unique_strength="0" exp_strength="0"/>
   </constraints>
   <constraintExpressions>
-    <constraint desc="" exp="" field="photo"/>
-    <constraint desc="" exp="" field="heading"/>
-    <constraint desc="" exp="" field="confidence"/>
-    <constraint desc="" exp="" field="area_m2"/>
-    <constraint desc="" exp="" field="n_points"/>
+    <constraint field="fid" desc="" exp=""/>
+    <constraint field="photo" desc="" exp=""/>
+    <constraint field="heading" desc="" exp=""/>
+    <constraint field="confidence" desc="" exp=""/>
+    <constraint field="area_m2" desc="" exp=""/>
+    <constraint field="n_points" desc="" exp=""/>
   </constraintExpressions>
   <expressionfields/>
   <attributeactions/>
-  <attributetableconfig sortExpression="" actionWidgetStyle="dropDown" sortOrder="0">
+  <attributetableconfig actionWidgetStyle="dropDown" sortOrder="0" sortExpression="">
     <columns/>
   </attributetableconfig>
   <conditionalstyles>

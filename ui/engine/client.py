@@ -29,7 +29,7 @@ from ...core.worker import protocol as p
 from .environment import NO_ENGINE_MESSAGE, EngineLocation, engine_environment, find_engine, worker_command
 
 START_TIMEOUT_S = 60.0  # from start to the worker's "ready"
-CANCEL_GRACE_S = 1.0  # a job not ended this long after cancel: the worker is stopped
+CANCEL_GRACE_S = 0.75  # a job not ended this long after cancel: the worker is stopped
 IDLE_TIMEOUT_S = 900.0
 STDERR_LINES = 200
 

@@ -24,7 +24,7 @@ ENV_VARIABLE = "LOC2_ENGINE_PYTHON"
 SETTINGS_KEY = "loc2/engine/python"
 MANAGED_FOLDER = "loc2-engine"  # in the QGIS profile folder
 PLUGIN_DIR = Path(__file__).resolve().parents[2]
-LAUNCHER = PLUGIN_DIR / "core" / "worker" / "__main__.py"
+ENGINE_MAIN = PLUGIN_DIR / "core" / "__main__.py"  # ``loc2 COMMAND`` from the plugin folder
 
 SOURCE_ENVIRONMENT = "environment variable LOC2_ENGINE_PYTHON"
 SOURCE_SETTINGS = "the Loc2 settings"
@@ -110,9 +110,17 @@ def engine_environment() -> dict[str, str]:
     return env
 
 
+def engine_command(python: Path | str, *arguments: str) -> list[str]:
+    """The argument list that runs a ``loc2`` command with the plugin folder's own engine code.
+
+    ``-I`` (isolated mode) keeps the script's folder off ``sys.path`` (``core/types.py`` would shadow the
+    standard library's ``types``) and ignores ``PYTHON*`` variables and the user's site-packages."""
+    return [str(python), "-I", str(ENGINE_MAIN), *arguments]
+
+
 def worker_command(python: Path, idle_timeout_s: float) -> list[str]:
-    """The argument list that starts the worker (the plugin folder's own engine code, by path)."""
-    return [str(python), str(LAUNCHER), "--idle-timeout", f"{idle_timeout_s:g}"]
+    """The argument list that starts the worker."""
+    return engine_command(python, "worker", "--idle-timeout", f"{idle_timeout_s:g}")
 
 
 NO_ENGINE_MESSAGE = (

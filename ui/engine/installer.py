@@ -24,7 +24,7 @@ from pathlib import Path
 
 from qgis.PyQt.QtCore import QObject, QProcess, QProcessEnvironment, pyqtSignal
 
-from .environment import LAUNCHER, PLUGIN_DIR, engine_environment, managed_dir, venv_python
+from .environment import PLUGIN_DIR, engine_command, engine_environment, managed_dir, venv_python
 
 REQUIREMENTS = PLUGIN_DIR / "core" / "requirements.txt"
 MIN_PYTHON = (3, 10)
@@ -32,8 +32,8 @@ CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 CUDA_INDEX_WINDOWS = "https://download.pytorch.org/whl/cu126"
 TORCH_INDEX_VARIABLE = "LOC2_TORCH_INDEX_URL"  # an index for PyTorch ('' = pip's own configuration)
 # Download sizes (MB) measured for Python 3.11 on Linux x86_64 (README, "Install engine").
-DOWNLOAD_MB = {"torch-cpu": 190, "torch-cuda": 3600, "others": 150}
-DISK_MB = {"cpu": 1400, "cuda": 7000}
+DOWNLOAD_MB = {"torch-cpu": 185, "torch-cuda": 3600, "others": 180}
+DISK_MB = {"cpu": 1500, "cuda": 7000}
 _VERSION_PROBE = "import sys, venv; print('%d.%d.%d' % sys.version_info[:3])"
 
 
@@ -98,12 +98,17 @@ def python_version(python: str) -> tuple[int, ...] | None:
 
 
 def _candidates() -> list[str]:
+    """Interpreters to make the engine from, best first: QGIS's own Python (Debian/Ubuntu's
+    ``/usr/bin/python3``, OSGeo4W's ``python.exe``), then versions on the PATH; on macOS the PATH's
+    (python.org, Homebrew) before the QGIS bundle's, whose venvs break when QGIS is updated."""
+    own = (
+        Path(sys.exec_prefix) / "python.exe"
+        if sys.platform == "win32"
+        else Path(sys.exec_prefix) / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}"
+    )
     names = [f"python3.{minor}" for minor in (12, 11, 13, 10)] + ["python3", "python"]
-    found = [shutil.which(n) for n in names]
-    if sys.platform == "win32":
-        found.append(str(Path(sys.exec_prefix) / "python.exe"))  # OSGeo4W's / the installer's Python
-    else:
-        found.append(str(Path(sys.exec_prefix) / "bin" / "python3"))  # QGIS's own (macOS bundle, Linux)
+    on_path = [shutil.which(n) for n in names]
+    found = [*on_path, str(own)] if sys.platform == "darwin" else [str(own), *on_path]
     seen, out = set(), []
     for path in found:
         if path and path not in seen and Path(path).is_file():
@@ -166,7 +171,7 @@ def make_plan(base_python: str = "", cuda: bool | None = None, target: Path | No
         InstallStep("Creating the engine environment", python, ["-m", "venv", "--clear", str(target)]),
         InstallStep("Installing PyTorch", torch_args[0], torch_args[1:]),
         InstallStep("Installing the engine's packages", pip[0], [*pip[1:], "-r", str(REQUIREMENTS)]),
-        InstallStep("Checking the engine", engine, [str(LAUNCHER), "--check"]),
+        InstallStep("Checking the engine", engine, engine_command(engine, "worker", "--check")[1:]),
     ]
     return InstallPlan(python, version, target, cuda, steps)
 

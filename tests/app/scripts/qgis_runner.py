@@ -37,6 +37,13 @@ _LOC2_ENV = os.environ
 _LOC2_ARGB32 = getattr(QImage, "Format", QImage).Format_ARGB32  # scoped in PyQt6, both in PyQt5
 
 
+def _loc2_plugins_home():
+    """The profile's plugins folder (``HOME_PLUGIN_PATH`` in QGIS 3.40, ``home_plugin_path`` before)."""
+    import qgis.utils
+
+    return getattr(qgis.utils, "HOME_PLUGIN_PATH", None) or qgis.utils.home_plugin_path
+
+
 def _loc2_exec(obj):
     """``exec()`` of a QEventLoop/QDialog under PyQt5 (``exec_``) and PyQt6 (``exec``)."""
     return (getattr(obj, "exec_", None) or obj.exec)()
@@ -156,8 +163,14 @@ class _Loc2AppRunner:
         from qgis.core import QgsSettings
 
         return {
-            "plugin_dir": os.path.join(qgis.utils.home_plugin_path, name),
-            "installed": os.path.isfile(os.path.join(qgis.utils.home_plugin_path, name, "metadata.txt")),
+            "plugin_dir": os.path.join(_loc2_plugins_home(), name),
+            "installed": os.path.isfile(
+                os.path.join(
+                    (getattr(qgis.utils, "HOME_PLUGIN_PATH", None) or qgis.utils.home_plugin_path),
+                    name,
+                    "metadata.txt",
+                )
+            ),
             "loaded": name in qgis.utils.plugins,
             "active": name in qgis.utils.active_plugins,
             "enabled_setting": QgsSettings().value("PythonPlugins/" + name, False, type=bool),
