@@ -6,6 +6,7 @@ Every backbone maps images (B, 3, H, W), RGB in [0, 1] without mean/std normalis
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -35,6 +36,24 @@ POS_GRID = 37  # position embeddings are stored for 37 × 37 patches (a 518 × 5
 POS_OFFSET = 0.1  # added to the patch counts when interpolating, as the weights were used
 
 
+def gelu(x: torch.Tensor) -> torch.Tensor:
+    """The exact GELU, x·(1 + erf(x/√2))/2. On the CPU it is computed from ``erf`` and arithmetic because
+    ``F.gelu`` finishes each thread's share with a scalar loop that rounds differently from its vector
+    loop, so its result depends on the thread count (``runtime.py``); as fast on the CPU. Elsewhere
+    ``F.gelu`` (one fused kernel, and one rounding under fp16 autocast)."""
+    if x.device.type != "cpu":
+        return F.gelu(x)
+    return x * 0.5 * (1.0 + torch.erf(x * (1 / math.sqrt(2))))
+
+
+def silu(x: torch.Tensor) -> torch.Tensor:
+    """x·sigmoid(x) = x / (1 + exp(−x)); on the CPU from ``exp`` and arithmetic, for the same reason as
+    :func:`gelu` (``F.silu`` depends on the thread count there). Elsewhere ``F.silu``."""
+    if x.device.type != "cpu":
+        return F.silu(x)
+    return x / (1.0 + torch.exp(-x))
+
+
 class Mlp(nn.Module):
     """Linear → GELU → Linear."""
 
@@ -44,7 +63,7 @@ class Mlp(nn.Module):
         self.fc2 = nn.Linear(hidden, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(F.gelu(self.fc1(x)))
+        return self.fc2(gelu(self.fc1(x)))
 
 
 class SwiGLU(nn.Module):
@@ -58,7 +77,7 @@ class SwiGLU(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a, b = self.w12(x).chunk(2, dim=-1)
-        return self.w3(F.silu(a) * b)
+        return self.w3(silu(a) * b)
 
 
 class LayerScale(nn.Module):

@@ -28,6 +28,7 @@ from .geometry import (
 from .matcher import CrossViewMatcher
 from .presets import Preset, get_preset
 from .ransac import PoseEstimate, ransac_pose
+from .runtime import make_cpu_reproducible
 
 DEMO_CHECKPOINT = Path(__file__).resolve().parent.parent / "resources" / "models" / "loc2_demo.pt"
 
@@ -196,6 +197,8 @@ class Localizer:
     def __init__(self, preset: Preset, backbone: nn.Module, matcher: CrossViewMatcher, device: str = "auto"):
         self.preset = preset
         self.device = resolve_device(device)
+        if self.device.type == "cpu":
+            make_cpu_reproducible()  # the same pose at any thread count (runtime.py)
         self.backbone = backbone.to(self.device).eval()
         self.matcher = matcher.to(self.device).eval()
         self.stride = int(getattr(backbone, "stride", 14))

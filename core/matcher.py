@@ -31,13 +31,20 @@ class ResBlock(nn.Module):
         return F.relu(y) if self.final_relu else y
 
 
+def _elu_plus_one(x: torch.Tensor) -> torch.Tensor:
+    """elu(x) + 1, i.e. x + 1 for x > 0 and exp(x) otherwise. ``F.elu`` on the CPU finishes each thread's
+    share with a scalar loop that rounds differently from its vector loop, so its result depends on the
+    thread count; ``exp`` and ``where`` do not (``runtime.py``)."""
+    return torch.where(x > 0, x + 1, torch.exp(x))
+
+
 def linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     """Linear attention with φ(x) = elu(x) + 1; q, k, v (B, S, heads, dim) → (B, S, heads, dim).
 
     out_i = φ(q_i)·Σ_j φ(k_j) v_jᵀ / (φ(q_i)·Σ_j φ(k_j) + eps); values are divided by S and the result
     multiplied by S, as the published model does for fp16 safety.
     """
-    q, k = F.elu(q) + 1, F.elu(k) + 1
+    q, k = _elu_plus_one(q), _elu_plus_one(k)
     s = v.shape[1]
     kv = torch.einsum("bshd,bshv->bhdv", k, v / s)
     z = 1.0 / (torch.einsum("bshd,bhd->bsh", q, k.sum(dim=1)) + eps)
@@ -182,7 +189,10 @@ class CrossViewMatcher(nn.Module):
             scores = scores.masked_fill(~aerial_valid[:, :, None].bool(), float("-inf"))
         aug = self.dustbin_score.float().expand(b, a + 1, g + 1).clone()
         aug[:, :a, :g] = scores
-        prob = F.softmax(aug, dim=1) * F.softmax(aug, dim=2)
+        # the softmax over the aerial points as a last-dimension softmax of the transpose: torch's CPU
+        # softmax over a non-last dimension gives results that depend on the thread count (``runtime.py``)
+        over_aerial = F.softmax(aug.transpose(1, 2).contiguous(), dim=2).transpose(1, 2)
+        prob = over_aerial * F.softmax(aug, dim=2)
         return prob[:, :a, :g]
 
     def forward(

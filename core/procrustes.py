@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from .runtime import fixed_order_sum
+
 RANK_EPS = 1e-6  # relative size of the smaller singular value of H below which H counts as rank-deficient
 
 
@@ -39,27 +41,29 @@ def weighted_procrustes(
     w = w * finite
     src = torch.nan_to_num(src) * finite[..., None]
     dst = torch.nan_to_num(dst) * finite[..., None]
-    w_sum = w.sum(-1)
+    w_sum = fixed_order_sum(w)  # sums over the N points: the same at any thread count (runtime.py)
     wn = w / w_sum.clamp_min(torch.finfo(src.dtype).tiny)[:, None]
 
     mean_src = (wn[..., None] * src).sum(1)
     mean_dst = (wn[..., None] * dst).sum(1)
     ys = src - mean_src[:, None]
     xs = dst - mean_dst[:, None]
-    # H = Σ w Ŷ X̂ᵀ; for 2-D, the rotation maximising Σ w ⟨X̂, R Ŷ⟩ is the angle below (same as the SVD form
-    # R = V diag(1, sign det(V Uᵀ)) Uᵀ whenever H has full rank).
+    # H = Σ w Ŷ X̂ᵀ; for 2-D, the rotation maximising Σ w ⟨X̂, R Ŷ⟩ is the angle θ = atan2(cross, dot) (same
+    # as the SVD form R = V diag(1, sign det(V Uᵀ)) Uᵀ whenever H has full rank). cos θ and sin θ are taken
+    # as dot / r and cross / r, r = √(dot² + cross²): correctly rounded operations only, whereas torch's CPU
+    # atan2 rounds differently at the ends of the threads' shares of a batch of 32,768 or more (runtime.py).
     h = torch.einsum("bn,bni,bnj->bij", wn, ys, xs)
     dot = h[:, 0, 0] + h[:, 1, 1]
     cross = h[:, 0, 1] - h[:, 1, 0]
-    angle = torch.atan2(cross, dot)
-    c, s_ = torch.cos(angle), torch.sin(angle)
+    r = torch.sqrt(dot**2 + cross**2)
+    unit = r > 0
+    r_safe = torch.where(unit, r, torch.ones_like(r))
+    c = torch.where(unit, dot / r_safe, torch.ones_like(r))  # atan2(0, 0) = 0: the identity
+    s_ = torch.where(unit, cross / r_safe, torch.zeros_like(r))
     rot = torch.stack([torch.stack([c, -s_], -1), torch.stack([s_, c], -1)], -2)
 
-    var_src = (wn * (ys**2).sum(-1)).sum(-1)
-    if with_scale:
-        scale = torch.sqrt(dot**2 + cross**2) / var_src.clamp_min(torch.finfo(src.dtype).tiny)
-    else:
-        scale = torch.ones_like(var_src)
+    var_src = fixed_order_sum(wn * (ys**2).sum(-1))
+    scale = r / var_src.clamp_min(torch.finfo(src.dtype).tiny) if with_scale else torch.ones_like(var_src)
     t = mean_dst - scale[:, None] * torch.einsum("bij,bj->bi", rot, mean_src)
 
     # σ1·σ2 = |det H| and σ1² + σ2² = ‖H‖²: rank-deficient when σ2/σ1 is tiny.

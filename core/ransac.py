@@ -13,6 +13,7 @@ import torch
 
 from .procrustes import scale_allowed, weighted_procrustes
 from .refine import MAX_SHIFT_M, maximum_likelihood_pose
+from .runtime import fixed_order_sum
 from .solvers import SOLVERS
 
 # Additions to the published solver, used by the "precise" solver of ``loc2 localize`` (README, "Solver"):
@@ -141,7 +142,8 @@ class CorrespondenceSampler:
                 -1, dtype=torch.float64
             ).reshape(-1)
             positive += int(torch.count_nonzero(w))
-            square_sum += float(torch.dot(w.reshape(-1), w.reshape(-1)))
+            # not torch.dot: its split across threads (and so its rounding) depends on the thread count
+            square_sum += float(fixed_order_sum(w.reshape(-1).square(), dtype=torch.float64))
         return sums, positive, square_sum
 
     def _weights_at(self, flat_index: torch.Tensor) -> torch.Tensor:
@@ -355,12 +357,20 @@ def _score_hypotheses(src: torch.Tensor, dst: torch.Tensor, R, t, s, soft_thresh
     for r in range(src.shape[0]):
         px = (affine[r, :, 0] @ hom[r]).sub_(dst[r, :, 0]).square_()  # (H, K)
         py = (affine[r, :, 1] @ hom[r]).sub_(dst[r, :, 1]).square_()
-        out[r] = px.add_(py).sqrt_().neg_().add_(soft_threshold).mul_(beta).sigmoid_().sum(-1)
+        # sigmoid(z) = 1 / (1 + exp(−z)), z = β(soft_threshold − residual): see _sigmoid_
+        out[r] = _sigmoid_(px.add_(py).sqrt_().neg_().add_(soft_threshold).mul_(beta)).sum(-1)
     return out
 
 
+def _sigmoid_(z: torch.Tensor) -> torch.Tensor:
+    """sigmoid(z) in place, as 1 / (1 + exp(−z)). ``torch.sigmoid`` on the CPU finishes each thread's share
+    with a scalar loop that rounds differently from its vector loop, so a hypothesis' score (and the pose
+    kept) would depend on the thread count; ``exp`` and the arithmetic do not (``runtime.py``)."""
+    return z.neg_().exp_().add_(1.0).reciprocal_()
+
+
 def _soft_score(res: torch.Tensor, soft_threshold: float) -> float:
-    return float(torch.sigmoid((5.0 / soft_threshold) * (soft_threshold - res)).sum())
+    return float(fixed_order_sum(_sigmoid_((5.0 / soft_threshold) * (soft_threshold - res))))
 
 
 def ransac_pose(
@@ -510,7 +520,8 @@ def _far_columns(P: torch.Tensor, ground_xy: torch.Tensor, beyond_m: float | Non
         return None
     far = ground_xy.norm(dim=-1) >= beyond_m
     column_mass = P.sum(0).double()  # (summing with dtype=float64 would convert all of P first)
-    return far if float(column_mass[far].sum()) >= NEAR_FALLBACK_MASS * float(column_mass.sum()) else None
+    far_mass, mass = fixed_order_sum(column_mass[far]), fixed_order_sum(column_mass)  # any thread count
+    return far if float(far_mass) >= NEAR_FALLBACK_MASS * float(mass) else None
 
 
 def refine_pose(

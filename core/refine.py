@@ -26,6 +26,7 @@ import torch
 
 from .geometry import rotation_matrix
 from .procrustes import scale_allowed, weighted_procrustes
+from .runtime import fixed_order_sum
 
 # Kernel widths of the EM stages, metres (the aerial grid of the demo and published models is 1.6-1.8 m).
 SIGMAS_M = (2.0, 1.0, 0.6)
@@ -205,6 +206,6 @@ def _weighted_alignment(
     if not with_scale or scale_allowed(s, scale_range):
         return R, t, s
     s = s.clamp(*scale_range)
-    wn = weights / weights.sum()
+    wn = weights / fixed_order_sum(weights)  # the same at any thread count (runtime.py)
     t = (wn[:, None] * dst).sum(0) - s * R @ (wn[:, None] * src).sum(0)
     return R, t, s
