@@ -116,7 +116,7 @@ def test_every_layer_reads_back_identical(tmp_path, results, fmt):
     path = tmp_path / f"out.{fmt}"
     writer = ResultWriter(path, crs=UTM33, include_matches=True)
     writer.write_many(results)
-    for layer in ("poses", "inliers", "outlines", "shifts", "matches"):
+    for layer in ("poses", "priors", "inliers", "outlines", "shifts", "matches"):
         read = read_layer(path, layer)
         assert read.crs == UTM33, layer
         _assert_same(read, _expected_frame(results, layer), layer, fmt)
@@ -157,7 +157,7 @@ def test_schema_is_identical_across_formats(tmp_path, results):
 def test_shapefile_files_and_field_names(tmp_path, results):
     path = tmp_path / "res.shp"
     ResultWriter(path, crs=UTM33, include_matches=True).write_many(results)
-    for layer in ("poses", "inliers", "outlines", "shifts", "matches"):
+    for layer in ("poses", "priors", "inliers", "outlines", "shifts", "matches"):
         for suffix in (".shp", ".shx", ".dbf", ".prj", ".cpg"):
             assert (tmp_path / f"res_{layer}{suffix}").exists(), (layer, suffix)
         info = pyogrio.read_info(tmp_path / f"res_{layer}.shp")
@@ -329,7 +329,7 @@ def test_outputs_open_in_qgis(tmp_path, results, qgis_app, fmt):
 
     writer = ResultWriter(tmp_path / f"q.{fmt}", crs=UTM33)
     writer.write_many(results)
-    expected_rows = {"poses": 4, "inliers": 36, "outlines": 3, "shifts": 3}
+    expected_rows = {"poses": 4, "priors": 4, "inliers": 36, "outlines": 3, "shifts": 3}
     for name, uri in writer.sources().items():
         layer = QgsVectorLayer(uri, name, "ogr")
         assert layer.isValid(), uri

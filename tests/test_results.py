@@ -194,7 +194,7 @@ def test_layer_tables_rows_and_schema():
         prior_heading_deg=90.0, crs_wkt=UTM33.to_wkt(),
     )  # fmt: skip
     tables = layer_tables([ok, failed], include_matches=True)
-    assert list(tables) == ["poses", "inliers", "outlines", "shifts", "matches"]
+    assert list(tables) == ["poses", "priors", "inliers", "outlines", "shifts", "matches"]
     for name, table in tables.items():
         assert table.geometry_type == LAYER_SCHEMAS[name][0]
         assert all(len(n) <= 10 for n in table.field_names)
@@ -202,6 +202,10 @@ def test_layer_tables_rows_and_schema():
             assert list(attrs) == table.field_names
     assert [n for n, _ in POSE_FIELDS][:3] == ["photo", "status", "message"]
 
+    priors = tables["priors"].rows  # every photo with a prior, at the prior, with the prior's attributes
+    assert [attrs["photo"] for _, attrs in priors] == ["/photos/a.jpg", "/photos/b.jpg"]
+    assert priors[1][1]["prior_head"] == 90.0 and priors[1][1]["status"] == "no_valid_depth"
+    assert priors[1][0].equals(Point(failed.prior_x, failed.prior_y)) and "inliers" not in priors[1][1]
     poses = tables["poses"].rows
     assert len(poses) == 2
     geom, attrs = poses[0]

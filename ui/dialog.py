@@ -719,7 +719,7 @@ class Loc2Dialog(QDialog):
         if self.canvas is not None:
             if self._marker is None:
                 self._marker = QgsVertexMarker(self.canvas)
-                self._marker.setIconType(QgsVertexMarker.ICON_CROSS)
+                self._marker.setIconType(QgsVertexMarker.IconType.ICON_CROSS)
                 self._marker.setIconSize(14)
                 self._marker.setPenWidth(2)
             self._marker.setCenter(point)

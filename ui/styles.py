@@ -70,7 +70,7 @@ def _arrow(colour: str, size_mm: float, angle_field: str) -> QgsMarkerSymbol:
             "size": str(size_mm),
         }
     )
-    symbol.symbolLayer(0).setShape(QgsSimpleMarkerSymbolLayerBase.Arrow)
+    symbol.symbolLayer(0).setShape(QgsSimpleMarkerSymbolLayerBase.Shape.Arrow)
     symbol.setDataDefinedAngle(QgsProperty.fromExpression(f'coalesce("{angle_field}", 0)'))
     return symbol
 
@@ -79,7 +79,8 @@ def _labels(expression: str, size_pt: float = 9.0) -> QgsVectorLayerSimpleLabeli
     settings = QgsPalLayerSettings()
     settings.fieldName = expression
     settings.isExpression = True
-    settings.placement = QgsPalLayerSettings.AroundPoint
+    settings.placement = QgsPalLayerSettings.Placement.AroundPoint
+    settings.dist = 3.0  # mm beside the point: the label never covers the heading arrow
     text = QgsTextFormat()
     text.setSize(size_pt)
     text.setColor(QColor("#202020"))
@@ -143,12 +144,12 @@ def style_shifts(layer: QgsVectorLayer) -> None:
         {"line_color": SHIFT_PURPLE, "line_width": "0.6", "capstyle": "round"}
     )
     head = QgsMarkerLineSymbolLayer()
-    head.setPlacement(QgsMarkerLineSymbolLayer.LastVertex)
+    head.setPlacement(QgsMarkerLineSymbolLayer.Placement.LastVertex)
     head.setRotateSymbols(True)
     marker = QgsMarkerSymbol.createSimple(
         {"name": "filled_arrowhead", "color": SHIFT_PURPLE, "outline_style": "no", "size": "3"}
     )
-    marker.symbolLayer(0).setShape(QgsSimpleMarkerSymbolLayerBase.ArrowHeadFilled)
+    marker.symbolLayer(0).setShape(QgsSimpleMarkerSymbolLayerBase.Shape.ArrowHeadFilled)
     head.setSubSymbol(marker)
     symbol.appendSymbolLayer(head)
     layer.setRenderer(QgsSingleSymbolRenderer(symbol))
@@ -192,7 +193,7 @@ def style_outlines(layer: QgsVectorLayer) -> None:
     fill = QColor(OUTLINE_CYAN)
     fill.setAlpha(70)
     symbol = QgsFillSymbol.createSimple(
-        {"color": fill.name(QColor.HexArgb), "outline_color": OUTLINE_CYAN, "outline_width": "0.4"}
+        {"color": fill.name(QColor.NameFormat.HexArgb), "outline_color": OUTLINE_CYAN, "outline_width": "0.4"}
     )
     layer.setRenderer(QgsSingleSymbolRenderer(symbol))
 

@@ -70,6 +70,7 @@ class Worker:
         self._job_id: str | None = None
         self._job_thread: threading.Thread | None = None
         self._cancel = threading.Event()
+        self._running = threading.Event()  # a localize or export job is on the job thread
         self._model: tuple[tuple, Any] | None = None  # (key, Localizer) of the last job
         self._last_activity = time.monotonic()
 
@@ -86,7 +87,7 @@ class Worker:
     # ------------------------------------------------------------------ requests
     @property
     def busy(self) -> bool:
-        return self._job_thread is not None and self._job_thread.is_alive()
+        return self._running.is_set()
 
     @property
     def idle_s(self) -> float:
@@ -127,27 +128,30 @@ class Worker:
     def _start(self, job: str, cmd: str, message: dict[str, Any]) -> None:
         self._job_id = job
         self._cancel.clear()
+        self._running.set()
         target = self._localize if cmd == p.CMD_LOCALIZE else self._export
         self._job_thread = threading.Thread(target=self._guarded, args=(job, target, message), daemon=True)
         self._job_thread.start()
 
-    def _guarded(self, job: str, target: Callable[[str, dict], None], message: dict[str, Any]) -> None:
-        """Run a job; whatever happens, it ends with exactly one terminal event."""
+    def _guarded(self, job: str, target: Callable[[str, dict], dict], message: dict[str, Any]) -> None:
+        """Run a job; whatever happens, it ends with exactly one terminal event, sent once the worker is
+        free for the next job (a request sent on hearing it is never refused as busy)."""
         try:
             check_engine_imports()
-            target(job, message)
+            terminal = {"event": p.EVENT_DONE, "job": job, "summary": target(job, message)}
         except Loc2Error as exc:
-            self.emit(p.EVENT_FAILED, job=job, kind=p.KIND_INPUT, message=str(exc))
+            terminal = {"event": p.EVENT_FAILED, "job": job, "kind": p.KIND_INPUT, "message": str(exc)}
         except Exception as exc:  # noqa: BLE001 - a bug must end the job, not the worker
-            self.emit(
-                p.EVENT_FAILED,
-                job=job,
-                kind=p.KIND_INTERNAL,
-                message=f"internal error: {type(exc).__name__}: {exc}",
-                detail=traceback.format_exc(),
-            )
-        finally:
-            self._last_activity = time.monotonic()
+            terminal = {
+                "event": p.EVENT_FAILED,
+                "job": job,
+                "kind": p.KIND_INTERNAL,
+                "message": f"internal error: {type(exc).__name__}: {exc}",
+                "detail": traceback.format_exc(),
+            }
+        self._last_activity = time.monotonic()
+        self._running.clear()
+        self.emit(terminal.pop("event"), **terminal)
 
     def _answer(self, job: str, cmd: str, message: dict[str, Any]) -> None:
         try:
@@ -179,7 +183,7 @@ class Worker:
             self._model = (key, load_localizer(options))
         return self._model[1]
 
-    def _localize(self, job: str, message: dict[str, Any]) -> None:
+    def _localize(self, job: str, message: dict[str, Any]) -> dict[str, Any]:
         from ..job import run_localize
         from ..types import LocalizeRequest
 
@@ -195,21 +199,16 @@ class Worker:
             is_canceled=self._cancel.is_set,
             get_localizer=self._localizer,
         )
-        self.emit(p.EVENT_DONE, job=job, summary=asdict(summary))
+        return asdict(summary)
 
-    def _export(self, job: str, message: dict[str, Any]) -> None:
+    def _export(self, job: str, message: dict[str, Any]) -> dict[str, Any]:
         from ..export import MODE_OVERWRITE, convert_output
 
         t0 = time.perf_counter()
         writer = convert_output(
             str(message["source"]), str(message["target"]), message.get("format"), mode=MODE_OVERWRITE
         )
-        summary = {
-            "output": str(writer.path),
-            "sources": writer.sources(),
-            "seconds": time.perf_counter() - t0,
-        }
-        self.emit(p.EVENT_DONE, job=job, summary=summary)
+        return {"output": str(writer.path), "sources": writer.sources(), "seconds": time.perf_counter() - t0}
 
     @staticmethod
     def _inspect(message: dict[str, Any]) -> dict[str, Any]:
@@ -273,25 +272,34 @@ def _free_gpu_memory() -> None:
         torch.cuda.empty_cache()
 
 
-def _read_lines(stream: BinaryIO, lines: queue.Queue) -> None:
-    """Reader thread: stdin lines into ``lines`` (an over-long line as ``_TOO_LONG``), ``_EOF`` at the end."""
-    try:
-        while True:
-            line = stream.readline(p.MAX_LINE_BYTES + 1)
-            if not line:
-                break
-            if len(line) > p.MAX_LINE_BYTES and not line.endswith(b"\n"):
-                while line and not line.endswith(b"\n"):  # skip the rest of it
-                    line = stream.readline(p.MAX_LINE_BYTES)
-                lines.put(_TOO_LONG)
+def _read_lines(fd: int, lines: queue.Queue) -> None:
+    """Reader thread: the lines of file descriptor ``fd`` into ``lines`` (an over-long line as
+    ``_TOO_LONG``), ``_EOF`` at the end. Reads the descriptor itself: a thread blocked in a buffered
+    reader would hold its lock and abort the interpreter's exit."""
+    pending = b""
+    skipping = False  # inside an over-long line, until its end
+    while True:
+        try:
+            chunk = os.read(fd, 1 << 16)
+        except OSError:
+            break
+        if not chunk:
+            break
+        pending += chunk
+        while b"\n" in pending:
+            line, pending = pending.split(b"\n", 1)
+            if skipping:
+                skipping = False
                 continue
-            lines.put(line)
-    except (OSError, ValueError):
-        pass
+            lines.put(line + b"\n")
+        if len(pending) > p.MAX_LINE_BYTES:
+            if not skipping:
+                lines.put(_TOO_LONG)
+            skipping, pending = True, b""
     lines.put(_EOF)
 
 
-def serve(stdin: BinaryIO, out: BinaryIO, idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S) -> int:
+def serve(stdin_fd: int, out: BinaryIO, idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S) -> int:
     """Run the worker until shutdown, end of input or the idle timeout; returns the exit status."""
     worker = Worker(out, idle_timeout_s)
     worker.emit(
@@ -303,7 +311,7 @@ def serve(stdin: BinaryIO, out: BinaryIO, idle_timeout_s: float = DEFAULT_IDLE_T
         executable=sys.executable,
     )
     lines: queue.Queue = queue.Queue()
-    threading.Thread(target=_read_lines, args=(stdin, lines), daemon=True).start()
+    threading.Thread(target=_read_lines, args=(stdin_fd, lines), daemon=True).start()
     while True:
         try:
             line = lines.get(timeout=_POLL_S)
@@ -356,6 +364,4 @@ def run(args: argparse.Namespace) -> int:
         print(p.encode(info).decode("ascii"), end="")
         return 0
     out = protocol_stdout()
-    return serve(sys.stdin.buffer, out, args.idle_timeout)
-
-
+    return serve(sys.stdin.fileno(), out, args.idle_timeout)
