@@ -34,7 +34,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--prior-sigma", type=float, default=5.0, help="GNSS noise of the EXIF priors, metres")
     p.add_argument("--model", default="demo", help="demo (default) or a checkpoint file")
     p.add_argument("--device", default="auto")
-    p.add_argument("--city-only", action="store_true", help="only generate the city (orthophoto, photos, truth)")
+    p.add_argument(
+        "--city-only", action="store_true", help="only generate the city (orthophoto, photos, truth)"
+    )
     p.set_defaults(func=run)
 
 

@@ -33,6 +33,8 @@ from .types import DEFAULT_SEARCH_RADIUS_M, MODEL_DEMO, MODELS, JobOptions, Phot
 # One crop is trusted to hold the camera within this fraction of its footprint from its centre.
 SEARCH_REACH_FRACTION = 0.25
 MAX_SEARCH_CROPS = 49
+
+
 class Cancelled(Exception):  # noqa: N818 - not an error: the user asked for it
     """The job was cancelled during a photo (at the start of the stage named by the message)."""
 

@@ -101,7 +101,7 @@ def test_published_networks_give_the_same_matching_probabilities_at_any_thread_c
 def _networks_job() -> dict[str, str]:
     import numpy as np
     import torch
-    from conftest import dinov2_vitl14_layout, random_state, read_layout
+    from layouts import dinov2_vitl14_layout, random_state, read_layout
 
     from loc2.core.depth import FlatGroundDepth
     from loc2.core.localizer import Localizer

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import dinov2_vitl14_layout, random_state, read_layout
+from layouts import dinov2_vitl14_layout, random_state, read_layout
 
 from loc2.core.backbone import DinoV2
 from loc2.core.checkpoints import load_into

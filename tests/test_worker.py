@@ -155,7 +155,9 @@ def test_localize_progress_results_and_one_terminal_event(worker, city, tmp_path
     names = {Path(r["photo"]).name for r in results}
     assert names == {"pano_000.jpg", "pano_001.jpg", "zz_no_gps.jpg", "zz_corrupt.jpg"}
     summary = done["summary"]
-    assert summary["total"] == 4 and summary["localized"] + summary["failed"] == 4 and not summary["cancelled"]
+    assert (
+        summary["total"] == 4 and summary["localized"] + summary["failed"] == 4 and not summary["cancelled"]
+    )
     assert summary["output"] == str(out) and summary["sources"]["poses"] == f"{out}|layername=poses"
     assert all(e.get("job") == "j" for e in before)
     worker.send({"cmd": "shutdown"})
@@ -180,7 +182,9 @@ def test_busy_then_cancel_within_a_second(worker, city, tmp_path):
     worker.send({"cmd": "cancel", "job": "long"})
     done, before = worker.until(p.EVENT_DONE, "long")
     assert time.monotonic() - t0 < 1.0
-    assert done["summary"]["cancelled"] and not [e for e in before if e["event"] == p.EVENT_RESULT and e["result"]["ok"]]
+    assert done["summary"]["cancelled"] and not [
+        e for e in before if e["event"] == p.EVENT_RESULT and e["result"]["ok"]
+    ]
 
 
 def test_end_of_input_and_idle_timeout_end_the_worker(tmp_path):

@@ -434,7 +434,9 @@ class Loc2Dialog(QDialog):
         box.setCollapsed(find_engine() is not None)  # open it where the engine still has to be installed
         self.engine_box = box
         form = QFormLayout(box)
-        self.engine_label = QLabel(NO_ENGINE_MESSAGE if find_engine() is None else "Checking the engine…", box)
+        self.engine_label = QLabel(
+            NO_ENGINE_MESSAGE if find_engine() is None else "Checking the engine…", box
+        )
         self.engine_label.setWordWrap(True)
         form.addRow("Status", self.engine_label)
         self.engine_python_widget = QgsFileWidget(box)

@@ -1,6 +1,7 @@
-"""Shared test helpers: the published state-dict layouts (../shared/reference, or the copy in tests/data).
+"""The published state-dict layouts for the tests (../shared/reference, or the copy in tests/data).
 
-Nothing heavy at module level: pytest loads this file for tests/app too, which runs under any QGIS's Python.
+A plain module, not a conftest.py: tests/app has its own conftest.py, and two conftest modules would shadow
+each other on ``sys.path``.
 """
 
 from __future__ import annotations
