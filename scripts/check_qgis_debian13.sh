@@ -197,7 +197,7 @@ add_owner_account() {  # D-Bus (and others) need the owner's user and group in t
 as_owner() {
   chroot --userspec="$OWNER_UID:$OWNER_GID" "$ROOT" /usr/bin/env -i PATH="$CLEAN_PATH" HOME="$RUN_DIR/home" \
     LANG=C.UTF-8 LC_ALL=C.UTF-8 PYTHONDONTWRITEBYTECODE=1 XDG_RUNTIME_DIR="$RUN_DIR/xdg" \
-    LOC2_ENGINE_PYTHON="$ENGINE/bin/python" "$@"
+    LOC2_ENGINE_PYTHON="$ENGINE/bin/python" LOC2_APP_BASE_PYTHON="$BASE_PY/bin/python3.11" "$@"
 }
 
 # --- one run at a time per root -------------------------------------------------------------------------
@@ -380,12 +380,15 @@ fi
 # --- the tests ------------------------------------------------------------------------------------------
 case "$TESTS" in /*) tests_host="$ROOT$TESTS" ;; *) tests_host="$REPO/$TESTS" ;; esac
 [ -e "$tests_host" ] || die "no tests at $TESTS (inside the root: relative to /src or absolute); use --tests PATH"
-# --confcutdir: conftest.py files above the tests' folder are not loaded. tests/conftest.py imports torch,
-# which QGIS's Python (3.13, no torch) cannot; the real-QGIS tests use only the standard library, pytest
-# and qgis, and reach the engine through LOC2_ENGINE_PYTHON.
+# --confcutdir: only the tests' own conftest.py files are loaded. The real-QGIS tests use only the standard
+# library, pytest and qgis (QGIS's Python 3.13 has no torch), and reach the engine through
+# LOC2_ENGINE_PYTHON; "Install engine" makes its environment from the host's Python 3.11
+# (LOC2_APP_BASE_PYTHON), for which this machine holds a CPU build of PyTorch.
 confcut="$TESTS"
 [ -d "$tests_host" ] || confcut="$(dirname "$TESTS")"
-pytest_cmd=(python3 -m pytest -p no:cacheprovider "--confcutdir=$confcut" "$TESTS" "${PYTEST_ARGS[@]}")
+# --basetemp: one temporary folder, emptied by pytest at each run (an installed engine takes 1.5 GB)
+pytest_cmd=(python3 -m pytest -p no:cacheprovider "--confcutdir=$confcut" --basetemp=/tmp/loc2-pytest
+  "$TESTS" "${PYTEST_ARGS[@]}")
 log "cd /src && LOC2_ENGINE_PYTHON=$ENGINE/bin/python dbus-run-session -- xvfb-run -a ${pytest_cmd[*]}"
 set +e
 as_owner bash -c 'cd /src && exec dbus-run-session -- xvfb-run -a "$@"' pytest "${pytest_cmd[@]}" 2>&1 \

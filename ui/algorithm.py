@@ -57,6 +57,7 @@ from ..core.types import (
 )
 from ..core.worker import protocol
 from .engine.client import OUTCOME_CANCELLED, OUTCOME_CRASHED, OUTCOME_DONE, shared_worker
+from .engine.environment import find_engine
 from .jobs import progress_text
 from .layers import make_field, move_to_group
 from .settings import DEVICE_CHOICES, DEVICE_LABELS
@@ -438,6 +439,11 @@ class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
         return str(path.parent) if path.is_file() else None
 
     # ------------------------------------------------------------------ run
+    def prepareAlgorithm(self, parameters, context, feedback):  # noqa: N802 - QGIS API
+        """Main thread: which engine to run (QGIS's settings are read here, not on the task thread)."""
+        self._engine = find_engine()
+        return True
+
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 - QGIS API
         ortho = self._ortho(parameters, context)
         options = self._options(parameters, context)
@@ -454,6 +460,7 @@ class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
                 ortho=ortho, photos=photos, output=OutputSpec(str(output), "gpkg", mode), options=options
             )
             outcome = worker.run_job(
+                self._engine,
                 protocol.CMD_LOCALIZE,
                 {"request": request.to_dict()},
                 lambda event: self._event(event, feedback),

@@ -9,6 +9,7 @@ nothing is added to the project unless the whole result is.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import shutil
 import tempfile
@@ -79,7 +80,6 @@ from .engine.client import (
     OUTCOME_DONE,
     OUTCOME_FAILED,
     JobOutcome,
-    shared_worker,
     shutdown_shared_worker,
 )
 from .engine.environment import (
@@ -88,7 +88,7 @@ from .engine.environment import (
     find_engine,
     set_configured_python,
 )
-from .engine.installer import EngineInstaller, InstallError, has_nvidia_gpu, make_plan
+from .engine.installer import EngineInstallTask, InstallError, has_nvidia_gpu, make_plan
 from .jobs import EngineTask, progress_text
 from .layers import add_result_group, open_result_layers
 from .provider import plugin_icon
@@ -172,14 +172,13 @@ class LocalizePhotoTask(EngineTask):
 
     def run(self) -> bool:
         try:
-            worker = shared_worker()
-            inspected = worker.run_job(protocol.CMD_INSPECT, {"photo": self.job.photo}, None, self.isCanceled)
+            inspected = self.run_job(protocol.CMD_INSPECT, {"photo": self.job.photo})
             if not inspected.ok:
                 self.outcome = inspected
                 return False
             self.setProgress(1)
             self.fields = {"request": self.request(inspected.summary).to_dict()}
-            self.outcome = worker.run_job(self.cmd, self.fields, self._on_event, self.isCanceled)
+            self.outcome = self.run_job(self.cmd, self.fields, self._on_event)
         except (Loc2Error, OSError) as exc:
             self.outcome = JobOutcome(OUTCOME_FAILED, str(exc))
         except Exception as exc:  # noqa: BLE001 - an exception escaping run() can take QGIS down
@@ -273,11 +272,12 @@ class Loc2Dialog(QDialog):
         self.last_message: tuple[Any, str] = (None, "")
         self.photo_meta: dict[str, Any] | None = None
         self._side_tasks: list[EngineTask] = []  # inspect / describe / export, kept alive while they run
+        self._workdirs: list[str] = []  # temporary folders of the runs (figures, depth copies)
         self._map_tool: QgsMapToolEmitPoint | None = None
         self._previous_tool = None
         self._marker: QgsVertexMarker | None = None
         self._engine_described = False
-        self.installer: EngineInstaller | None = None
+        self.installer: EngineInstallTask | None = None  # the running install, None otherwise
         self.setWindowTitle("Loc2 — localize a photo on an orthophoto")
         self.setWindowIcon(plugin_icon())
         self.setMinimumWidth(760)
@@ -524,7 +524,7 @@ class Loc2Dialog(QDialog):
 
     def _update_enabled(self, *_args) -> None:
         running = self.task is not None
-        installing = self.installer is not None and self.installer.running
+        installing = self.installer is not None
         key = self.model_key
         self.backbone_widget.setEnabled(key in ("vigor", "kitti"))
         self.matcher_widget.setEnabled(key in ("vigor", "kitti"))
@@ -601,7 +601,7 @@ class Loc2Dialog(QDialog):
 
     def install_engine(self, *_args, confirm: bool = True, base_python: str = "") -> None:
         """Make the managed engine environment (asks first; ``confirm=False`` in tests)."""
-        if self.installer is not None and self.installer.running:
+        if self.installer is not None:
             return
         try:
             plan = make_plan(base_python, cuda=self.cuda_check.isChecked())
@@ -615,17 +615,17 @@ class Loc2Dialog(QDialog):
             if answer != QMessageBox.StandardButton.Yes:
                 return
         shutdown_shared_worker()
-        if self.installer is None:
-            self.installer = EngineInstaller(self)
-            self.installer.line.connect(self.install_log.appendPlainText)
-            self.installer.step.connect(self._install_step)
-            self.installer.done.connect(self._installed)
+        task = EngineInstallTask(plan)
+        task.line.connect(self.install_log.appendPlainText)
+        task.step.connect(self._install_step)
+        task.done.connect(self._installed)
+        self.installer = task
         self.install_log.clear()
         self.install_log.setVisible(True)
         self.engine_box.setCollapsed(False)
-        self.installer.start(plan)
         self.show_message(plan.describe(), Qgis.MessageLevel.Info)
         self._update_enabled()
+        QgsApplication.taskManager().addTask(task)
 
     def _install_step(self, label: str, index: int, count: int) -> None:
         self.progress.setValue(int(100 * index / count))
@@ -633,11 +633,12 @@ class Loc2Dialog(QDialog):
         self.engine_label.setText(f"{label}…")
 
     def _installed(self, ok: bool, message: str) -> None:  # noqa: FBT001 - signal signature
+        size = self.installer.downloaded_mb if self.installer is not None else 0.0
+        self.installer = None
         self.progress.setValue(100 if ok else 0)
         self.progress.setFormat("%p%")
         self._update_enabled()
         if ok:
-            size = self.installer.downloaded_mb if self.installer else 0.0
             downloaded = f" ({size:,.0f} MB downloaded)" if size else ""
             self.show_message(message + downloaded, Qgis.MessageLevel.Success)
             self.engine_python_widget.setFilePath("")  # the managed environment from now on
@@ -850,6 +851,7 @@ class Loc2Dialog(QDialog):
             self.show_message(str(exc), Qgis.MessageLevel.Critical)
             return None
         set_settings_value("model", self.model_key)
+        self._workdirs.append(job.workdir)
         task = LocalizePhotoTask(job)
         task.engine_event.connect(self._task_event)  # a slot of this dialog: queued to the main thread
         task.done.connect(self._task_done)
@@ -869,7 +871,7 @@ class Loc2Dialog(QDialog):
 
     def cancel(self) -> None:
         """Stop the running task (within a second) or the engine installation."""
-        if self.installer is not None and self.installer.running:
+        if self.installer is not None:
             self.installer.cancel()
             return
         if self.task is not None:
@@ -881,6 +883,7 @@ class Loc2Dialog(QDialog):
         self.task = None
         self.last_task = task
         self.last_outcome = outcome
+        self._forget_workdirs(keep=task.job.workdir)  # the figure shown now is in this run's folder
         self.progress.setFormat("%p%")
         result = outcome.results[0] if outcome.results else None
         if outcome.status == OUTCOME_DONE and result is not None and result.get("ok"):
@@ -904,6 +907,12 @@ class Loc2Dialog(QDialog):
                 message = result.get("message") or f"{Path(result['photo']).name}: {result.get('status')}"
             self.show_message(message or "The localization failed.", Qgis.MessageLevel.Critical)
         self._update_enabled()
+
+    def _forget_workdirs(self, keep: str | None = None) -> None:
+        """Remove the temporary folders (figures, depth copies) of earlier runs, all but ``keep``."""
+        for workdir in [w for w in self._workdirs if w != keep]:
+            shutil.rmtree(workdir, ignore_errors=True)
+            self._workdirs.remove(workdir)
 
     def _add_layers(self, job: PhotoJob, sources: dict[str, str]) -> None:
         built = open_result_layers(sources)
@@ -994,12 +1003,21 @@ class Loc2Dialog(QDialog):
         )
 
     # ------------------------------------------------------------------ teardown
+    def _stop_tasks(self, wait_ms: int = 5000) -> None:
+        """Cancel this dialog's running tasks and wait for them to end: a task thread still running while
+        QGIS exits crashes it (seen with QGIS 3.40). Cancelled, a task ends within about a second."""
+        tasks = [task for task in (self.task, self.installer, *self._side_tasks) if task is not None]
+        for task in tasks:
+            with contextlib.suppress(RuntimeError):  # already deleted by the task manager
+                task.cancel()
+        for task in tasks:
+            with contextlib.suppress(RuntimeError):
+                task.waitForFinished(wait_ms)
+
     def shutdown(self) -> None:
-        """Plugin unload: cancel a running task or install, restore the map tool, remove the marker."""
-        if self.task is not None:
-            self.task.cancel()
-        if self.installer is not None and self.installer.running:
-            self.installer.cancel()
+        """Plugin unload: stop the running tasks or install, restore the map tool, remove the marker."""
+        self._stop_tasks()
+        self._forget_workdirs()
         if self.canvas is not None:
             if self._map_tool is not None and self.canvas.mapTool() is self._map_tool:
                 self.canvas.unsetMapTool(self._map_tool)

@@ -13,7 +13,8 @@ from typing import Any
 from qgis.core import Qgis, QgsMessageLog, QgsTask
 from qgis.PyQt.QtCore import pyqtSignal
 
-from .engine.client import OUTCOME_CANCELLED, OUTCOME_FAILED, EngineWorker, JobOutcome, shared_worker
+from .engine.client import OUTCOME_CANCELLED, OUTCOME_FAILED, JobOutcome, shared_worker
+from .engine.environment import find_engine
 
 LOG_TAG = "Loc2"
 
@@ -50,23 +51,24 @@ class EngineTask(QgsTask):
     engine_event = pyqtSignal(object)
     done = pyqtSignal(object)
 
-    def __init__(
-        self, description: str, cmd: str, fields: dict[str, Any], worker: EngineWorker | None = None
-    ) -> None:
+    def __init__(self, description: str, cmd: str, fields: dict[str, Any]) -> None:
         super().__init__(description, QgsTask.Flag.CanCancel)
         self.cmd = cmd
         self.fields = fields
-        self.worker = worker
+        self.location = find_engine()  # here, on the main thread: QGIS's settings are not read in run()
         self.outcome: JobOutcome | None = None
 
     def run(self) -> bool:
         """Worker thread: wait for the engine job; never raises."""
         try:
-            worker = self.worker or shared_worker()
-            self.outcome = worker.run_job(self.cmd, self.fields, self._on_event, self.isCanceled)
+            self.outcome = self.run_job(self.cmd, self.fields, self._on_event)
         except Exception as exc:  # noqa: BLE001 - an exception escaping run() can take QGIS down
             self.outcome = JobOutcome(OUTCOME_FAILED, f"unexpected error: {type(exc).__name__}: {exc}")
         return self.outcome.ok
+
+    def run_job(self, cmd: str, fields: dict[str, Any], on_event=None) -> JobOutcome:
+        """A job on the shared worker, cancelled with this task (worker thread)."""
+        return shared_worker().run_job(self.location, cmd, fields, on_event, self.isCanceled)
 
     def _on_event(self, event: dict[str, Any]) -> None:
         if event.get("event") == "progress":

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...core.worker import protocol as p
-from .environment import NO_ENGINE_MESSAGE, EngineLocation, engine_environment, find_engine, worker_command
+from .environment import NO_ENGINE_MESSAGE, EngineLocation, engine_environment, worker_command
 
 START_TIMEOUT_S = 60.0  # from start to the worker's "ready"
 CANCEL_GRACE_S = 0.75  # a job not ended this long after cancel: the worker is stopped
@@ -70,10 +70,8 @@ class JobOutcome:
 class EngineWorker:
     """One engine worker process (started on first use, restarted after it exits)."""
 
-    def __init__(
-        self, location: EngineLocation | None = None, idle_timeout_s: float = IDLE_TIMEOUT_S
-    ) -> None:
-        self._location = location
+    def __init__(self, idle_timeout_s: float = IDLE_TIMEOUT_S) -> None:
+        self._location: EngineLocation | None = None  # where the running worker's Python is
         self.idle_timeout_s = idle_timeout_s
         self._process: subprocess.Popen | None = None
         self._events: queue.Queue = queue.Queue()
@@ -96,9 +94,10 @@ class EngineWorker:
     def stderr_tail(self, lines: int = 20) -> str:
         return "\n".join(list(self._stderr)[-lines:])
 
-    def location(self) -> EngineLocation:
-        """The engine interpreter to start; EngineError when there is none or it is not usable."""
-        location = self._location or find_engine()
+    @staticmethod
+    def usable(location: EngineLocation | None) -> EngineLocation:
+        """``location`` when it can be started; EngineError saying what to do when there is none or it is
+        not an interpreter."""
         if location is None:
             raise EngineError(NO_ENGINE_MESSAGE)
         problem = location.problem()
@@ -106,12 +105,18 @@ class EngineWorker:
             raise EngineError(f"The Loc2 engine cannot start: {problem}. {NO_ENGINE_MESSAGE}")
         return location
 
-    def start(self) -> dict[str, Any]:
-        """Start the worker if it is not running and wait for its ``ready``; returns that event."""
+    def start(self, location: EngineLocation | None) -> dict[str, Any]:
+        """Have a worker of ``location``'s Python running (started, or restarted when another engine was
+        chosen) and return its ``ready`` event. ``location`` comes from ``find_engine()`` called on the
+        main thread: QGIS's settings are not read on task threads."""
         with self._state_lock:
-            if self.running:
+            location = self.usable(location)
+            if self.running and location == self._location:
                 return self.ready
-            location = self.location()
+            if self.running:
+                self.shutdown()
+            self._close_pipes()
+            self._location = location
             command = worker_command(location.python, self.idle_timeout_s)
             self._events = queue.Queue()
             self._stderr.clear()
@@ -177,6 +182,16 @@ class EngineWorker:
         for line in iter(process.stderr.readline, b""):
             self._stderr.append(line.decode("utf-8", errors="replace").rstrip())
 
+    def _close_pipes(self) -> None:
+        """Close an exited worker's pipes (its reader threads have seen their end)."""
+        process = self._process
+        if process is None or process.poll() is None:
+            return
+        for pipe in (process.stdin, process.stdout, process.stderr):
+            if pipe is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    pipe.close()
+
     def send(self, message: dict[str, Any]) -> None:
         """Write one request; EngineError when the worker is gone."""
         process = self._process
@@ -211,15 +226,17 @@ class EngineWorker:
     # ------------------------------------------------------------------ jobs
     def run_job(
         self,
+        location: EngineLocation | None,
         cmd: str,
         fields: dict[str, Any],
         on_event: Callable[[dict[str, Any]], None] | None = None,
         is_canceled: Callable[[], bool] | None = None,
     ) -> JobOutcome:
-        """Run one job to its end (see the module docstring); never raises for engine faults."""
+        """Run one job on ``location``'s engine to its end (see the module docstring); never raises for
+        engine faults."""
         with self._job_lock:
             try:
-                self.start()
+                self.start(location)
             except EngineError as exc:
                 return JobOutcome(OUTCOME_NO_ENGINE, str(exc), detail=self.stderr_tail())
             job = f"j{next(self._ids)}"

@@ -8,8 +8,8 @@ result is checked by starting the engine once (``loc2 worker --check``).
 
 Platforms: Debian/Ubuntu system QGIS (``/usr/bin/python3``; Debian needs its ``python3-venv`` package,
 the message says so), OSGeo4W on Windows (QGIS's ``python.exe``; CUDA wheels from PyTorch's index) and the
-macOS bundle (a python.org or Homebrew Python, else the bundle's). Each step runs in a ``QProcess`` (no
-shell): QGIS stays responsive, pip's log is streamed, Cancel stops it.
+macOS bundle (a python.org or Homebrew Python, else the bundle's). Each step runs as a subprocess (no
+shell) of a QGIS background task: QGIS stays responsive, pip's log is streamed, Cancel stops it.
 """
 
 from __future__ import annotations
@@ -17,12 +17,14 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess  # nosec B404 - fixed argument lists, to ask candidate interpreters their version
+import subprocess  # nosec B404 - argument lists only: candidate interpreters, venv, pip, the engine
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qgis.PyQt.QtCore import QObject, QProcess, QProcessEnvironment, pyqtSignal
+from qgis.core import QgsTask
+from qgis.PyQt.QtCore import pyqtSignal
 
 from .environment import PLUGIN_DIR, engine_command, engine_environment, managed_dir, venv_python
 
@@ -176,98 +178,101 @@ def make_plan(base_python: str = "", cuda: bool | None = None, target: Path | No
     return InstallPlan(python, version, target, cuda, steps)
 
 
-class EngineInstaller(QObject):
-    """Runs an :class:`InstallPlan` step by step.
+class EngineInstallTask(QgsTask):
+    """Runs an :class:`InstallPlan` step by step in the background (QGIS's task manager shows it).
 
-    Signals: ``line(str)`` each output line; ``step(str, int, int)`` label, index, count as each step
-    starts; ``done(bool, str)`` at the end with a message for people (what failed and pip's last lines).
+    Signals (queued to the receiver's thread): ``line(str)`` each output line; ``step(str, int, int)``
+    label, index, count as each step starts; ``done(bool, str)`` at the end (main thread) with a message for
+    people: where it was installed, or which step failed with pip's last lines. ``downloaded_mb`` adds up
+    pip's "Downloading … (N MB)" lines.
     """
 
     line = pyqtSignal(str)
     step = pyqtSignal(str, int, int)
     done = pyqtSignal(bool, str)
 
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.plan: InstallPlan | None = None
-        self.process: QProcess | None = None
+    def __init__(self, plan: InstallPlan) -> None:
+        super().__init__("Loc2: install the engine", QgsTask.Flag.CanCancel)
+        self.plan = plan
         self.output: list[str] = []
         self.downloaded_mb = 0.0
-        self._index = -1
+        self.message = ""
+        self._process: subprocess.Popen | None = None
+        self._lock = threading.Lock()
 
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.state() != QProcess.ProcessState.NotRunning
+    def run(self) -> bool:
+        """Task thread: the steps in order, each to its end; never raises."""
+        try:
+            for index, step in enumerate(self.plan.steps):
+                if self.isCanceled():
+                    self.message = "The engine installation was cancelled."
+                    return False
+                self.step.emit(step.label, index, len(self.plan.steps))
+                self.setProgress(100.0 * index / len(self.plan.steps))
+                code = self._run_step(step)
+                if self.isCanceled():
+                    self.message = "The engine installation was cancelled."
+                    return False
+                if code != 0:
+                    self.message = self._failure(step, code)
+                    return False
+        except Exception as exc:  # noqa: BLE001 - an exception escaping run() can take QGIS down
+            self.message = f"The engine installation failed: {type(exc).__name__}: {exc}"
+            return False
+        self.message = f"The Loc2 engine is installed in {self.plan.target}."
+        return True
 
-    def start(self, plan: InstallPlan) -> None:
-        if self.running:
-            raise InstallError("an installation is already running")
-        self.plan = plan
-        self.output = []
-        self.downloaded_mb = 0.0
-        self._index = -1
-        self._next()
+    def _run_step(self, step: InstallStep) -> int:
+        """Run one step, streaming its output; its exit code (127 when it cannot start)."""
+        self._emit_line(f"$ {step.program} {' '.join(step.arguments)}")
+        try:
+            process = subprocess.Popen(  # nosec B603 - argument list: the base Python, the venv's pip
+                [step.program, *step.arguments],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                env=engine_environment(),
+                creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),
+            )
+        except OSError as exc:
+            self._emit_line(f"could not start {step.program}: {exc}")
+            return 127
+        with self._lock:
+            self._process = process
+        assert process.stdout is not None  # nosec B101 - stdout=PIPE
+        with process.stdout:
+            for raw in iter(process.stdout.readline, b""):
+                self._emit_line(raw.decode("utf-8", errors="replace").rstrip())
+        code = process.wait()
+        with self._lock:
+            self._process = None
+        return code
+
+    def _emit_line(self, line: str) -> None:
+        if not line.strip():
+            return
+        self.output.append(line)
+        size = re.search(r"\(([\d.]+) (kB|MB|GB)\)", line)
+        if line.lstrip().startswith("Downloading") and size:
+            self.downloaded_mb += float(size.group(1)) * {"kB": 1e-3, "MB": 1.0, "GB": 1e3}[size.group(2)]
+        self.line.emit(line)
+
+    def _failure(self, step: InstallStep, code: int) -> str:
+        tail = "\n".join(self.output[-12:])
+        hint = ""
+        if "ensurepip" in tail or "No module named venv" in tail:
+            hint = " Debian/Ubuntu: sudo apt install python3-venv, then try again."
+        command = f"{step.program} {' '.join(step.arguments)}"
+        return f"{step.label} failed (exit code {code}).{hint}\n{command}\n{tail}"
 
     def cancel(self) -> None:
-        if self.running:
-            self._index = len(self.plan.steps) if self.plan else 0  # no further step
-            self.process.kill()
+        """Stop the running step at once (the next install starts the environment afresh)."""
+        super().cancel()
+        with self._lock:
+            if self._process is not None and self._process.poll() is None:
+                self._process.kill()
 
-    def _next(self) -> None:
-        assert self.plan is not None  # nosec B101 - start() sets it
-        self._index += 1
-        if self._index >= len(self.plan.steps):
-            self.done.emit(True, f"The Loc2 engine is installed in {self.plan.target}.")
-            return
-        step = self.plan.steps[self._index]
-        self.step.emit(step.label, self._index, len(self.plan.steps))
-        self.line.emit(f"$ {step.program} {' '.join(step.arguments)}")
-        process = QProcess(self)
-        environment = QProcessEnvironment()
-        for key, value in engine_environment().items():
-            environment.insert(key, value)
-        process.setProcessEnvironment(environment)
-        process.setProcessChannelMode(QProcess.ProcessChannelMode.MergedChannels)
-        process.readyReadStandardOutput.connect(self._read)
-        process.finished.connect(self._finished)
-        process.errorOccurred.connect(self._error)
-        self.process = process
-        process.start(step.program, step.arguments)
-
-    def _read(self) -> None:
-        text = bytes(self.process.readAllStandardOutput()).decode("utf-8", errors="replace")
-        for line in text.splitlines():
-            if not line.strip():
-                continue
-            self.output.append(line)
-            size = re.search(r"\(([\d.]+) (kB|MB|GB)\)", line)
-            if line.lstrip().startswith("Downloading") and size:
-                factor = {"kB": 1e-3, "MB": 1.0, "GB": 1e3}[size.group(2)]
-                self.downloaded_mb += float(size.group(1)) * factor
-            self.line.emit(line)
-
-    def _finished(self, exit_code: int, exit_status) -> None:
-        self._read()
-        assert self.plan is not None  # nosec B101
-        if self._index >= len(self.plan.steps):  # cancelled
-            self.done.emit(False, "The engine installation was cancelled.")
-            return
-        if exit_status != QProcess.ExitStatus.NormalExit or exit_code != 0:
-            step = self.plan.steps[self._index]
-            tail = "\n".join(self.output[-12:])
-            hint = ""
-            if "ensurepip" in tail or "No module named venv" in tail:
-                hint = " Debian/Ubuntu: sudo apt install python3-venv, then try again."
-            self.done.emit(
-                False,
-                f"{step.label} failed (exit code {exit_code}).{hint}\n{step.program} {' '.join(step.arguments)}"
-                f"\n{tail}",
-            )
-            return
-        self._next()
-
-    def _error(self, error) -> None:
-        if error == QProcess.ProcessError.FailedToStart and self.plan is not None:
-            step = self.plan.steps[self._index]
-            self._index = len(self.plan.steps) + 1
-            self.done.emit(False, f"{step.label}: could not start {step.program}")
+    def finished(self, ok: bool) -> None:  # noqa: FBT001 - QgsTask's signature
+        if not ok and not self.message:
+            self.message = "The engine installation was cancelled."
+        self.done.emit(bool(ok), self.message)
