@@ -109,13 +109,14 @@ def test_result_layers_are_styled_as_specified(sources):
     arrow = poses.renderer().rootRule().children()[0].symbol()
     angle = arrow.dataDefinedAngle()
     assert angle.isActive() and '"heading"' in angle.expressionString()
-    assert arrow.size() >= 8.0  # readable at 1:250-1:1,000
+    wedge, dot = (arrow.symbolLayer(i) for i in range(2))  # readable at 1:250-1:1,000
+    assert wedge.size() >= 6.0 and dot.size() >= 3.5 and wedge.offset().y() < 0  # the wedge ahead of the dot
     label = poses.labeling().settings().fieldName
     assert poses.labelsEnabled() and "shift_m" in label and "confidence" in label
     # corrected poses coloured by confidence class; which rule draws a feature is decided by its attributes
     rules = poses.renderer().rootRule().children()
     assert [r.label() for r in rules[:3]] == [
-        f"Corrected pose, {c} confidence (arrow: heading)" for c in ("high", "medium", "low")
+        f"Corrected pose, {c} confidence (wedge: heading)" for c in ("high", "medium", "low")
     ]
     assert len({r.symbol().color().name() for r in rules[:3]}) == 3 and rules[3].isElse()
     pose = next(poses.getFeatures())
@@ -135,7 +136,10 @@ def test_result_layers_are_styled_as_specified(sources):
     assert isinstance(graduated, QgsGraduatedSymbolRenderer) and graduated.classAttribute() == "prob"
     assert len(graduated.ranges()) == styles.INLIER_CLASSES
     assert all(r.label().startswith("matching probability P") for r in graduated.ranges())
-    assert len({r.symbol().color().name() for r in graduated.ranges()}) == styles.INLIER_CLASSES
+    colours = {r.symbol().color().name() for r in graduated.ranges()}
+    assert len(colours) == styles.INLIER_CLASSES and not colours & set(
+        styles.POSE_CONFIDENCE_COLOURS.values()
+    )
     fill = layers["outlines"].renderer().symbol()
     assert (
         isinstance(layers["outlines"].renderer(), QgsSingleSymbolRenderer) and 0 < fill.color().alpha() < 255

@@ -1,13 +1,13 @@
 """Map styles of the Loc2 result layers, built in code; ``resources/styles/*.qml`` are saved from these.
 
-Roles (one per result layer): ``poses`` (corrected pose: arrow rotated by the data-defined ``heading``
+Roles (one per result layer): ``poses`` (corrected pose: a dot and a wedge rotated by the data-defined ``heading``
 field, degrees clockwise from north, green / amber / red by its ``confidence`` (high / medium / low),
 labelled with shift, inliers and confidence; a photo without a pose is a grey cross
-at its prior), ``priors`` (grey arrow rotated by ``prior_head``; a grey dot when the prior has no heading),
+at its prior), ``priors`` (grey dot and heading wedge rotated by ``prior_head``; a grey dot when the prior has no heading),
 ``shifts`` (purple prior → corrected line with an arrow head), ``inliers`` (points graduated by matching
-probability ``prob``, viridis), ``outlines`` (translucent polygon), ``matches`` (thin lines).
+probability ``prob``, light to dark blue), ``outlines`` (translucent polygon), ``matches`` (thin lines).
 
-Arrow rotation is relative to the map's up direction, so on a projected map the arrows are off by the grid
+Marker rotation is relative to the map's up direction, so on a projected map the wedges are off by the grid
 convergence (a fraction of a degree to a few degrees); the ``heading`` attributes are exact.
 """
 
@@ -29,12 +29,12 @@ from qgis.core import (
     QgsRuleBasedRenderer,
     QgsSimpleMarkerSymbolLayerBase,
     QgsSingleSymbolRenderer,
-    QgsStyle,
     QgsTextBufferSettings,
     QgsTextFormat,
     QgsVectorLayer,
     QgsVectorLayerSimpleLabeling,
 )
+from qgis.PyQt.QtCore import QPointF
 from qgis.PyQt.QtGui import QColor
 
 STYLES_DIR = Path(__file__).resolve().parent.parent / "resources" / "styles"
@@ -49,6 +49,7 @@ PRIOR_GREY = "#8c8c8c"
 SHIFT_PURPLE = "#7b3294"  # not a confidence colour: the shift line is not a verdict
 OUTLINE_CYAN = "#1fb4d2"
 MATCH_YELLOW = "#ffd92f"
+INLIER_LOW, INLIER_HIGH = "#c6dbef", "#08306b"  # matching probability P, low → high
 INLIER_CLASSES = 5
 
 POSE_LABEL = (
@@ -56,21 +57,24 @@ POSE_LABEL = (
     'THEN format(\'%1 m, %2 inliers, %3\', format_number("shift_m", 1), "inliers", "confidence") '
     'ELSE "status" END'
 )
-POSE_ARROW_MM = 8.0  # readable at 1:250–1:1,000 (a 2–8 m arrow on the ground)
-PRIOR_ARROW_MM = 6.5
+# The heading marker: a dot on the camera and a wedge ahead of it pointing along the heading, drawn with a dark
+# outline so that it stands out on any orthophoto and from the inlier points (readable at 1:250–1:1,000).
+POSE_DOT_MM, POSE_WEDGE_MM = 3.6, 6.0
+PRIOR_DOT_MM, PRIOR_WEDGE_MM = 2.8, 4.6
+MARKER_OUTLINE = "#202020"
 
 
-def _arrow(colour: str, size_mm: float, angle_field: str) -> QgsMarkerSymbol:
-    symbol = QgsMarkerSymbol.createSimple(
-        {
-            "name": "arrow",
-            "color": colour,
-            "outline_color": "#ffffff",
-            "outline_width": "0.5",
-            "size": str(size_mm),
-        }
-    )
-    symbol.symbolLayer(0).setShape(QgsSimpleMarkerSymbolLayerBase.Shape.Arrow)
+def _heading_marker(
+    colour: str, dot_mm: float, wedge_mm: float, angle_field: str, outline: str
+) -> QgsMarkerSymbol:
+    """A dot with a wedge ahead of it, the whole marker rotated by ``angle_field`` (degrees clockwise from
+    north; a missing value draws it pointing north)."""
+    common = {"color": colour, "outline_color": outline, "outline_width": "0.5", "joinstyle": "miter"}
+    symbol = QgsMarkerSymbol.createSimple({**common, "name": "triangle", "size": str(wedge_mm)})
+    symbol.symbolLayer(0).setShape(QgsSimpleMarkerSymbolLayerBase.Shape.Triangle)
+    symbol.symbolLayer(0).setOffset(QPointF(0.0, -(dot_mm / 2 + wedge_mm * 0.38)))  # rotates with the marker
+    dot = QgsMarkerSymbol.createSimple({**common, "name": "circle", "size": str(dot_mm)})
+    symbol.appendSymbolLayer(dot.symbolLayer(0).clone())
     symbol.setDataDefinedAngle(QgsProperty.fromExpression(f'coalesce("{angle_field}", 0)'))
     return symbol
 
@@ -101,14 +105,15 @@ def _rule(symbol, expression: str | None, label: str) -> QgsRuleBasedRenderer.Ru
 
 
 def style_poses(layer: QgsVectorLayer) -> None:
-    """Arrow rotated by ``heading`` at the corrected pose, coloured by its ``confidence`` (green high, amber
-    medium, red low), grey cross where no pose was found."""
+    """A dot and a heading wedge at the corrected pose, coloured by its ``confidence`` (green high, amber
+    medium, red low), a grey cross where no pose was found."""
     root = QgsRuleBasedRenderer.Rule(None)
     corrected = "\"geom_src\" = 'corrected'"
     for level, colour in POSE_CONFIDENCE_COLOURS.items():
         test = f"\"confidence\" = '{level}'" if level != "low" else "\"confidence\" NOT IN ('high', 'medium')"
-        label = f"Corrected pose, {level} confidence (arrow: heading)"
-        root.appendChild(_rule(_arrow(colour, POSE_ARROW_MM, "heading"), f"{corrected} AND {test}", label))
+        label = f"Corrected pose, {level} confidence (wedge: heading)"
+        marker = _heading_marker(colour, POSE_DOT_MM, POSE_WEDGE_MM, "heading", MARKER_OUTLINE)
+        root.appendChild(_rule(marker, f"{corrected} AND {test}", label))
     cross = QgsMarkerSymbol.createSimple(
         {
             "name": "cross2",
@@ -125,12 +130,11 @@ def style_poses(layer: QgsVectorLayer) -> None:
 
 
 def style_priors(layer: QgsVectorLayer) -> None:
-    """Grey arrow rotated by ``prior_head``; a grey dot when the prior heading is unknown."""
+    """A smaller grey dot and wedge rotated by ``prior_head``; a grey dot when the prior heading is unknown."""
     root = QgsRuleBasedRenderer.Rule(None)
     label = "Prior position and heading (GPS, EXIF)"
-    root.appendChild(
-        _rule(_arrow(PRIOR_GREY, PRIOR_ARROW_MM, "prior_head"), '"prior_head" IS NOT NULL', label)
-    )
+    marker = _heading_marker(PRIOR_GREY, PRIOR_DOT_MM, PRIOR_WEDGE_MM, "prior_head", "#ffffff")
+    root.appendChild(_rule(marker, '"prior_head" IS NOT NULL', label))
     dot = QgsMarkerSymbol.createSimple(
         {"name": "circle", "color": PRIOR_GREY, "outline_color": "#ffffff", "size": "3"}
     )
@@ -155,20 +159,18 @@ def style_shifts(layer: QgsVectorLayer) -> None:
     layer.setRenderer(QgsSingleSymbolRenderer(symbol))
 
 
-def _viridis() -> QgsGradientColorRamp:
-    ramp = QgsStyle.defaultStyle().colorRamp("Viridis")
-    if ramp is None:  # no default style database: the two ends of viridis
-        ramp = QgsGradientColorRamp(QColor("#440154"), QColor("#fde725"))
-    return ramp
+def _inlier_ramp() -> QgsGradientColorRamp:
+    """Light to dark blue: apart from the confidence colours (green, amber, red) and the outline (cyan)."""
+    return QgsGradientColorRamp(QColor(INLIER_LOW), QColor(INLIER_HIGH))
 
 
 def style_inliers(layer: QgsVectorLayer) -> None:
-    """Circles graduated by ``prob`` (viridis, quantiles of the layer's values; 0…1 when it is empty),
+    """Circles graduated by ``prob`` (light to dark blue, quantiles of the layer's values; 0…1 when empty),
     the legend reading "matching probability P 0.0012 – 0.0034"."""
     symbol = QgsMarkerSymbol.createSimple({"name": "circle", "outline_style": "no", "size": "2"})
     renderer = QgsGraduatedSymbolRenderer("prob")
     renderer.setSourceSymbol(symbol)
-    ramp = _viridis()
+    ramp = _inlier_ramp()
     renderer.setSourceColorRamp(ramp)
     method = (
         QgsClassificationQuantile()

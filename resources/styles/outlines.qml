@@ -1,40 +1,40 @@
 <!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>
-<qgis version="3.22.16-Białowieża" simplifyLocal="1" styleCategories="AllStyleCategories" labelsEnabled="0" minScale="100000000" symbologyReferenceScale="-1" maxScale="0" hasScaleBasedVisibilityFlag="0" simplifyMaxScale="1" readOnly="0" simplifyAlgorithm="0" simplifyDrawingHints="1" simplifyDrawingTol="1">
+<qgis labelsEnabled="0" simplifyLocal="1" maxScale="0" simplifyDrawingTol="1" simplifyAlgorithm="0" symbologyReferenceScale="-1" simplifyDrawingHints="1" minScale="100000000" styleCategories="AllStyleCategories" simplifyMaxScale="1" version="3.22.16-Białowieża" hasScaleBasedVisibilityFlag="0" readOnly="0">
   <flags>
     <Identifiable>1</Identifiable>
     <Removable>1</Removable>
     <Searchable>1</Searchable>
     <Private>0</Private>
   </flags>
-  <temporal enabled="0" mode="0" startExpression="" startField="" durationUnit="min" accumulate="0" durationField="" endExpression="" limitMode="0" endField="" fixedDuration="0">
+  <temporal limitMode="0" durationField="" enabled="0" endExpression="" durationUnit="min" accumulate="0" endField="" startField="" startExpression="" fixedDuration="0" mode="0">
     <fixedRange>
       <start></start>
       <end></end>
     </fixedRange>
   </temporal>
-  <renderer-v2 enableorderby="0" forceraster="0" symbollevels="0" type="singleSymbol" referencescale="-1">
+  <renderer-v2 symbollevels="0" type="singleSymbol" enableorderby="0" referencescale="-1" forceraster="0">
     <symbols>
-      <symbol force_rhr="0" alpha="1" type="fill" clip_to_extent="1" name="0">
+      <symbol alpha="1" name="0" type="fill" clip_to_extent="1" force_rhr="0">
         <data_defined_properties>
           <Option type="Map">
-            <Option value="" type="QString" name="name"/>
+            <Option name="name" value="" type="QString"/>
             <Option name="properties"/>
-            <Option value="collection" type="QString" name="type"/>
+            <Option name="type" value="collection" type="QString"/>
           </Option>
         </data_defined_properties>
-        <layer enabled="1" locked="0" class="SimpleFill" pass="0">
+        <layer class="SimpleFill" locked="0" enabled="1" pass="0">
           <Option type="Map">
-            <Option value="3x:0,0,0,0,0,0" type="QString" name="border_width_map_unit_scale"/>
-            <Option value="31,180,210,70" type="QString" name="color"/>
-            <Option value="bevel" type="QString" name="joinstyle"/>
-            <Option value="0,0" type="QString" name="offset"/>
-            <Option value="3x:0,0,0,0,0,0" type="QString" name="offset_map_unit_scale"/>
-            <Option value="MM" type="QString" name="offset_unit"/>
-            <Option value="31,180,210,255" type="QString" name="outline_color"/>
-            <Option value="solid" type="QString" name="outline_style"/>
-            <Option value="0.4" type="QString" name="outline_width"/>
-            <Option value="MM" type="QString" name="outline_width_unit"/>
-            <Option value="solid" type="QString" name="style"/>
+            <Option name="border_width_map_unit_scale" value="3x:0,0,0,0,0,0" type="QString"/>
+            <Option name="color" value="31,180,210,70" type="QString"/>
+            <Option name="joinstyle" value="bevel" type="QString"/>
+            <Option name="offset" value="0,0" type="QString"/>
+            <Option name="offset_map_unit_scale" value="3x:0,0,0,0,0,0" type="QString"/>
+            <Option name="offset_unit" value="MM" type="QString"/>
+            <Option name="outline_color" value="31,180,210,255" type="QString"/>
+            <Option name="outline_style" value="solid" type="QString"/>
+            <Option name="outline_width" value="0.4" type="QString"/>
+            <Option name="outline_width_unit" value="MM" type="QString"/>
+            <Option name="style" value="solid" type="QString"/>
           </Option>
           <prop k="border_width_map_unit_scale" v="3x:0,0,0,0,0,0"/>
           <prop k="color" v="31,180,210,70"/>
@@ -49,9 +49,9 @@
           <prop k="style" v="solid"/>
           <data_defined_properties>
             <Option type="Map">
-              <Option value="" type="QString" name="name"/>
+              <Option name="name" value="" type="QString"/>
               <Option name="properties"/>
-              <Option value="collection" type="QString" name="type"/>
+              <Option name="type" value="collection" type="QString"/>
             </Option>
           </data_defined_properties>
         </layer>
@@ -119,40 +119,40 @@
     </field>
   </fieldConfiguration>
   <aliases>
-    <alias index="0" field="fid" name=""/>
-    <alias index="1" field="photo" name=""/>
-    <alias index="2" field="heading" name=""/>
-    <alias index="3" field="confidence" name=""/>
-    <alias index="4" field="area_m2" name=""/>
-    <alias index="5" field="n_points" name=""/>
+    <alias field="fid" name="" index="0"/>
+    <alias field="photo" name="" index="1"/>
+    <alias field="heading" name="" index="2"/>
+    <alias field="confidence" name="" index="3"/>
+    <alias field="area_m2" name="" index="4"/>
+    <alias field="n_points" name="" index="5"/>
   </aliases>
   <defaults>
-    <default field="fid" expression="" applyOnUpdate="0"/>
-    <default field="photo" expression="" applyOnUpdate="0"/>
-    <default field="heading" expression="" applyOnUpdate="0"/>
-    <default field="confidence" expression="" applyOnUpdate="0"/>
-    <default field="area_m2" expression="" applyOnUpdate="0"/>
-    <default field="n_points" expression="" applyOnUpdate="0"/>
+    <default field="fid" applyOnUpdate="0" expression=""/>
+    <default field="photo" applyOnUpdate="0" expression=""/>
+    <default field="heading" applyOnUpdate="0" expression=""/>
+    <default field="confidence" applyOnUpdate="0" expression=""/>
+    <default field="area_m2" applyOnUpdate="0" expression=""/>
+    <default field="n_points" applyOnUpdate="0" expression=""/>
   </defaults>
   <constraints>
-    <constraint constraints="3" field="fid" notnull_strength="1" exp_strength="0" unique_strength="1"/>
-    <constraint constraints="0" field="photo" notnull_strength="0" exp_strength="0" unique_strength="0"/>
-    <constraint constraints="0" field="heading" notnull_strength="0" exp_strength="0" unique_strength="0"/>
-    <constraint constraints="0" field="confidence" notnull_strength="0" exp_strength="0" unique_strength="0"/>
-    <constraint constraints="0" field="area_m2" notnull_strength="0" exp_strength="0" unique_strength="0"/>
-    <constraint constraints="0" field="n_points" notnull_strength="0" exp_strength="0" unique_strength="0"/>
+    <constraint exp_strength="0" field="fid" unique_strength="1" constraints="3" notnull_strength="1"/>
+    <constraint exp_strength="0" field="photo" unique_strength="0" constraints="0" notnull_strength="0"/>
+    <constraint exp_strength="0" field="heading" unique_strength="0" constraints="0" notnull_strength="0"/>
+    <constraint exp_strength="0" field="confidence" unique_strength="0" constraints="0" notnull_strength="0"/>
+    <constraint exp_strength="0" field="area_m2" unique_strength="0" constraints="0" notnull_strength="0"/>
+    <constraint exp_strength="0" field="n_points" unique_strength="0" constraints="0" notnull_strength="0"/>
   </constraints>
   <constraintExpressions>
-    <constraint field="fid" desc="" exp=""/>
-    <constraint field="photo" desc="" exp=""/>
-    <constraint field="heading" desc="" exp=""/>
-    <constraint field="confidence" desc="" exp=""/>
-    <constraint field="area_m2" desc="" exp=""/>
-    <constraint field="n_points" desc="" exp=""/>
+    <constraint field="fid" exp="" desc=""/>
+    <constraint field="photo" exp="" desc=""/>
+    <constraint field="heading" exp="" desc=""/>
+    <constraint field="confidence" exp="" desc=""/>
+    <constraint field="area_m2" exp="" desc=""/>
+    <constraint field="n_points" exp="" desc=""/>
   </constraintExpressions>
   <expressionfields/>
   <attributeactions/>
-  <attributetableconfig sortExpression="" sortOrder="0" actionWidgetStyle="dropDown">
+  <attributetableconfig sortExpression="" actionWidgetStyle="dropDown" sortOrder="0">
     <columns/>
   </attributetableconfig>
   <conditionalstyles>

@@ -83,9 +83,9 @@ def test_qgis_process_runs_the_demo_city_like_the_cli(demo, engine, qgis_process
         _same_pose(plugin[name], cli[name], name)
 
     outputs = {
-        "POSES": tmp_path / "shp" / "poses.shp",
+        "POSES": tmp_path / "poses16.gpkg",
         "INLIERS": tmp_path / "shp" / "inliers.shp",
-        "OUTLINES": tmp_path / "all.gpkg",
+        "OUTLINES": tmp_path / "shp" / "outlines.shp",
         "SHIFTS": tmp_path / "shifts.gpkg",
         "FAILED": tmp_path / "failed.gpkg",
     }
@@ -93,17 +93,20 @@ def test_qgis_process_runs_the_demo_city_like_the_cli(demo, engine, qgis_process
     run = qgis_process(
         ["--json", "run", ALGORITHM, "--", f"ORTHOPHOTO={demo.ortho}", f"PHOTOS={demo.photos}", "DEVICE=2"]
         + [f"{k}={v}" for k, v in outputs.items()],
-        env=_engine_env(engine, threads=1),
+        env=_engine_env(engine, threads=16),
         timeout=600,
     )
     assert run.returncode == 0 and not run.crashed, run.describe()
     for name, path in outputs.items():
         assert Path(path).is_file(), (name, run.describe())
-    assert len(gpkg_rows(outputs["OUTLINES"], "all")) == 8
+    sixteen = poses_by_photo(outputs["POSES"], "poses16")
+    for name in cli:
+        _same_pose(sixteen[name], cli[name], f"{name} at 16 threads")
+    assert len(gpkg_rows(outputs["SHIFTS"], "shifts")) == 8
     assert len(gpkg_rows(outputs["FAILED"], "failed")) == 0
-    assert (tmp_path / "shp" / "poses.dbf").stat().st_size > 1000 and (
-        tmp_path / "shp" / "poses.prj"
-    ).is_file()
+    for layer in ("inliers", "outlines"):
+        for suffix in (".shp", ".dbf", ".prj"):
+            assert (tmp_path / "shp" / f"{layer}{suffix}").stat().st_size > 100
 
 
 # ------------------------------------------------------------------------------------------------ the desktop
@@ -281,6 +284,13 @@ feedback = Feedback()
 second = processing.run("loc2:localizeimages", params, feedback=feedback)
 photos_done = [f["photo"] for f in second["POSES"].getFeatures()]
 results["second"] = {{"poses": len(photos_done), "distinct": len(set(photos_done)), "localized": second["LOCALIZED_COUNT"]}}
+
+# as from the toolbox: the outputs are loaded, styled and put in one group (resumed: nothing left to do)
+from qgis.core import QgsProject
+processing.runAndLoadResults("loc2:localizeimages", {{**params, "INLIERS": "TEMPORARY_OUTPUT"}})
+group = QgsProject.instance().layerTreeRoot().findGroup("Loc2 results")
+results["group"] = [n.name() for n in group.children()] if group else None
+results["styled"] = [type(l.renderer()).__name__ for l in QgsProject.instance().mapLayers().values()]
 """
 
 
@@ -299,6 +309,8 @@ def test_a_worker_killed_mid_batch_is_a_message_and_resume_finishes(demo, engine
         for e in first["errors"]
     ), first
     assert second == {"poses": 8, "distinct": 8, "localized": 8}, second  # resumed: every photo exactly once
+    assert sorted(run.results["group"]) == ["Loc2 inliers", "Loc2 poses"], run.results["group"]
+    assert sorted(run.results["styled"]) == ["QgsGraduatedSymbolRenderer", "QgsRuleBasedRenderer"]
     assert len({r["photo"] for r in gpkg_rows(kept, "poses", "photo")}) == 8
 
 
