@@ -11,10 +11,11 @@ help:  ## List the targets
 setup:  ## Install Debian packages, the .venv and pip packages (idempotent)
 	@bash scripts/setup_env.sh
 
-lint: setup  ## ruff (lint + format check) and Bandit
+lint: setup  ## ruff (lint + format check), Bandit and detect-secrets (the QGIS plugin repository's scanners)
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/bandit -q -c pyproject.toml -r __init__.py loc2_plugin.py core ui
+	git ls-files -z | xargs -0 .venv/bin/detect-secrets-hook
 
 format: setup  ## Apply ruff's fixes and formatting
 	.venv/bin/ruff check --fix .
