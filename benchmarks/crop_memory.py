@@ -25,7 +25,7 @@ import rasterio
 from rasterio.transform import from_origin
 from rasterio.windows import Window
 
-from loc2.core.ortho import Orthophoto
+from loc2.core.inputs.ortho import Orthophoto
 
 EPSG = 32632
 ORIGIN_E, ORIGIN_N = 480_000.0, 5_350_000.0

@@ -21,8 +21,8 @@ import tempfile
 from pathlib import Path
 
 from loc2.benchmarks.crop_memory import proc_status_kb
-from loc2.core.checkpoints import read_checkpoint
-from loc2.core.localizer import DEMO_CHECKPOINT
+from loc2.core.model.checkpoints import read_checkpoint
+from loc2.core.types import DEMO_CHECKPOINT
 
 TOKEN_PX = 8  # the demo backbone's token stride
 
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     ctx = multiprocessing.get_context("spawn")
     try:
         if not (city / "truth.csv").is_file():
-            from loc2.core.synthetic import generate_dataset
+            from loc2.core.synthetic.datasets import generate_dataset
 
             generate_dataset(city, args.seed, n_panoramas=1, n_pinhole=0, size_m=400.0)
         demo = read_checkpoint(DEMO_CHECKPOINT)[0]

@@ -5,7 +5,7 @@ tokens matched to their true aerial point. Both solvers score exactly the same 2
 from the same samples, then refine; the sampling (shared) is timed separately. Then the precise solver's
 additions on the kept pose: the polish over all matches and the maximum-likelihood refinement.
 
-    .venv/bin/python benchmarks/solver.py [--repeats 3]
+    .venv/bin/python benchmarks/solver.py [--repeats 3] [--poses]
 """
 
 from __future__ import annotations
@@ -16,18 +16,13 @@ import time
 
 import torch
 
-from loc2.core.geometry import aerial_grid_xy
-from loc2.core.procrustes import weighted_procrustes
-from loc2.core.ransac import (
-    METRIC_SCALE_RANGE,
-    POLISH_RADII_M,
-    CorrespondenceSampler,
-    _score_hypotheses,
-    minimal_sets,
-    polish_pose,
-    refine_pose,
-)
-from loc2.core.refine import maximum_likelihood_pose
+from loc2.core.geometry.cameras import aerial_grid_xy
+from loc2.core.geometry.pose import Similarity2D
+from loc2.core.solver.config import METRIC_SCALE_RANGE, POLISH_RADII_M
+from loc2.core.solver.procrustes import weighted_procrustes
+from loc2.core.solver.ransac import refine_pose, score_hypotheses
+from loc2.core.solver.refine import maximum_likelihood_pose, polish_pose
+from loc2.core.solver.sampling import CorrespondenceSampler, minimal_sets
 
 ROUNDS, SAMPLES, HYPOTHESES, SOFT, INLIER = 20, 8192, 100, 5.0, 2.5
 
@@ -61,8 +56,8 @@ def draw(P, aerial, ground, seed):
     return ground[ig], aerial[ia], picks
 
 
-def refine(src, dst, R, t, s):
-    return refine_pose(src, dst, R, t, s, INLIER)[:3]
+def refine(src, dst, R, t, s) -> Similarity2D:
+    return refine_pose(src, dst, Similarity2D(R, t, s), INLIER)[0]
 
 
 def batched(src, dst, picks):
@@ -70,7 +65,7 @@ def batched(src, dst, picks):
     R, t, s, valid = weighted_procrustes(
         src[rounds, picks].reshape(-1, 3, 2), dst[rounds, picks].reshape(-1, 3, 2)
     )
-    scores = _score_hypotheses(
+    scores = score_hypotheses(
         src,
         dst,
         R.view(ROUNDS, HYPOTHESES, 2, 2),
@@ -102,8 +97,10 @@ def sequential(src, dst, picks):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--poses", action="store_true", help="also print every pose in full precision")
     args = parser.parse_args()
     P, aerial, ground, R_true, t_true = scenario()
+    true = Similarity2D(R_true, t_true)
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads; 1681 × 5202 correspondences, 30 % inliers"
     )
@@ -118,9 +115,8 @@ def main() -> None:
         t0 = time.perf_counter()
         seq = sequential(src, dst, picks)
         t_seq.append(time.perf_counter() - t0)
-    for name, (R, t, _) in (("batched", ours), ("sequential", seq)):
-        err_t = float((t - t_true).norm())
-        err_r = abs(math.degrees(math.atan2(R[1, 0], R[0, 0]) - math.atan2(R_true[1, 0], R_true[0, 0])))
+    for name, pose in (("batched", ours), ("sequential", seq)):
+        err_t, err_r = _errors(pose, true)
         print(f"{name:>10}: position error {err_t:.3f} m, yaw error {err_r:.3f}°")
     best = lambda xs: min(xs)  # noqa: E731
     print(f"sampling (shared): {best(t_sample):.3f} s")
@@ -132,30 +128,43 @@ def main() -> None:
     print(
         f"whole solver incl. sampling: {total_ours:.3f} s vs {total_seq:.3f} s ({total_seq / total_ours:.1f}×)"
     )
-    precise_additions(P, aerial, ground, ours, R_true, t_true, args.repeats)
+    polished, refined = precise_additions(P, aerial, ground, ours, true, args.repeats)
+    if args.poses:
+        for name, pose in (
+            ("batched", ours),
+            ("sequential", seq),
+            ("polished", polished),
+            ("refined", refined),
+        ):
+            print(f"{name}: t {pose.t.tolist()!r} R {pose.R.reshape(-1).tolist()!r} s {float(pose.s)!r}")
 
 
-def _errors(pose, R_true, t_true) -> str:
-    R, t = pose[0], pose[1]
-    err_r = abs(math.degrees(math.atan2(R[1, 0], R[0, 0]) - math.atan2(R_true[1, 0], R_true[0, 0])))
-    return f"{float((t - t_true).norm()):.3f} m, {err_r:.3f}°"
+def _errors(pose: Similarity2D, true: Similarity2D) -> tuple[float, float]:
+    """Position error (m) and yaw error (degrees) of a pose."""
+    return float((pose.t - true.t).norm()), abs(pose.yaw_deg - true.yaw_deg)
 
 
-def precise_additions(P, aerial, ground, pose, R_true, t_true, repeats: int) -> None:
-    """Time (best of ``repeats``) and effect of the polish and the maximum-likelihood refinement."""
+def _text(pose: Similarity2D, true: Similarity2D) -> str:
+    return "{:.3f} m, {:.3f}°".format(*_errors(pose, true))
+
+
+def precise_additions(P, aerial, ground, pose: Similarity2D, true: Similarity2D, repeats: int):
+    """Time (best of ``repeats``) and effect of the polish and the maximum-likelihood refinement; returns
+    the polished and the refined pose."""
     t_polish, t_ml = [], []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        polished = polish_pose(P, aerial, ground, *pose, POLISH_RADII_M, True, METRIC_SCALE_RANGE)
+        polished = polish_pose(P, aerial, ground, pose, POLISH_RADII_M, True, METRIC_SCALE_RANGE)
         t_polish.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        refined = maximum_likelihood_pose(P, aerial, ground, *polished, scale_range=METRIC_SCALE_RANGE)
+        refined = maximum_likelihood_pose(P, aerial, ground, polished, scale_range=METRIC_SCALE_RANGE)
         t_ml.append(time.perf_counter() - t0)
     print(
-        f"precise additions: polish {min(t_polish):.3f} s -> {_errors(polished, R_true, t_true)}; "
-        f"maximum likelihood {min(t_ml):.3f} s -> {_errors(refined, R_true, t_true)} "
-        f"(from RANSAC's {_errors(pose, R_true, t_true)})"
+        f"precise additions: polish {min(t_polish):.3f} s -> {_text(polished, true)}; "
+        f"maximum likelihood {min(t_ml):.3f} s -> {_text(refined, true)} "
+        f"(from RANSAC's {_text(pose, true)})"
     )
+    return polished, refined
 
 
 if __name__ == "__main__":

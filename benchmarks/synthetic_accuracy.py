@@ -29,12 +29,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from loc2.core.demo import errors_against_truth
-from loc2.core.export import ResultWriter
-from loc2.core.pipeline import JobOptions, load_localizer, localize_batch
-from loc2.core.priors import items_from_images
-from loc2.core.solvers import SOLVERS
-from loc2.core.synthetic import SyntheticCity, generate_dataset
+from loc2.core.inputs.priors import items_from_images
+from loc2.core.output.export import ResultWriter
+from loc2.core.pipeline.batch import load_localizer, localize_batch
+from loc2.core.solver.config import SOLVERS
+from loc2.core.synthetic.city import SyntheticCity
+from loc2.core.synthetic.datasets import errors_against_truth, generate_dataset
+from loc2.core.types import JobOptions
 
 RATIO_BINS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.01)
 # an error within this many degrees of a street axis counts as "along the street" (random bearings: 22 %)
@@ -248,7 +249,7 @@ def _localizer(model: str):
 
 
 def localizer_crs(city: Path):
-    from loc2.core.ortho import Orthophoto
+    from loc2.core.inputs.ortho import Orthophoto
 
     with Orthophoto.open(city / "ortho.tif") as ortho:
         return ortho.crs

@@ -37,9 +37,10 @@ def _samples(preset, batch: int, seed: int = 0):
     """Random images of the preset's sizes with a plausible depth map (flat ground, metric)."""
     import numpy as np
 
-    from loc2.core.datasets import Sample
-    from loc2.core.depth import DepthMap, FlatGroundDepth
-    from loc2.core.geometry import Equirectangular, Pinhole
+    from loc2.core.evaluation.datasets import Sample
+    from loc2.core.geometry.cameras import Equirectangular, Pinhole
+    from loc2.core.geometry.pose import Similarity2D
+    from loc2.core.inputs.depth import DepthMap, FlatGroundDepth
 
     h, w = preset.ground_size_hw
     s = preset.aerial_size_px
@@ -58,8 +59,7 @@ def _samples(preset, batch: int, seed: int = 0):
                 aerial_footprint_m=preset.aerial_footprint_m,
                 camera=camera,
                 depth=DepthMap(depth.depth_m, depth.kind, metric=True),
-                t_true_m=np.zeros(2),
-                R_true=np.eye(2),
+                pose_true=Similarity2D(np.eye(2), np.zeros(2)),
             )
         )
     return out
@@ -69,9 +69,10 @@ def run_config(name: str, device: str, repeats: int, warmup: int, batch: int, th
     """Time one configuration in this process; returns seconds per photo per stage and peak memory."""
     import torch
 
-    from loc2.core.evaluation import match_batch, solve_sample
+    from loc2.core.evaluation.inference import match_batch, solve_sample
     from loc2.core.localizer import Localizer
-    from loc2.core.presets import get_preset
+    from loc2.core.model.presets import get_preset
+    from loc2.core.solver.config import PUBLISHED
 
     if threads:
         torch.set_num_threads(threads)
@@ -92,7 +93,7 @@ def run_config(name: str, device: str, repeats: int, warmup: int, batch: int, th
         for key, ransac in (("solver", True), ("solver_direct", False)):
             t = time.perf_counter()
             for i, s in enumerate(samples):
-                solve_sample(loc, matches, i, s, ransac, gen)
+                solve_sample(loc, matches, i, s, PUBLISHED.replace(ransac=ransac), gen)
             per[key] = (time.perf_counter() - t) / batch
         return per
 

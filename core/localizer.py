@@ -1,4 +1,10 @@
-"""The match–lift–align pipeline on one ground image and one aerial image (no geography here)."""
+"""The match–lift–align pipeline on one ground image and one aerial image (no geography here).
+
+:class:`Localizer` holds a model (backbone, matcher, preset). :meth:`Localizer.prepare_ground` makes a
+ground image ready once (depth, features, descriptors, lifted tokens: a :class:`GroundView`);
+:meth:`Localizer.match_view` matches it with an aerial image (the matching probabilities P);
+:meth:`Localizer.solve` turns P into a pose (``solver/``) and a :class:`LocalizationResult`.
+"""
 
 from __future__ import annotations
 
@@ -12,58 +18,53 @@ import numpy as np
 import torch
 from torch import nn
 
-from .backbone import build_backbone
-from .checkpoints import load_into, load_weights, read_checkpoint
-from .depth import DepthMap, DepthProvider, check_depth_size
-from .errors import ImageError, Loc2Error
-from .geometry import (
+from .errors import ImageError
+from .geometry.cameras import (
     TOKEN_SHIFTS,
     Camera,
     Equirectangular,
     Pinhole,
+    aerial_grid_valid,
     aerial_grid_xy,
-    aerial_xy_to_pixel,
-    lift_tokens,
 )
-from .matcher import CrossViewMatcher
-from .presets import Preset, get_preset
-from .ransac import PoseEstimate, ransac_pose
-from .runtime import make_cpu_reproducible
-
-DEMO_CHECKPOINT = Path(__file__).resolve().parent.parent / "resources" / "models" / "loc2_demo.pt"
-
-STATUS_OK = "ok"
-STATUS_NO_VALID_DEPTH = "no_valid_depth"
-STATUS_NO_POSE = "no_pose"
+from .geometry.lifting import lift_tokens
+from .geometry.pose import Similarity2D
+from .inputs.depth import DepthMap, DepthProvider, check_depth_size
+from .model.backbone import build_backbone
+from .model.checkpoints import load_into, load_weights, read_checkpoint
+from .model.matcher import CrossViewMatcher
+from .model.presets import Preset, get_preset
+from .model.runtime import make_cpu_reproducible, resolve_device
+from .solver.config import PUBLISHED, SolverConfig
+from .solver.ransac import PoseEstimate, estimate_pose
+from .types import DEMO_CHECKPOINT, STATUS_NO_POSE, STATUS_NO_VALID_DEPTH, STATUS_OK
 
 
 @dataclass
 class LocalizationResult:
     """The pose of a ground image on an aerial image, with everything that explains it.
 
-    Frames: aerial frame (metres, origin at the crop centre, x down, y right); ground BEV frame
-    (metres, camera at the origin, looking along −x, y to its right). ``xy_aerial_m ≈ s·R·xy_ground + t``.
+    Frames (:mod:`loc2.core.geometry`): aerial (metres, origin at the crop centre, x down, y right) and
+    ground BEV (metres, camera at the origin, looking along −x, y to its right).
 
     Attributes:
         status: ``ok``, ``no_valid_depth`` or ``no_pose``.
         message: human-readable explanation when status is not ``ok``.
-        position_xy_m: camera position t in the aerial frame, (2,) metres.
-        rotation: R (2, 2).
-        yaw_deg: atan2(R10, R00) in degrees (the paper's rotation angle).
-        heading_deg: camera heading, degrees clockwise from the aerial image's up direction.
-        scale: s (≈ 1 with metric depth; the metric scale with relative depth).
+        pose: ``xy_aerial_m ≈ s·R·xy_ground_m + t`` (float64; NaN without a pose): ``pose.t`` is the camera
+            position in the aerial frame, ``pose.heading_aerial_deg`` its heading clockwise from the aerial
+            image's up direction, ``pose.s`` the scale (≈ 1 with metric depth).
         num_inliers: hard inliers (within the inlier threshold) among the sampled correspondences.
         inlier_ratio: num_inliers / number of sampled correspondences (with several search crops, of those on
-            one aerial footprint around the pose: :func:`footprint_inlier_ratio`).
+            one aerial footprint around the pose: :meth:`PoseEstimate.inlier_ratio_on`).
         score: soft inlier score of the kept hypothesis.
         inliers_ground_px: (N, 2) ground-image pixel (u column, v row) of each inlier, in the input image.
-        inliers_ground_xy_m: (N, 2) their ground BEV points.
-        inliers_aerial_xy_m: (N, 2) their aerial points.
+        inliers_xy_ground_m: (N, 2) their ground BEV points.
+        inliers_xy_aerial_m: (N, 2) their aerial points.
         inliers_aerial_index: (N,) their rows of P (aerial grid points, row-major; with several search crops
             stacked, crop k's rows are k·grid² … (k+1)·grid² − 1).
         inliers_prob: (N,) matching probability P.
         inliers_residual_m: (N,) distance between the moved ground point and its aerial point.
-        layout_aerial_xy_m: (M, 2) every valid lifted ground point moved by the pose (the re-scaled
+        layout_xy_aerial_m: (M, 2) every valid lifted ground point moved by the pose (the re-scaled
             ground layout).
         num_valid_tokens: ground tokens with valid depth.
         timings_s: seconds spent per stage.
@@ -71,59 +72,23 @@ class LocalizationResult:
 
     status: str
     message: str = ""
-    position_xy_m: np.ndarray = field(default_factory=lambda: np.full(2, np.nan))
-    rotation: np.ndarray = field(default_factory=lambda: np.full((2, 2), np.nan))
-    scale: float = math.nan
+    pose: Similarity2D = field(default_factory=Similarity2D.undefined)
     num_inliers: int = 0
     inlier_ratio: float = 0.0
     score: float = 0.0
     inliers_ground_px: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
-    inliers_ground_xy_m: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
-    inliers_aerial_xy_m: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+    inliers_xy_ground_m: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+    inliers_xy_aerial_m: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
     inliers_aerial_index: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     inliers_prob: np.ndarray = field(default_factory=lambda: np.zeros(0))
     inliers_residual_m: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    layout_aerial_xy_m: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+    layout_xy_aerial_m: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
     num_valid_tokens: int = 0
     timings_s: dict = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return self.status == STATUS_OK
-
-    @property
-    def yaw_deg(self) -> float:
-        return float(math.degrees(math.atan2(self.rotation[1, 0], self.rotation[0, 0])))
-
-    @property
-    def heading_deg(self) -> float:
-        return float((-self.yaw_deg) % 360.0)
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """``auto`` → CUDA if available, else Apple MPS, else CPU; other names are used as given."""
-    if device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise Loc2Error("device 'cuda' was asked for but PyTorch sees no CUDA GPU (use --device cpu or auto)")
-    return torch.device(device)
-
-
-def describe_device(device: str = "auto") -> str:
-    """What ``device`` will run on, for people: "CUDA: <GPU name>", "Apple MPS" or a CPU warning."""
-    try:
-        dev = resolve_device(device)
-    except Loc2Error as exc:
-        return str(exc)
-    if dev.type == "cuda":
-        return f"CUDA: {torch.cuda.get_device_name(dev)}"
-    if dev.type == "mps":
-        return "Apple MPS"
-    return "CPU — slow for the published weights"
 
 
 def _as_rgb_uint8(image: np.ndarray, what: str) -> np.ndarray:
@@ -167,7 +132,7 @@ class GroundView:
 
     Attributes:
         desc_ground: (1, G, D) unit ground descriptors, or None when no token has valid depth.
-        ground_xy_m: (G, 2) lifted BEV points (metres, camera at the origin, x back, y right), NaN invalid.
+        xy_ground_m: (G, 2) lifted BEV points (metres, camera at the origin, x back, y right), NaN invalid.
         valid: (G,) bool, tokens with valid depth.
         grid_rc: token grid (rows, cols).
         input_hw: backbone input size (H, W) px.
@@ -178,7 +143,7 @@ class GroundView:
     """
 
     desc_ground: torch.Tensor | None
-    ground_xy_m: np.ndarray
+    xy_ground_m: np.ndarray
     valid: np.ndarray
     grid_rc: tuple[int, int]
     input_hw: tuple[int, int]
@@ -321,12 +286,12 @@ class Localizer:
         timings["backbone_ground"] = time.perf_counter() - t0
         grid_rc = tuple(g_feat.shape[-2:])
         lifted = [self.lift(depth_map, camera, grid_rc, (in_h, in_w), shift) for shift in shifts]
-        ground_xy = np.concatenate([xy for xy, _ in lifted])
+        xy_ground_m = np.concatenate([xy for xy, _ in lifted])
         valid = np.concatenate([ok for _, ok in lifted])
         t0 = time.perf_counter()
         desc_g = self.matcher.describe_ground(g_feat).flatten(0, 1)[None] if valid.any() else None
         timings["heads"] = time.perf_counter() - t0
-        return GroundView(desc_g, ground_xy, valid, grid_rc, (in_h, in_w), (h_img, w_img), timings, shifts)
+        return GroundView(desc_g, xy_ground_m, valid, grid_rc, (in_h, in_w), (h_img, w_img), timings, shifts)
 
     @torch.inference_mode()
     def match_view(
@@ -347,7 +312,7 @@ class Localizer:
         timings["backbone_aerial"] = timings.get("backbone_aerial", 0.0) + time.perf_counter() - t0
         a_valid = None
         if aerial_valid is not None:
-            a_valid = _aerial_grid_valid(aerial_valid, aerial_footprint_m, self.preset.aerial_grid)
+            a_valid = aerial_grid_valid(aerial_valid, aerial_footprint_m, self.preset.aerial_grid)
             a_valid = torch.from_numpy(a_valid)[None].to(self.device)
         t0 = time.perf_counter()
         valid_t = torch.from_numpy(view.valid)[None].to(self.device)
@@ -371,16 +336,15 @@ class Localizer:
         aerial_footprint_m: float,
         aerial_valid: np.ndarray | None = None,
         generator: torch.Generator | None = None,
-        use_ransac: bool = True,
+        config: SolverConfig = PUBLISHED,
     ) -> LocalizationResult:
         """The pose of a prepared ground view on one aerial crop (see :meth:`localize` for the arguments)."""
         timings = dict(view.timings_s)
-        solve_args = (view.ground_xy_m, view.valid, aerial_footprint_m, view.grid_rc, view.input_hw)
         if view.desc_ground is None:
             _checked_aerial(aerial_rgb, aerial_footprint_m)
-            return self.solve(None, *solve_args, view.image_hw, timings=timings)
+            return self.solve(view, None, aerial_footprint_m, config, timings=timings)
         P = self.match_view(view, aerial_rgb, aerial_footprint_m, aerial_valid, timings)
-        return self.solve(P, *solve_args, view.image_hw, generator, use_ransac, timings, shifts=view.shifts)
+        return self.solve(view, P, aerial_footprint_m, config, generator=generator, timings=timings)
 
     def localize(
         self,
@@ -391,7 +355,7 @@ class Localizer:
         camera: Camera | None = None,
         aerial_valid: np.ndarray | None = None,
         generator: torch.Generator | None = None,
-        use_ransac: bool = True,
+        config: SolverConfig = PUBLISHED,
     ) -> LocalizationResult:
         """The camera pose of ``ground_rgb`` on ``aerial_rgb`` (aerial frame: metres, x down, y right).
 
@@ -402,11 +366,12 @@ class Localizer:
             camera: the ground camera model (default: the preset's).
             aerial_valid: (S, S) bool, False where the crop lies outside the orthophoto.
             generator: torch.Generator for reproducible RANSAC.
-            use_ransac: False for one weighted solve on 1,024 samples.
+            config: the solver (default: the paper's protocol), used as given (the pipeline adapts it to
+                each photo: :meth:`SolverConfig.for_photo`).
         """
         _checked_aerial(aerial_rgb, aerial_footprint_m)  # a bad aerial image is reported before any work
-        view = self.prepare_ground(ground_rgb, depth, camera)
-        return self.localize_view(view, aerial_rgb, aerial_footprint_m, aerial_valid, generator, use_ransac)
+        view = self.prepare_ground(ground_rgb, depth, camera, dense=config.dense_grids)
+        return self.localize_view(view, aerial_rgb, aerial_footprint_m, aerial_valid, generator, config)
 
     def lift(
         self,
@@ -432,129 +397,96 @@ class Localizer:
         depth_tokens = depth_map.tokens(rows, cols, self.preset.max_depth_m, region, centred, shift)
         if shift[1]:
             depth_tokens[0] = np.nan
-        ground_xy = lift_tokens(
+        xy_ground_m = lift_tokens(
             camera.scaled(in_w, in_h), depth_tokens, self.stride, self.preset.published_grid, shift
         )
-        return ground_xy, np.isfinite(ground_xy).all(axis=1)
+        return xy_ground_m, np.isfinite(xy_ground_m).all(axis=1)
 
     def solve(
         self,
+        view: GroundView,
         P: torch.Tensor | None,
-        ground_xy: np.ndarray,
-        valid: np.ndarray,
         aerial_footprint_m: float,
-        grid_rc: tuple[int, int],
-        input_hw: tuple[int, int],
-        image_hw: tuple[int, int],
+        config: SolverConfig = PUBLISHED,
+        *,
+        xy_aerial_m: np.ndarray | None = None,
         generator: torch.Generator | None = None,
-        use_ransac: bool = True,
+        spread_m: torch.Tensor | None = None,
         timings: dict | None = None,
-        aerial_xy_m: np.ndarray | None = None,
-        solver_kwargs: dict | None = None,
-        shifts: tuple[tuple[float, float], ...] = TOKEN_SHIFTS[:1],
     ) -> LocalizationResult:
-        """The pose from matching probabilities P (A, G) and lifted ground points, as a LocalizationResult.
+        """The pose from matching probabilities P (A, G) of ``view``'s tokens, as a LocalizationResult.
 
-        ``input_hw`` is the backbone input size, ``image_hw`` the ground image's own size (inlier pixels).
-        ``aerial_xy_m`` (A, 2) gives P's aerial points in metres when they are not the one crop's grid
-        (several search crops stacked in one frame); the pose is then in that frame. ``solver_kwargs``:
-        additions to the published solver (``ransac.solver_settings``); None = the published protocol.
-        ``shifts``: the view's token grids (``GroundView.shifts``).
+        ``xy_aerial_m`` (A, 2) gives P's aerial points when they are not the one crop's grid (several search
+        crops stacked in one frame); the pose is then in that frame and the inlier ratio is counted on one
+        footprint around it. ``spread_m``: each token's ground footprint (``ransac_pose``). ``timings``:
+        seconds per stage so far (default: the view's).
         """
-        timings = dict(timings or {})
-        if not valid.any():
+        timings = dict(view.timings_s if timings is None else timings)
+        if not view.valid.any():
             return LocalizationResult(
                 status=STATUS_NO_VALID_DEPTH,
                 message="no ground token has valid depth (all sky, too far, or an empty depth map)",
                 timings_s=timings,
             )
-        aerial_xy = (
-            aerial_xy_m
-            if aerial_xy_m is not None
-            else aerial_grid_xy(aerial_footprint_m, self.preset.aerial_grid)
-        )
+        grid = xy_aerial_m is None
+        if grid:
+            xy_aerial_m = aerial_grid_xy(aerial_footprint_m, self.preset.aerial_grid)
         t0 = time.perf_counter()
-        ground_xy_t = torch.from_numpy(np.nan_to_num(ground_xy)).float().to(self.device)
-        est = ransac_pose(
+        est = estimate_pose(
             P,
-            torch.from_numpy(aerial_xy).float(),
-            ground_xy_t,
+            torch.from_numpy(xy_aerial_m).float(),
+            torch.from_numpy(np.nan_to_num(view.xy_ground_m)).float().to(self.device),
+            config,
             generator=generator,
-            use_ransac=use_ransac,
-            **(solver_kwargs or {}),
+            spread_m=spread_m,
         )
         timings["solver"] = time.perf_counter() - t0
         if not est.valid:
+            plausible = ", or none at a plausible scale)" if config.scale_range else ")"
             return LocalizationResult(
                 status=STATUS_NO_POSE,
                 message="no pose could be solved from the matches (too few or degenerate correspondences"
-                + (", or none at a plausible scale)" if (solver_kwargs or {}).get("scale_range") else ")"),
-                num_valid_tokens=int(valid.sum()),
+                + plausible,
+                num_valid_tokens=int(view.valid.sum()),
                 timings_s=timings,
             )
         # several crops: the ratio on one footprint around the pose, as the paper's one aerial image
-        ratio = (
-            est.inlier_ratio
-            if aerial_xy_m is None
-            else footprint_inlier_ratio(est, aerial_xy, aerial_footprint_m)
-        )
-        return self._result(
-            est, ground_xy, valid, aerial_xy, grid_rc, input_hw, image_hw, timings, shifts, ratio
-        )
+        ratio = est.inlier_ratio if grid else est.inlier_ratio_on(xy_aerial_m, aerial_footprint_m)
+        return self._result(est, view, xy_aerial_m, ratio, timings)
 
     def _result(
-        self, est, ground_xy, valid, aerial_xy, grid_rc, input_hw, image_hw, timings, shifts, inlier_ratio
+        self, est: PoseEstimate, view: GroundView, xy_aerial_m: np.ndarray, inlier_ratio: float, timings: dict
     ) -> LocalizationResult:
-        R = est.R.double().cpu().numpy()
-        t = est.t.double().cpu().numpy()
-        s = float(est.s)
+        pose = est.pose.numpy()
         mask = est.inlier_mask.cpu().numpy()
         ig = est.ground_index.cpu().numpy()[mask]
         ia = est.aerial_index.cpu().numpy()[mask]
-        rows, cols = grid_rc
-        scale_u = image_hw[1] / input_hw[1]
-        scale_v = image_hw[0] / input_hw[0]
-        shift = np.asarray(shifts, dtype=np.float64)[ig // (rows * cols)]  # (K, 2) of each inlier's grid
-        token = ig % (rows * cols)
-        u = ((token % cols) + 0.5 - shift[:, 0]) * self.stride * scale_u % image_hw[1]
-        v = ((token // cols) + 0.5 - shift[:, 1]) * self.stride * scale_v
-        layout = s * ground_xy[valid] @ R.T + t
         return LocalizationResult(
             status=STATUS_OK,
-            position_xy_m=t,
-            rotation=R,
-            scale=s,
+            pose=pose,
             num_inliers=est.num_inliers,
             inlier_ratio=inlier_ratio,
             score=est.score,
-            inliers_ground_px=np.stack([u, v], axis=1),
-            inliers_ground_xy_m=ground_xy[ig],
-            inliers_aerial_xy_m=aerial_xy[ia],
+            inliers_ground_px=self._token_pixels(view, ig),
+            inliers_xy_ground_m=view.xy_ground_m[ig],
+            inliers_xy_aerial_m=xy_aerial_m[ia],
             inliers_aerial_index=ia.astype(np.int64),
             inliers_prob=est.prob.cpu().numpy()[mask].astype(np.float64),
             inliers_residual_m=est.residual_m.cpu().numpy()[mask].astype(np.float64),
-            layout_aerial_xy_m=layout,
-            num_valid_tokens=int(valid.sum()),
+            layout_xy_aerial_m=pose.apply(view.xy_ground_m[view.valid]),
+            num_valid_tokens=int(view.valid.sum()),
             timings_s=timings,
         )
 
-
-def footprint_inlier_ratio(est: PoseEstimate, aerial_xy_m: np.ndarray, footprint_m: float) -> float:
-    """Inliers / sampled correspondences whose aerial point lies in the ``footprint_m`` square centred on the
-    pose (aerial frame, metres): the inlier ratio of one aerial image around the camera, as in the paper,
-    however many search crops P spans (samples on distant crops would dilute it)."""
-    xy = torch.as_tensor(aerial_xy_m, dtype=torch.float32)[est.aerial_index.cpu()]
-    near = ((xy - est.t.float().cpu()).abs() <= footprint_m / 2).all(dim=1)
-    inliers = est.inlier_mask.cpu() & near
-    n = int(near.sum())
-    return int(inliers.sum()) / n if n else 0.0
-
-
-def _aerial_grid_valid(aerial_valid: np.ndarray, footprint_m: float, grid: int) -> np.ndarray:
-    """Validity of each aerial grid point (grid²,) from a crop's pixel validity mask (nearest pixel)."""
-    size = aerial_valid.shape[0]
-    xy = aerial_grid_xy(footprint_m, grid)
-    colrow = aerial_xy_to_pixel(xy, footprint_m, size)
-    c = np.clip(np.floor(colrow[:, 0]).astype(int), 0, size - 1)
-    r = np.clip(np.floor(colrow[:, 1]).astype(int), 0, size - 1)
-    return aerial_valid[r, c].astype(bool)
+    def _token_pixels(self, view: GroundView, tokens: np.ndarray) -> np.ndarray:
+        """(N, 2) pixel (u column, v row) of the ground image at the centre of each of ``view``'s tokens."""
+        rows, cols = view.grid_rc
+        scale_u = view.image_hw[1] / view.input_hw[1]
+        scale_v = view.image_hw[0] / view.input_hw[0]
+        shift = np.asarray(view.shifts, dtype=np.float64)[
+            tokens // (rows * cols)
+        ]  # (K, 2) of each one's grid
+        token = tokens % (rows * cols)
+        u = ((token % cols) + 0.5 - shift[:, 0]) * self.stride * scale_u % view.image_hw[1]
+        v = ((token // cols) + 0.5 - shift[:, 1]) * self.stride * scale_v
+        return np.stack([u, v], axis=1)

@@ -1,7 +1,9 @@
-"""The engine's boundary types, free of torch, numpy and GDAL: options, photo items, statuses.
+"""The engine's boundary types, free of torch, numpy and GDAL: options, photo items, statuses, the names
+of the result layers and their values.
 
 Everything here imports only the standard library, so the QGIS side (``ui/``) builds the same typed
-options the command line does and sends them to the engine's worker (``core/worker``) as JSON.
+options the command line does and sends them to the engine's worker (``core/worker``) as JSON, and reads
+the result layers with the same names.
 """
 
 from __future__ import annotations
@@ -13,14 +15,20 @@ from pathlib import Path
 from typing import Any
 
 from .errors import Loc2Error
-from .solvers import SOLVERS
+from .solver.config import DEFAULT_SOLVER, SOLVERS
 
 # Model names every part of the project knows (a checkpoint file path is the other kind of model).
 MODEL_DEMO = "demo"
-PUBLISHED_MODELS = ("vigor", "kitti")
+MODEL_VIGOR = "vigor"  # panoramas (the published VIGOR weights)
+MODEL_KITTI = "kitti"  # pinhole photos (the published KITTI weights)
+PUBLISHED_MODELS = (MODEL_VIGOR, MODEL_KITTI)
 MODELS = (MODEL_DEMO, *PUBLISHED_MODELS)
+# The demo model shipped with the plugin (trained on synthetic cities only).
+DEMO_CHECKPOINT = Path(__file__).resolve().parent.parent / "resources" / "models" / "loc2_demo.pt"
 DEVICES = ("auto", "cuda", "mps", "cpu")
 DEPTH_FLAT = "flat"
+# Files taken for photos (and depth-model inputs) when a folder is given, by suffix (lower case).
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp")
 
 # A photo's outcome (``PhotoResult.status``).
 STATUS_OK = "ok"
@@ -29,8 +37,27 @@ STATUS_NO_POSE = "no_pose"
 STATUS_FAILED = "failed"
 STATUSES = (STATUS_OK, STATUS_FAILED, STATUS_NO_VALID_DEPTH, STATUS_NO_POSE)
 
+# A pose's confidence class (``PhotoResult.confidence``; ``none`` without a pose): from its inlier ratio
+# and the model's thresholds (``solver/confidence.py``).
+CONFIDENCE_HIGH = "high"
+CONFIDENCE_MEDIUM = "medium"
+CONFIDENCE_LOW = "low"
+CONFIDENCE_NONE = "none"
+
+# The result layers (``output/results.py`` gives their schemas) and where a poses row's point comes from.
+LAYER_POSES = "poses"
+LAYER_PRIORS = "priors"
+LAYER_INLIERS = "inliers"
+LAYER_OUTLINES = "outlines"
+LAYER_SHIFTS = "shifts"
+LAYER_MATCHES = "matches"
+GEOM_CORRECTED = "corrected"
+GEOM_PRIOR = "prior"
+GEOM_NONE = "none"
+
 # Output formats and what to do with an output that already holds results.
-FORMATS = ("gpkg", "shp", "geojson", "csv")
+FORMAT_GPKG, FORMAT_SHP, FORMAT_GEOJSON, FORMAT_CSV = "gpkg", "shp", "geojson", "csv"
+FORMATS = (FORMAT_GPKG, FORMAT_SHP, FORMAT_GEOJSON, FORMAT_CSV)
 MODE_REFUSE = "refuse"
 MODE_APPEND = "append"
 MODE_OVERWRITE = "overwrite"
@@ -59,7 +86,7 @@ class JobOptions:
         hfov_deg: horizontal field of view of pinhole photos whose EXIF has no focal length, degrees.
         camera_height_m: camera height above the ground for flat-ground depth, metres.
         use_ransac: False for one weighted solve (faster, less robust).
-        solver: ``precise`` (default) or ``published`` (the paper's protocol exactly); ``core/solvers.py``.
+        solver: ``precise`` (default) or ``published`` (the paper's protocol exactly); ``solver/config.py``.
         seed: RANSAC seed (the same photo, options and seed give the same pose).
         include_matches: also produce the ``matches`` layer.
     """
@@ -73,7 +100,7 @@ class JobOptions:
     hfov_deg: float | None = None
     camera_height_m: float = 1.6
     use_ransac: bool = True
-    solver: str = "precise"
+    solver: str = DEFAULT_SOLVER
     seed: int = 0
     include_matches: bool = False
 

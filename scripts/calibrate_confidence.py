@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from loc2.core.confidence import MIN_COUNT, confidence_thresholds
+from loc2.core.solver.confidence import MIN_COUNT, confidence_thresholds
 
 
 def read_rows(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:

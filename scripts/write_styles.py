@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "ui")]
 
 from qgis_helpers import qgis_app  # noqa: E402
 
@@ -20,7 +20,7 @@ qgis_app()
 from qgis.core import QgsVectorLayer  # noqa: E402
 from test_plugin_layers import _result  # noqa: E402
 
-from loc2.core.export import write_results  # noqa: E402
+from loc2.core.output.export import write_results  # noqa: E402
 from loc2.ui import styles  # noqa: E402
 
 

@@ -126,7 +126,7 @@ def make_city(folder: Path, n_panoramas: int = 2, n_pinhole: int = 0, with_bad: 
     """A small synthetic city under ``folder`` (100 m square, 0.25 m/px orthophoto in UTM 32N, small
     photos with EXIF GPS and heading priors, depth maps), optionally with a photo without GPS and a corrupt
     one added to the photo folder."""
-    from loc2.core.synthetic import generate_dataset
+    from loc2.core.synthetic.datasets import generate_dataset
 
     out = generate_dataset(
         folder,

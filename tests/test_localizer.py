@@ -4,12 +4,16 @@ import numpy as np
 import pytest
 import torch
 
-from loc2.core.checkpoints import read_checkpoint, save_checkpoint
-from loc2.core.depth import DepthMap, FlatGroundDepth
 from loc2.core.errors import CheckpointError, DepthError, ImageError, ModelNotFoundError
-from loc2.core.geometry import TOKEN_SHIFTS, Equirectangular, lift_tokens
-from loc2.core.localizer import STATUS_NO_VALID_DEPTH, Localizer, describe_device, resolve_device
-from loc2.core.presets import VIGOR
+from loc2.core.geometry.cameras import TOKEN_SHIFTS, Equirectangular
+from loc2.core.geometry.lifting import lift_tokens
+from loc2.core.geometry.pose import Similarity2D
+from loc2.core.inputs.depth import DepthMap, FlatGroundDepth
+from loc2.core.localizer import GroundView, Localizer
+from loc2.core.model.checkpoints import read_checkpoint, save_checkpoint
+from loc2.core.model.presets import VIGOR
+from loc2.core.model.runtime import describe_device, resolve_device
+from loc2.core.types import STATUS_NO_VALID_DEPTH
 
 TINY = VIGOR.replace(
     name="tiny", backbone="dinov2_vits14", embed_dim=384, ground_size_hw=(84, 168), aerial_size_px=84
@@ -33,20 +37,21 @@ def test_end_to_end_result_is_well_formed(tiny):
     ground, aerial = _images()
     res = tiny.localize(ground, aerial, 72.0, FlatGroundDepth(), generator=torch.Generator().manual_seed(0))
     assert res.ok and res.message == ""
-    assert res.position_xy_m.shape == (2,) and np.isfinite(res.position_xy_m).all()
-    assert np.allclose(res.rotation @ res.rotation.T, np.eye(2), atol=1e-6)
-    assert 0 <= res.heading_deg < 360 and res.scale > 0
+    pose = res.pose
+    assert pose.t.shape == (2,) and np.isfinite(pose.t).all()
+    assert np.allclose(pose.R @ pose.R.T, np.eye(2), atol=1e-6)
+    assert 0 <= pose.heading_aerial_deg < 360 and pose.s > 0
     n = res.num_inliers
-    assert n >= 3 and res.inliers_ground_px.shape == (n, 2) and res.inliers_aerial_xy_m.shape == (n, 2)
+    assert n >= 3 and res.inliers_ground_px.shape == (n, 2) and res.inliers_xy_aerial_m.shape == (n, 2)
     assert (res.inliers_residual_m < 2.5).all() and (res.inliers_prob > 0).all()
     # inlier keypoints lie on the input image; ground tokens below the horizon only (flat ground)
     assert (res.inliers_ground_px[:, 0] < 240).all() and (res.inliers_ground_px[:, 1] > 60).all()
     # the inliers' ground points moved by the pose land within the threshold of their aerial points
-    moved = res.scale * res.inliers_ground_xy_m @ res.rotation.T + res.position_xy_m
+    moved = pose.apply(res.inliers_xy_ground_m)
     assert np.allclose(
-        np.linalg.norm(moved - res.inliers_aerial_xy_m, axis=1), res.inliers_residual_m, atol=1e-3
+        np.linalg.norm(moved - res.inliers_xy_aerial_m, axis=1), res.inliers_residual_m, atol=1e-3
     )
-    assert res.layout_aerial_xy_m.shape == (res.num_valid_tokens, 2)
+    assert res.layout_xy_aerial_m.shape == (res.num_valid_tokens, 2)
     assert set(res.timings_s) >= {"backbone_ground", "backbone_aerial", "heads", "solver"}
 
 
@@ -54,7 +59,7 @@ def test_same_generator_same_pose(tiny):
     ground, aerial = _images(1)
     a = tiny.localize(ground, aerial, 50.0, FlatGroundDepth(), generator=torch.Generator().manual_seed(3))
     b = tiny.localize(ground, aerial, 50.0, FlatGroundDepth(), generator=torch.Generator().manual_seed(3))
-    assert np.array_equal(a.position_xy_m, b.position_xy_m) and a.num_inliers == b.num_inliers
+    assert np.array_equal(a.pose.t, b.pose.t) and a.num_inliers == b.num_inliers
 
 
 def test_prepared_ground_view_serves_several_crops_with_the_same_poses(tiny):
@@ -62,7 +67,7 @@ def test_prepared_ground_view_serves_several_crops_with_the_same_poses(tiny):
     full localize gives it."""
     ground, aerial = _images(4)
     view = tiny.prepare_ground(ground, FlatGroundDepth())
-    assert view.desc_ground.shape[:2] == (1, view.valid.size) and view.ground_xy_m.shape == (
+    assert view.desc_ground.shape[:2] == (1, view.valid.size) and view.xy_ground_m.shape == (
         view.valid.size,
         2,
     )
@@ -71,7 +76,7 @@ def test_prepared_ground_view_serves_several_crops_with_the_same_poses(tiny):
             ground, crop, 60.0, FlatGroundDepth(), generator=torch.Generator().manual_seed(2)
         )
         part = tiny.localize_view(view, crop, 60.0, generator=torch.Generator().manual_seed(2))
-        assert np.allclose(full.position_xy_m, part.position_xy_m, atol=1e-4)
+        assert np.allclose(full.pose.t, part.pose.t, atol=1e-4)
         assert full.num_inliers == part.num_inliers
 
 
@@ -80,7 +85,7 @@ def test_aerial_outside_orthophoto_is_never_matched(tiny):
     valid = np.zeros((100, 100), bool)
     valid[:, :50] = True  # only the left half of the crop lies on the orthophoto
     res = tiny.localize(ground, aerial, 72.0, FlatGroundDepth(), aerial_valid=valid)
-    assert res.ok and (res.inliers_aerial_xy_m[:, 1] <= 0.0 + 1e-9).all()
+    assert res.ok and (res.inliers_xy_aerial_m[:, 1] <= 0.0 + 1e-9).all()
 
 
 def test_no_valid_depth_is_a_status_not_an_exception(tiny):
@@ -114,7 +119,7 @@ def test_checkpoint_round_trip_and_errors(tmp_path, tiny):
     ground, aerial = _images()
     a = tiny.localize(ground, aerial, 72.0, FlatGroundDepth(), generator=torch.Generator().manual_seed(0))
     b = again.localize(ground, aerial, 72.0, FlatGroundDepth(), generator=torch.Generator().manual_seed(0))
-    assert np.allclose(a.position_xy_m, b.position_xy_m)
+    assert np.allclose(a.pose.t, b.pose.t)
     with pytest.raises(ModelNotFoundError, match="missing.pt"):
         Localizer.from_checkpoint(tmp_path / "missing.pt")
     (tmp_path / "junk.pt").write_bytes(b"junk")
@@ -211,9 +216,9 @@ def test_dense_panorama_view_adds_three_shifted_grids_each_matched_on_its_own(ti
     dense = centred.prepare_ground(ground, FlatGroundDepth(), dense=True)
     g = plain.valid.size
     assert dense.shifts == ((0.0, 0.0), (0.5, 0.0), (0.0, 0.5), (0.5, 0.5))
-    assert dense.desc_ground.shape[1] == dense.valid.size == len(dense.ground_xy_m) == 4 * g
+    assert dense.desc_ground.shape[1] == dense.valid.size == len(dense.xy_ground_m) == 4 * g
     torch.testing.assert_close(dense.desc_ground[:, :g], plain.desc_ground, rtol=1e-4, atol=1e-5)
-    np.testing.assert_array_equal(dense.ground_xy_m[:g], plain.ground_xy_m)
+    np.testing.assert_array_equal(dense.xy_ground_m[:g], plain.xy_ground_m)
     p_plain = centred.match_view(plain, aerial, 60.0)
     p_dense = centred.match_view(dense, aerial, 60.0)
     assert p_dense.shape == (p_plain.shape[0], 4 * g)
@@ -232,9 +237,7 @@ def test_inlier_pixels_of_a_shifted_grid_sit_half_a_token_earlier(tiny):
 
     rows, cols = 2, 4
     est = SimpleNamespace(
-        R=torch.eye(2),
-        t=torch.zeros(2),
-        s=torch.tensor(1.0),
+        pose=Similarity2D(torch.eye(2), torch.zeros(2), torch.tensor(1.0)),
         inlier_mask=torch.tensor([True, True]),
         ground_index=torch.tensor([1, 3 * rows * cols + 4]),  # grid 0 (0, 1); grid 3 (1, 0)
         aerial_index=torch.tensor([0, 1]),
@@ -245,40 +248,29 @@ def test_inlier_pixels_of_a_shifted_grid_sit_half_a_token_earlier(tiny):
         score=2.0,
     )
     xy = np.zeros((4 * rows * cols, 2))
-    res = tiny._result(
-        est,
-        xy,
-        np.ones(len(xy), bool),
-        np.zeros((2, 2)),
-        (rows, cols),
-        (28, 56),
-        (56, 112),
-        {},
-        TOKEN_SHIFTS,
-        est.inlier_ratio,
-    )
+    view = GroundView(None, xy, np.ones(len(xy), bool), (rows, cols), (28, 56), (56, 112), {}, TOKEN_SHIFTS)
+    res = tiny._result(est, view, np.zeros((2, 2)), est.inlier_ratio, {})
     # 14-px tokens on a 56-px-wide input, image twice as large: grid 0 token (0, 1) at (1.5·28, 0.5·28);
     # grid 3 token (1, 0) at (0, 1·28), its column's centre wrapped to the left edge
     np.testing.assert_allclose(res.inliers_ground_px, [[42.0, 14.0], [0.0, 28.0]])
 
 
 def test_footprint_inlier_ratio_counts_samples_on_one_footprint_around_the_pose():
-    from loc2.core.localizer import footprint_inlier_ratio
-    from loc2.core.ransac import PoseEstimate
+    from loc2.core.solver.ransac import PoseEstimate
 
     # 10 samples: 4 inliers near the pose (10, 0); 2 other samples near it; 4 on a crop 100 m east
-    aerial_xy = np.array(
+    xy_aerial_m = np.array(
         [[10.0, 0.0], [12.0, 3.0], [-20.0, 30.0], [40.0, -25.0], [100.0, 100.0], [150.0, 0.0]]
     )
     index = torch.tensor([0, 0, 1, 1, 2, 3, 4, 4, 5, 5])
     inliers = torch.tensor([True, True, True, True, False, False, False, False, False, False])
     est = PoseEstimate(
-        R=torch.eye(2), t=torch.tensor([10.0, 0.0]), s=torch.tensor(1.0), valid=True, num_inliers=4,
+        pose=Similarity2D(torch.eye(2), torch.tensor([10.0, 0.0]), torch.tensor(1.0)), valid=True, num_inliers=4,
         inlier_mask=inliers, score=4.0, aerial_index=index, ground_index=torch.arange(10),
         prob=torch.ones(10), residual_m=torch.zeros(10),
     )  # fmt: skip
     assert est.inlier_ratio == pytest.approx(0.4)  # over every sample
     # a 72 m footprint centred on (10, 0) holds aerial points 0-3 (|dx|, |dy| <= 36): 6 samples, 4 inliers
-    assert footprint_inlier_ratio(est, aerial_xy, 72.0) == pytest.approx(4 / 6)
-    assert footprint_inlier_ratio(est, aerial_xy, 20.0) == pytest.approx(1.0)  # points 0 and 1 only
-    assert footprint_inlier_ratio(est, aerial_xy[[5] * 6], 10.0) == 0.0  # no sample on it
+    assert est.inlier_ratio_on(xy_aerial_m, 72.0) == pytest.approx(4 / 6)
+    assert est.inlier_ratio_on(xy_aerial_m, 20.0) == pytest.approx(1.0)  # points 0 and 1 only
+    assert est.inlier_ratio_on(xy_aerial_m[[5] * 6], 10.0) == 0.0  # no sample on it

@@ -44,10 +44,17 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QCoreApplication
 
-from ..core.solvers import SOLVER_HELP, SOLVER_LABELS, SOLVERS
+from ..core.solver.config import SOLVER_HELP, SOLVER_LABELS, SOLVERS
 from ..core.types import (
+    DEPTH_FLAT,
+    LAYER_INLIERS,
+    LAYER_OUTLINES,
+    LAYER_POSES,
+    LAYER_SHIFTS,
     MODE_APPEND,
     MODE_OVERWRITE,
+    MODEL_DEMO,
+    MODELS,
     STATUS_OK,
     JobOptions,
     LocalizeRequest,
@@ -59,12 +66,13 @@ from ..core.worker import protocol
 from .engine.client import OUTCOME_CANCELLED, OUTCOME_CRASHED, OUTCOME_DONE, shared_worker
 from .engine.environment import find_engine
 from .jobs import progress_text
-from .layers import make_field, move_to_group
-from .settings import DEVICE_CHOICES, DEVICE_LABELS
+from .layers import LayerChoiceError, make_field, move_to_group, orthophoto_file
+from .settings import DEVICE_CHOICES, DEVICE_LABELS, MODEL_LABELS
 from .styles import apply_style
 
-MODEL_KEYS = ("demo", "vigor", "kitti")
-DEPTH_KEYS = ("flat", "folder")
+DEPTH_KEYS = (DEPTH_FLAT, "folder")
+# the engine's layers the algorithm copies into its outputs
+OUTPUT_ROLES = (LAYER_POSES, LAYER_INLIERS, LAYER_OUTLINES, LAYER_SHIFTS)
 OUTPUT_GROUP = "Loc2 results"
 
 HELP = f"""Localizes street-level photos on an orthophoto with Loc2 (match, lift, align): each photo's true \
@@ -107,7 +115,7 @@ class _StylePostProcessor(QgsProcessingLayerPostProcessorInterface):
 
 
 # Kept alive here: QGIS holds only a pointer to a post-processor.
-_POST_PROCESSORS = {role: _StylePostProcessor(role) for role in ("poses", "inliers", "outlines", "shifts")}
+_POST_PROCESSORS = {role: _StylePostProcessor(role) for role in OUTPUT_ROLES}
 
 
 FAILED_FIELDS = ("photo", "status", "message")
@@ -141,10 +149,10 @@ class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
 
     # output parameter → (the engine's layer name, QGIS geometry type, display name)
     SINKS = {
-        POSES: ("poses", QgsProcessing.SourceType.TypeVectorPoint, "Loc2 poses"),
-        INLIERS: ("inliers", QgsProcessing.SourceType.TypeVectorPoint, "Loc2 inliers"),
-        OUTLINES: ("outlines", QgsProcessing.SourceType.TypeVectorPolygon, "Loc2 ground outlines"),
-        SHIFTS: ("shifts", QgsProcessing.SourceType.TypeVectorLine, "Loc2 shifts"),
+        POSES: (LAYER_POSES, QgsProcessing.SourceType.TypeVectorPoint, "Loc2 poses"),
+        INLIERS: (LAYER_INLIERS, QgsProcessing.SourceType.TypeVectorPoint, "Loc2 inliers"),
+        OUTLINES: (LAYER_OUTLINES, QgsProcessing.SourceType.TypeVectorPolygon, "Loc2 ground outlines"),
+        SHIFTS: (LAYER_SHIFTS, QgsProcessing.SourceType.TypeVectorLine, "Loc2 shifts"),
     }
 
     def tr(self, text: str) -> str:
@@ -221,11 +229,7 @@ class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
             QgsProcessingParameterEnum(
                 self.MODEL,
                 self.tr("Model"),
-                options=[
-                    self.tr("Demo model"),
-                    self.tr("VIGOR (panoramas, published weights)"),
-                    self.tr("KITTI (pinhole, published weights)"),
-                ],
+                options=[self.tr(MODEL_LABELS[m]) for m in MODELS],
                 defaultValue=0,
             )
         )
@@ -318,25 +322,18 @@ class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
 
     # ------------------------------------------------------------------ inputs
     def _ortho(self, parameters, context) -> str:
-        raster = self.parameterAsRasterLayer(parameters, self.ORTHOPHOTO, context)
-        if raster is None:
-            raise QgsProcessingException(self.tr("Choose an orthophoto (a raster layer or a GeoTIFF file)."))
-        path = raster.source().split("|")[0]
-        if raster.providerType() != "gdal" or not Path(path).is_file():
-            raise QgsProcessingException(
-                f"{raster.name()}: the orthophoto must be a raster file (GeoTIFF, VRT, ...), not {raster.source()}"
-            )
-        if not raster.crs().isValid():
-            raise QgsProcessingException(f"{path}: the orthophoto has no coordinate reference system")
-        return path
+        try:
+            return orthophoto_file(self.parameterAsRasterLayer(parameters, self.ORTHOPHOTO, context))
+        except LayerChoiceError as exc:
+            raise QgsProcessingException(str(exc)) from None
 
     def _options(self, parameters, context) -> JobOptions:
         checkpoint = self.parameterAsFile(parameters, self.CHECKPOINT, context)
-        model = MODEL_KEYS[self.parameterAsEnum(parameters, self.MODEL, context)]
+        model = MODELS[self.parameterAsEnum(parameters, self.MODEL, context)]
         weights = None
         if checkpoint:
             model = checkpoint
-        elif model != "demo":
+        elif model != MODEL_DEMO:
             backbone = self.parameterAsFile(parameters, self.BACKBONE_WEIGHTS, context)
             matcher = self.parameterAsFile(parameters, self.MATCHER_WEIGHTS, context)
             if not (backbone and matcher):
@@ -346,7 +343,7 @@ class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
                     "the demo model or a checkpoint file."
                 )
             weights = (backbone, matcher)
-        depth = "flat"
+        depth = DEPTH_FLAT
         if DEPTH_KEYS[self.parameterAsEnum(parameters, self.DEPTH, context)] == "folder":
             depth = self.parameterAsFile(parameters, self.DEPTH_FOLDER, context)
             if not depth or not Path(depth).is_dir():
@@ -469,9 +466,7 @@ class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
             if outcome.status in (OUTCOME_DONE, OUTCOME_CANCELLED) and outcome.summary.get("sources"):
                 written = outcome.summary["sources"]
             elif output.exists():
-                written = {
-                    role: f"{output}|layername={role}" for role in ("poses", "inliers", "outlines", "shifts")
-                }
+                written = {role: f"{output}|layername={role}" for role in OUTPUT_ROLES}
             if outcome.status == OUTCOME_CRASHED:
                 again = (
                     f"run again with the same engine results file ({output}) to go on where it stopped"
@@ -530,7 +525,7 @@ class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
                     fields.append(field)
             sink, dest = self.parameterAsSink(parameters, name, context, fields, layer.wkbType(), layer.crs())
             for feature in layer.getFeatures():
-                if role == "poses":
+                if role == LAYER_POSES:
                     ok = feature["status"] == STATUS_OK
                     counts["ok" if ok else "failed"] += 1
                     if not ok:

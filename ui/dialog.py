@@ -64,9 +64,13 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from ..core.errors import Loc2Error
-from ..core.solvers import SOLVER_HELP, SOLVER_LABELS
+from ..core.solver.config import SOLVER_HELP, SOLVER_LABELS
 from ..core.types import (
+    DEMO_CHECKPOINT,
+    IMAGE_SUFFIXES,
     MODE_REFUSE,
+    MODEL_DEMO,
+    PUBLISHED_MODELS,
     JobOptions,
     LocalizeRequest,
     OptionsError,
@@ -90,12 +94,12 @@ from .engine.environment import (
 )
 from .engine.installer import EngineInstallTask, InstallError, has_nvidia_gpu, make_plan
 from .jobs import EngineTask, progress_text
-from .layers import add_result_group, open_result_layers
+from .layers import LayerChoiceError, add_result_group, open_result_layers, orthophoto_file
 from .provider import plugin_icon
 from .settings import (
-    DEMO_CHECKPOINT,
     DEVICE_CHOICES,
     DEVICE_LABELS,
+    MODEL_CHECKPOINT,
     MODEL_CHOICES,
     MODEL_LABELS,
     default_results_folder,
@@ -104,7 +108,7 @@ from .settings import (
 )
 from .styles import write_style_beside
 
-IMAGE_FILTER = "Images (*.jpg *.jpeg *.JPG *.JPEG *.png *.tif *.tiff *.webp);;All files (*)"
+IMAGE_FILTER = f"Images ({' '.join(f'*{s} *{s.upper()}' for s in IMAGE_SUFFIXES)});;All files (*)"
 RASTER_FILTER = "Rasters (*.tif *.tiff *.vrt *.jp2 *.img *.png *.jpg);;All files (*)"
 DEPTH_FILTER = "Depth maps (*.png *.npy *.tif *.tiff);;All files (*)"
 WEIGHTS_FILTER = "PyTorch weights (*.pt *.pth *.bin *.ckpt);;All files (*)"
@@ -475,7 +479,7 @@ class Loc2Dialog(QDialog):
         for key, widget in self._weight_widgets.items():
             widget.setFilePath(settings_value(key))
             widget.fileChanged.connect(partial(set_settings_value, key))  # remembered from now on
-        model = settings_value("model", "demo")
+        model = settings_value("model", MODEL_DEMO)
         self.model_combo.setCurrentIndex(max(self.model_combo.findData(model), 0))
         self.results_widget.setFilePath(settings_value("results_folder", str(default_results_folder())))
         self.results_widget.fileChanged.connect(partial(set_settings_value, "results_folder"))
@@ -526,9 +530,9 @@ class Loc2Dialog(QDialog):
         running = self.task is not None
         installing = self.installer is not None
         key = self.model_key
-        self.backbone_widget.setEnabled(key in ("vigor", "kitti"))
-        self.matcher_widget.setEnabled(key in ("vigor", "kitti"))
-        self.checkpoint_widget.setEnabled(key == "checkpoint")
+        self.backbone_widget.setEnabled(key in PUBLISHED_MODELS)
+        self.matcher_widget.setEnabled(key in PUBLISHED_MODELS)
+        self.checkpoint_widget.setEnabled(key == MODEL_CHECKPOINT)
         self.pick_button.setEnabled(self.canvas is not None and not running)
         self.prior_edit.setEnabled(self.prior_combo.currentIndex() == PRIOR_TYPED)
         self.heading_spin.setEnabled(self.heading_combo.currentIndex() == HEADING_TYPED)
@@ -728,19 +732,10 @@ class Loc2Dialog(QDialog):
             self._marker.setCenter(point)
 
     def _ortho_path(self) -> str:
-        layer = self.ortho_combo.currentLayer()
-        if layer is None:
-            raise InputError("Choose an orthophoto: a raster layer of the project or a raster file (…).")
-        if not isinstance(layer, QgsRasterLayer) or layer.providerType() != "gdal":
-            raise InputError(
-                f"{layer.name()}: choose a raster file layer (GeoTIFF, VRT, …), not a web service"
-            )
-        path = layer.source().split("|")[0]
-        if not Path(path).is_file():
-            raise InputError(f"{layer.name()}: its source {path} is not a file on disk")
-        if not layer.crs().isValid():
-            raise InputError(f"{path}: the orthophoto has no coordinate reference system")
-        return path
+        try:
+            return orthophoto_file(self.ortho_combo.currentLayer())
+        except LayerChoiceError as exc:
+            raise InputError(str(exc)) from None
 
     def _prior_lonlat(self, photo: str) -> tuple[float, float] | None:
         """The clicked or typed prior, or None for the photo's EXIF (checked when already read)."""
@@ -761,14 +756,14 @@ class Loc2Dialog(QDialog):
 
     def _model_options(self) -> dict[str, Any]:
         key = self.model_key
-        if key == "demo":
+        if key == MODEL_DEMO:
             if not DEMO_CHECKPOINT.is_file():
                 raise InputError(
                     f"The demo model is not installed ({DEMO_CHECKPOINT} is missing): choose a Loc2 "
                     "checkpoint file or the published VIGOR/KITTI weights."
                 )
-            return {"model": "demo", "weights": None}
-        if key == "checkpoint":
+            return {"model": MODEL_DEMO, "weights": None}
+        if key == MODEL_CHECKPOINT:
             path = self.checkpoint_widget.filePath().strip()
             if not path or not Path(path).is_file():
                 raise InputError(f"Choose a Loc2 checkpoint file (not found: {path or 'none chosen'}).")

@@ -1,4 +1,5 @@
-"""The engine's result files as styled QGIS layers, read with QGIS's own OGR provider.
+"""QGIS layers on the plugin's side: the orthophoto layer a job reads, and the engine's result files as
+styled layers, read with QGIS's own OGR provider.
 
 The engine writes each job's results into an output file (GeoPackage by default: layers ``poses``,
 ``priors``, ``inliers``, ``outlines``, ``shifts`` and optionally ``matches``). Here they become map layers
@@ -7,19 +8,53 @@ in one group, styled by role (``styles.py``). Only QGIS and the standard library
 
 from __future__ import annotations
 
-from qgis.core import Qgis, QgsField, QgsLayerTreeGroup, QgsProject, QgsVectorLayer
+from pathlib import Path
 
+from qgis.core import (
+    Qgis,
+    QgsField,
+    QgsLayerTreeGroup,
+    QgsMapLayer,
+    QgsProject,
+    QgsRasterLayer,
+    QgsVectorLayer,
+)
+
+from ..core.types import LAYER_INLIERS, LAYER_MATCHES, LAYER_OUTLINES, LAYER_POSES, LAYER_PRIORS, LAYER_SHIFTS
 from .styles import apply_style
 
 # (role = the engine's layer name, layer name in the group), top to bottom of the group.
 RESULT_LAYERS = (
-    ("poses", "Corrected pose"),
-    ("priors", "Prior (GPS) pose"),
-    ("shifts", "Shift, prior → corrected"),
-    ("matches", "Top matches"),
-    ("inliers", "Inlier matches"),
-    ("outlines", "Ground layout outline"),
+    (LAYER_POSES, "Corrected pose"),
+    (LAYER_PRIORS, "Prior (GPS) pose"),
+    (LAYER_SHIFTS, "Shift, prior → corrected"),
+    (LAYER_MATCHES, "Top matches"),
+    (LAYER_INLIERS, "Inlier matches"),
+    (LAYER_OUTLINES, "Ground layout outline"),
 )
+
+
+class LayerChoiceError(ValueError):
+    """A layer that cannot be used for what it was chosen for; the message says why, for the user."""
+
+
+def orthophoto_file(layer: QgsMapLayer | None) -> str:
+    """The file of the orthophoto layer a job reads (the engine opens it itself): a raster layer of GDAL's,
+    backed by a file on disk, with a CRS. LayerChoiceError says what is wrong."""
+    if layer is None:
+        raise LayerChoiceError(
+            "Choose an orthophoto: a raster layer of the project or a raster file (GeoTIFF, VRT, …)."
+        )
+    path = layer.source().split("|")[0]
+    if not isinstance(layer, QgsRasterLayer) or layer.providerType() != "gdal":
+        raise LayerChoiceError(
+            f"{layer.name()}: choose a raster file layer (GeoTIFF, VRT, …), not a web service ({layer.source()})"
+        )
+    if not Path(path).is_file():
+        raise LayerChoiceError(f"{layer.name()}: its source {path} is not a file on disk")
+    if not layer.crs().isValid():
+        raise LayerChoiceError(f"{path}: the orthophoto has no coordinate reference system")
+    return path
 
 
 def make_field(name: str, kind: str) -> QgsField:

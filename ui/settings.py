@@ -9,19 +9,19 @@ from pathlib import Path
 
 from qgis.core import QgsApplication, QgsSettings
 
-from ..core.types import MODEL_DEMO
+from ..core.types import MODEL_DEMO, MODEL_KITTI, MODEL_VIGOR, MODELS
 
 SETTINGS_PREFIX = "loc2"
-MODEL_CHOICES = (MODEL_DEMO, "vigor", "kitti", "checkpoint")
+MODEL_CHECKPOINT = "checkpoint"  # a Loc2 checkpoint file chosen by the user
+MODEL_CHOICES = (*MODELS, MODEL_CHECKPOINT)
 MODEL_LABELS = {
     MODEL_DEMO: "Demo model (synthetic cities, shipped)",
-    "vigor": "VIGOR — panoramas (published weights)",
-    "kitti": "KITTI — pinhole photos (published weights)",
-    "checkpoint": "Loc2 checkpoint file",
+    MODEL_VIGOR: "VIGOR — panoramas (published weights)",
+    MODEL_KITTI: "KITTI — pinhole photos (published weights)",
+    MODEL_CHECKPOINT: "Loc2 checkpoint file",
 }
 DEVICE_CHOICES = ("auto", "cuda", "cpu")
 DEVICE_LABELS = ("Auto (CUDA GPU if available)", "CUDA GPU", "CPU")
-DEMO_CHECKPOINT = Path(__file__).resolve().parent.parent / "resources" / "models" / "loc2_demo.pt"
 RESULTS_FOLDER = "loc2-results"  # default, in the QGIS profile folder
 
 

@@ -37,14 +37,25 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QPointF
 from qgis.PyQt.QtGui import QColor
 
+from ..core.types import (
+    CONFIDENCE_HIGH,
+    CONFIDENCE_LOW,
+    CONFIDENCE_MEDIUM,
+    GEOM_CORRECTED,
+    LAYER_INLIERS,
+    LAYER_MATCHES,
+    LAYER_OUTLINES,
+    LAYER_POSES,
+    LAYER_PRIORS,
+    LAYER_SHIFTS,
+)
+
 STYLES_DIR = Path(__file__).resolve().parent.parent / "resources" / "styles"
-ROLES = ("poses", "priors", "shifts", "inliers", "outlines", "matches")
+ROLES = (LAYER_POSES, LAYER_PRIORS, LAYER_SHIFTS, LAYER_INLIERS, LAYER_OUTLINES, LAYER_MATCHES)
 
 POSE_RED = "#e31a1c"
-# corrected poses by confidence class (the model's inlier-ratio thresholds): traffic-light colours. The keys
-# are core.results' CONFIDENCE_* values, spelled out: this module loads with the plugin, which must load
-# even where pyproj (imported by core.results) is missing.
-POSE_CONFIDENCE_COLOURS = {"high": "#1a9641", "medium": "#ffbf00", "low": POSE_RED}
+# corrected poses by confidence class (the model's inlier-ratio thresholds): traffic-light colours
+POSE_CONFIDENCE_COLOURS = {CONFIDENCE_HIGH: "#1a9641", CONFIDENCE_MEDIUM: "#ffbf00", CONFIDENCE_LOW: POSE_RED}
 PRIOR_GREY = "#8c8c8c"
 SHIFT_PURPLE = "#7b3294"  # not a confidence colour: the shift line is not a verdict
 OUTLINE_CYAN = "#1fb4d2"
@@ -53,7 +64,7 @@ INLIER_LOW, INLIER_HIGH = "#c6dbef", "#08306b"  # matching probability P, low â†
 INLIER_CLASSES = 5
 
 POSE_LABEL = (
-    "CASE WHEN \"geom_src\" = 'corrected' "
+    f"CASE WHEN \"geom_src\" = '{GEOM_CORRECTED}' "
     'THEN format(\'%1 m, %2 inliers, %3\', format_number("shift_m", 1), "inliers", "confidence") '
     'ELSE "status" END'
 )
@@ -108,9 +119,13 @@ def style_poses(layer: QgsVectorLayer) -> None:
     """A dot and a heading wedge at the corrected pose, coloured by its ``confidence`` (green high, amber
     medium, red low), a grey cross where no pose was found."""
     root = QgsRuleBasedRenderer.Rule(None)
-    corrected = "\"geom_src\" = 'corrected'"
+    corrected = f"\"geom_src\" = '{GEOM_CORRECTED}'"
     for level, colour in POSE_CONFIDENCE_COLOURS.items():
-        test = f"\"confidence\" = '{level}'" if level != "low" else "\"confidence\" NOT IN ('high', 'medium')"
+        test = (
+            f"\"confidence\" = '{level}'"
+            if level != CONFIDENCE_LOW
+            else f"\"confidence\" NOT IN ('{CONFIDENCE_HIGH}', '{CONFIDENCE_MEDIUM}')"
+        )
         label = f"Corrected pose, {level} confidence (wedge: heading)"
         marker = _heading_marker(colour, POSE_DOT_MM, POSE_WEDGE_MM, "heading", MARKER_OUTLINE)
         root.appendChild(_rule(marker, f"{corrected} AND {test}", label))
@@ -208,12 +223,12 @@ def style_matches(layer: QgsVectorLayer) -> None:
 
 
 _STYLERS = {
-    "poses": style_poses,
-    "priors": style_priors,
-    "shifts": style_shifts,
-    "inliers": style_inliers,
-    "outlines": style_outlines,
-    "matches": style_matches,
+    LAYER_POSES: style_poses,
+    LAYER_PRIORS: style_priors,
+    LAYER_SHIFTS: style_shifts,
+    LAYER_INLIERS: style_inliers,
+    LAYER_OUTLINES: style_outlines,
+    LAYER_MATCHES: style_matches,
 }
 
 

@@ -1,4 +1,4 @@
-"""``loc2 worker``: the engine as a long-lived process that the QGIS plugin drives (``protocol.py``).
+"""The engine as a long-lived process that the QGIS plugin drives (``protocol.py``; ``loc2 worker``).
 
 The worker keeps the last model loaded between jobs (the published ViT-L takes seconds to load and 1.2 GB
 of GPU memory), runs one localize or export job at a time on a job thread while its main thread keeps
@@ -12,7 +12,6 @@ protocol.
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import queue
@@ -156,7 +155,7 @@ class Worker:
     def _answer(self, job: str, cmd: str, message: dict[str, Any]) -> None:
         try:
             check_engine_imports()
-            info = self._inspect(message) if cmd == p.CMD_INSPECT else self._describe(message)
+            info = self._inspect(message) if cmd == p.CMD_INSPECT else self.describe(message)
         except Loc2Error as exc:
             self.emit(p.EVENT_FAILED, job=job, kind=p.KIND_INPUT, message=str(exc))
             return
@@ -174,7 +173,7 @@ class Worker:
     # ------------------------------------------------------------------ jobs
     def _localizer(self, options: Any) -> Any:
         """The model for ``options``: the last one when it is the same, else loaded (the old one freed)."""
-        from ..pipeline import load_localizer, model_key
+        from ..pipeline.batch import load_localizer, model_key
 
         key = model_key(options)
         if self._model is None or self._model[0] != key:
@@ -184,7 +183,7 @@ class Worker:
         return self._model[1]
 
     def _localize(self, job: str, message: dict[str, Any]) -> dict[str, Any]:
-        from ..job import run_localize
+        from ..pipeline.job import run_localize
         from ..types import LocalizeRequest
 
         request_values = message["request"]
@@ -202,7 +201,8 @@ class Worker:
         return asdict(summary)
 
     def _export(self, job: str, message: dict[str, Any]) -> dict[str, Any]:
-        from ..export import MODE_OVERWRITE, convert_output
+        from ..output.export import convert_output
+        from ..types import MODE_OVERWRITE
 
         t0 = time.perf_counter()
         writer = convert_output(
@@ -212,7 +212,7 @@ class Worker:
 
     @staticmethod
     def _inspect(message: dict[str, Any]) -> dict[str, Any]:
-        from ..photos import read_photo
+        from ..inputs.photos import read_photo
 
         photo = read_photo(str(message["photo"]))
         return {
@@ -227,10 +227,10 @@ class Worker:
         }
 
     @staticmethod
-    def _describe(message: dict[str, Any]) -> dict[str, Any]:
+    def describe(message: dict[str, Any]) -> dict[str, Any]:
         import torch
 
-        from ..localizer import describe_device
+        from ..model.runtime import describe_device
 
         device = str(message.get("device", "auto"))
         return {
@@ -257,7 +257,7 @@ def check_engine_imports() -> None:
     """Import everything a job needs now; a package missing from the engine's Python is a Loc2Error that
     names it and the interpreter (the plugin shows it with what to do)."""
     try:
-        from .. import job  # noqa: F401 - pulls in torch, rasterio, pyproj, shapely, geopandas, cv2, PIL
+        from ..pipeline import job  # noqa: F401 - pulls in torch, rasterio, pyproj, shapely, geopandas, cv2, PIL
     except ImportError as exc:
         missing = exc.name or str(exc)
         raise Loc2Error(
@@ -333,35 +333,3 @@ def protocol_stdout() -> BinaryIO:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     return private
-
-
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(
-        "worker",
-        help="serve the QGIS plugin: JSON requests on stdin, events on stdout (see core/worker/protocol.py)",
-        description="The engine as a long-lived worker process for the QGIS plugin: one JSON request per "
-        "line on stdin, one JSON event per line on stdout, the log on stderr.",
-    )
-    parser.add_argument(
-        "--idle-timeout",
-        type=float,
-        default=DEFAULT_IDLE_TIMEOUT_S,
-        metavar="S",
-        help=f"exit after this many seconds without a request (default {DEFAULT_IDLE_TIMEOUT_S:.0f})",
-    )
-    parser.add_argument(
-        "--check",
-        action="store_true",
-        help="check that this Python has everything the engine needs, print its description and exit",
-    )
-    parser.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    if args.check:
-        check_engine_imports()  # Loc2Error names a missing package
-        info = Worker._describe({"device": "auto"})
-        print(p.encode(info).decode("ascii"), end="")
-        return 0
-    out = protocol_stdout()
-    return serve(sys.stdin.fileno(), out, args.idle_timeout)

@@ -1,0 +1,101 @@
+"""Where and how torch runs: the device, and process-wide settings that make CPU inference give the same
+numbers at any thread count.
+
+Without them the same photo, seed and model can end at different poses depending on how many threads torch
+uses (``OMP_NUM_THREADS``, ``torch.set_num_threads``, the machine's core count): several CPU kernels split
+their work into per-thread pieces and round differently depending on the split. A last-bit difference in
+the matching probabilities changes the RANSAC draws, and a different sample can keep a different pose
+(the demo's ``pinhole_001.jpg`` moved by 4.8 m between 1 and 2 threads).
+
+:func:`make_cpu_reproducible` fixes the two library-level sources:
+
+* **Intel MKL's ?gemm** (every ``nn.Linear``, ``matmul``, ``einsum``, and convolutions once oneDNN is
+  off) splits the inner dimension across threads. MKL's strict conditional-numerical-reproducibility mode
+  (``MKL_CBWR=<branch>,STRICT``) makes its results independent of the thread count. The branch follows the
+  CPU torch dispatches to: ``AVX512`` keeps about 96 % of the gemm throughput on an AVX-512 CPU, whereas
+  ``AVX2`` there would keep only about 60 %; other CPUs (ARM, older x86) are left alone. MKL reads the
+  variable once, at its first call in the process, so this must run before any torch computation (it
+  cannot change a process that already ran MKL); a value the user set is never overridden.
+* **oneDNN (mkldnn) convolutions** depend on the thread count; with oneDNN disabled torch uses its own
+  im2col + MKL gemm convolutions, which (under strict CNR) do not. This costs about 20 % of the demo's
+  runtime on the CPU (the EfficientNet-Lite0 backbone's convolutions are slower).
+
+The remaining sources are individual operators and are avoided where they are used (``model/matcher.py``,
+``solver/ransac.py``, ``solver/procrustes.py``, ``solver/refine.py``): softmax over a non-last dimension, element-wise kernels
+with a scalar tail loop (``elu``, ``sigmoid``), and reductions of a large tensor to one number.
+GPU inference is not affected by any of this (nor made reproducible across GPUs by it).
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from ..errors import Loc2Error
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``auto`` → CUDA if available, else Apple MPS, else CPU; other names are used as given."""
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise Loc2Error("device 'cuda' was asked for but PyTorch sees no CUDA GPU (use --device cpu or auto)")
+    return torch.device(device)
+
+
+def describe_device(device: str = "auto") -> str:
+    """What ``device`` will run on, for people: "CUDA: <GPU name>", "Apple MPS" or a CPU warning."""
+    try:
+        dev = resolve_device(device)
+    except Loc2Error as exc:
+        return str(exc)
+    if dev.type == "cuda":
+        return f"CUDA: {torch.cuda.get_device_name(dev)}"
+    if dev.type == "mps":
+        return "Apple MPS"
+    return "CPU — slow for the published weights"
+
+
+# torch.backends.cpu.get_cpu_capability() → the MKL code branch pinned by strict CNR mode
+_CBWR_BRANCH = {"AVX512": "AVX512", "AVX2": "AVX2"}
+
+
+def make_cpu_reproducible() -> None:
+    """Make CPU inference results independent of the thread count (idempotent; see the module docstring).
+
+    Sets ``MKL_CBWR`` to ``AVX512,STRICT`` or ``AVX2,STRICT`` from torch's CPU capability unless it is
+    already set (takes effect only if MKL has not run yet in this process), and disables oneDNN
+    (``torch.backends.mkldnn.enabled = False``) for the whole process.
+    """
+    if "MKL_CBWR" not in os.environ:
+        branch = _CBWR_BRANCH.get(torch.backends.cpu.get_cpu_capability())
+        if branch is not None:
+            os.environ["MKL_CBWR"] = f"{branch},STRICT"
+    torch.backends.mkldnn.enabled = False
+
+
+SUM_BLOCK = 4096  # entries summed per block by :func:`fixed_order_sum`
+
+
+def fixed_order_sum(x: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """``x.sum(-1, dtype=dtype)`` in an order that does not depend on the thread count.
+
+    torch splits a reduction to a single number (a 1-D tensor, or one row) across threads once it has
+    32,768 entries or more, and each thread's partial sum rounds differently; a reduction with several
+    outputs is split between the outputs only, each summed whole by one thread. So the last dimension is
+    summed in blocks of ``SUM_BLOCK`` (one output per block), then the block sums the same way, until one
+    block is left.
+    """
+    n = x.shape[-1]
+    if n <= SUM_BLOCK:
+        return x.sum(-1, dtype=dtype)
+    full = n - n % SUM_BLOCK
+    parts = x[..., :full].unflatten(-1, (full // SUM_BLOCK, SUM_BLOCK)).sum(-1, dtype=dtype)
+    if full < n:
+        parts = torch.cat([parts, x[..., full:].sum(-1, keepdim=True, dtype=dtype)], dim=-1)
+    return fixed_order_sum(parts)

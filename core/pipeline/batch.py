@@ -1,0 +1,115 @@
+"""Localize a batch of geotagged photos on an orthophoto: the model, then photo by photo (``search.py``).
+
+The command line (``loc2 localize``), the QGIS dialog and the Processing algorithm all call
+:func:`localize_batch` (through ``job.py``). A photo that fails becomes a :class:`PhotoResult` with status
+``failed`` and a message; the batch goes on. Each result is handed to ``on_result`` as soon as it is computed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from functools import partial
+from pathlib import Path
+
+import torch
+
+from ..errors import Loc2Error, ModelNotFoundError
+from ..inputs.ortho import Orthophoto
+from ..localizer import Localizer
+from ..model.presets import PRESETS
+from ..output.results import PhotoResult
+from ..types import MODEL_DEMO, MODELS, JobOptions, PhotoItem
+from .search import Cancelled, localize_item
+
+
+def _file_stamp(path: str) -> tuple:
+    p = Path(path)
+    try:
+        stat = p.stat()
+    except OSError:
+        return (str(p), None)
+    return (str(p.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+def model_key(options: JobOptions) -> tuple:
+    """What identifies the model ``options`` ask for (files by path, size and modification time): two jobs
+    with the same key can share one loaded Localizer."""
+    weights = tuple(_file_stamp(w) for w in options.weights) if options.weights else None
+    model = options.model if options.model in MODELS else _file_stamp(options.model)
+    return (model, weights, options.device)
+
+
+def load_localizer(options: JobOptions) -> Localizer:
+    """The Localizer the options ask for; ModelNotFoundError says which weights are missing and where."""
+    if options.model == MODEL_DEMO:
+        return Localizer.demo(options.device)
+    if options.model in PRESETS:
+        if not options.weights:
+            raise ModelNotFoundError(
+                f"the {options.model} preset needs the published weights: pass the DINOv2 ViT-L/14 backbone "
+                "(dinov2_vitl14_pretrain.pth) and the Loc2 matcher checkpoint (loc2 localize --weights "
+                "BACKBONE MATCHER; `loc2 models list` shows where they come from)"
+            )
+        from ..model.weights import resolve_weights
+
+        backbone, matcher = (resolve_weights(w) for w in options.weights)  # files or `loc2 models` names
+        return Localizer.from_preset(options.model, backbone, matcher, device=options.device)
+    return Localizer.from_checkpoint(options.model, device=options.device)
+
+
+def localize_batch(
+    items: Iterable[PhotoItem],
+    ortho_path: str | Path,
+    options: JobOptions,
+    *,
+    on_result: Callable[[PhotoResult], None] | None = None,
+    progress: Callable[[int, int, PhotoResult], None] | None = None,
+    is_canceled: Callable[[], bool] | None = None,
+    localizer: Localizer | None = None,
+    on_stage: Callable[[int, str, float], None] | None = None,
+) -> list[PhotoResult]:
+    """Localize every item; a photo that fails yields a ``failed`` result and the batch goes on.
+
+    ``on_result(result)`` is called as soon as each photo is done (write it there, so nothing is lost);
+    ``progress(done, total, result)`` after each; ``on_stage(index, stage, fraction)`` as each photo's
+    stages start (:func:`localize_item`); ``is_canceled()`` is checked before each photo and between its
+    stages. Raises Loc2Error only when nothing can be done (unusable orthophoto, missing weights).
+    """
+    items = list(items)
+    localizer = localizer or load_localizer(options)
+    results: list[PhotoResult] = []
+    with Orthophoto.open(ortho_path) as ortho:
+        crs_wkt = ortho.crs.to_wkt()
+        for i, item in enumerate(items):
+            if is_canceled is not None and is_canceled():
+                break
+            generator = torch.Generator().manual_seed(options.seed)
+            t0 = time.perf_counter()
+            try:
+                stage = None if on_stage is None else partial(on_stage, i)
+                result = localize_item(item, ortho, localizer, options, generator, is_canceled, stage)
+            except Cancelled:
+                break
+            except Exception as exc:  # noqa: BLE001 - a photo's failure must never stop the batch
+                message = (
+                    str(exc)
+                    if isinstance(exc, Loc2Error)
+                    else f"{Path(item.path)}: {type(exc).__name__}: {exc}"
+                )
+                result = PhotoResult.failed(
+                    str(item.path),
+                    message,
+                    prior_lon=item.lon,
+                    prior_lat=item.lat,
+                    prior_heading_deg=item.heading_deg,
+                    crs_wkt=crs_wkt,
+                    model=options.model_name,
+                    runtime_s=time.perf_counter() - t0,
+                )
+            results.append(result)
+            if on_result is not None:
+                on_result(result)
+            if progress is not None:
+                progress(i + 1, len(items), result)
+    return results

@@ -1,0 +1,197 @@
+"""``loc2 worker``, the engine process the QGIS plugin drives, spoken to over its real pipes.
+
+Every test starts the worker the way the plugin does (``python -I core/__main__.py worker``) and checks the
+protocol of ``core/worker/protocol.py``: the ready line, answers, progress and results, every job ending
+with one terminal event, bad lines answered and survived, busy, cancel, shutdown, end of input and the idle
+timeout; and that nothing but protocol lines reaches stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from plugin_fixtures import make_city
+
+from loc2.core.worker import protocol as p
+
+ROOT = Path(__file__).resolve().parents[2]
+ENGINE_MAIN = ROOT / "core" / "__main__.py"
+
+
+class Worker:
+    """A worker process with a reader thread; ``lines`` keeps every stdout line as read."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-I", str(ENGINE_MAIN), "worker", *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        self.events: queue.Queue = queue.Queue()
+        self.lines: list[bytes] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in iter(self.proc.stdout.readline, b""):
+            self.lines.append(line)
+            self.events.put(json.loads(line))
+        self.events.put(None)
+
+    def send(self, message: dict | bytes) -> None:
+        data = message if isinstance(message, bytes) else p.encode(message)
+        self.proc.stdin.write(data)
+        self.proc.stdin.flush()
+
+    def next(self, timeout: float = 60.0) -> dict | None:
+        return self.events.get(timeout=timeout)
+
+    def until(self, kind: str, job: str | None = None, timeout: float = 120.0) -> tuple[dict, list[dict]]:
+        """The first event of ``kind`` (for ``job``), and every event before it."""
+        seen = []
+        deadline = time.monotonic() + timeout
+        while True:
+            event = self.next(max(0.1, deadline - time.monotonic()))
+            assert event is not None, f"the worker exited before {kind}: {seen}"
+            if event["event"] == kind and (job is None or event.get("job") == job):
+                return event, seen
+            seen.append(event)
+
+    def close(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+        return self.proc.wait(30)
+
+
+@pytest.fixture
+def worker():
+    w = Worker()
+    yield w
+    if w.proc.poll() is None:
+        w.proc.kill()
+        w.proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory):
+    return make_city(tmp_path_factory.mktemp("city"), n_panoramas=2)
+
+
+def _request(city, out: Path, **options) -> dict:
+    return {
+        "ortho": str(city.ortho),
+        "photos": {"images": [str(city.photos_dir)]},
+        "output": {"path": str(out), "mode": "overwrite"},
+        "options": {"device": "cpu", "search_radius_m": 1.0, **options},
+    }
+
+
+def test_ready_first_then_answers(worker):
+    ready = worker.next()
+    assert ready["event"] == p.EVENT_READY and ready["protocol"] == p.PROTOCOL_VERSION and ready["pid"]
+    worker.send({"cmd": "ping"})
+    assert worker.next()["event"] == p.EVENT_PONG
+    worker.send({"cmd": "describe", "job": "d", "device": "cpu"})
+    info, _ = worker.until(p.EVENT_INFO, "d")
+    assert "torch" in info["info"] and "CPU" in info["info"]["device"]
+
+
+@pytest.mark.parametrize(
+    ("line", "needle"),
+    [
+        (b"not json\n", "not JSON"),
+        (b"[1, 2]\n", "JSON object"),
+        (b'{"job": "x"}\n', "'cmd'"),
+        (b'{"cmd": "fly", "job": "x"}\n', "unknown command 'fly'"),
+        (b'{"cmd": "localize"}\n', "'job' id"),
+        (b'{"cmd": "localize", "job": "x"}\n', "lacks request"),
+        (b'{"cmd": "export", "job": "x", "source": "a.gpkg"}\n', "lacks target"),
+        (b"\xff\xfe\n", "not UTF-8"),
+        (b"{" + b" " * (p.MAX_LINE_BYTES + 10) + b"}\n", "longer than"),
+    ],
+)
+def test_a_bad_line_is_answered_and_survived(worker, line, needle):
+    worker.next()  # ready
+    worker.send(line)
+    error = worker.next()
+    assert error["event"] == p.EVENT_ERROR and error["kind"] == p.KIND_PROTOCOL and needle in error["message"]
+    worker.send({"cmd": "ping"})
+    assert worker.next()["event"] == p.EVENT_PONG
+
+
+def test_a_bad_request_fails_its_job_with_a_message(worker, city, tmp_path):
+    worker.next()
+    request = _request(city, tmp_path / "r.gpkg", hfov_deg=0)
+    worker.send({"cmd": "localize", "job": "j", "request": request})
+    failed, _ = worker.until(p.EVENT_FAILED, "j")
+    assert failed["kind"] == p.KIND_INPUT and "field of view" in failed["message"]
+    request = _request(city, tmp_path / "r.gpkg", bogus=1)
+    worker.send({"cmd": "localize", "job": "k", "request": request})
+    failed, _ = worker.until(p.EVENT_FAILED, "k")
+    assert "unknown option(s) bogus" in failed["message"]
+    request = {**_request(city, tmp_path / "r.gpkg"), "ortho": str(tmp_path / "none.tif")}
+    worker.send({"cmd": "localize", "job": "m", "request": request})
+    failed, _ = worker.until(p.EVENT_FAILED, "m")
+    assert "none.tif" in failed["message"]
+
+
+def test_localize_progress_results_and_one_terminal_event(worker, city, tmp_path):
+    worker.next()
+    out = tmp_path / "r.gpkg"
+    worker.send({"cmd": "localize", "job": "j", "request": _request(city, out)})
+    done, before = worker.until(p.EVENT_DONE, "j")
+    progress = [e for e in before if e["event"] == p.EVENT_PROGRESS]
+    results = [e["result"] for e in before if e["event"] == p.EVENT_RESULT]
+    fractions = [e["fraction"] for e in progress]
+    assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
+    assert [e["stage"] for e in progress][0] == "model" and "match" in {e["stage"] for e in progress}
+    names = {Path(r["photo"]).name for r in results}
+    assert names == {"pano_000.jpg", "pano_001.jpg", "zz_no_gps.jpg", "zz_corrupt.jpg"}
+    summary = done["summary"]
+    assert (
+        summary["total"] == 4 and summary["localized"] + summary["failed"] == 4 and not summary["cancelled"]
+    )
+    assert summary["output"] == str(out) and summary["sources"]["poses"] == f"{out}|layername=poses"
+    assert all(e.get("job") == "j" for e in before)
+    worker.send({"cmd": "shutdown"})
+    assert worker.until(p.EVENT_BYE)[0]
+    assert worker.close() == 0
+    for line in worker.lines:  # nothing but protocol lines on stdout, all ASCII
+        assert isinstance(p.decode(line), dict) and line.isascii()
+
+
+def test_busy_then_cancel_within_a_second(worker, city, tmp_path):
+    worker.next()
+    request = _request(city, tmp_path / "r.gpkg", search_radius_m=60.0)  # 29 crops per photo: long enough
+    worker.send({"cmd": "localize", "job": "long", "request": request})
+    worker.until(p.EVENT_PROGRESS, "long")
+    worker.send({"cmd": "localize", "job": "other", "request": request})
+    busy, _ = worker.until(p.EVENT_FAILED, "other")
+    assert busy["kind"] == p.KIND_BUSY and "long" in busy["message"]
+    event, _ = worker.until(p.EVENT_PROGRESS, "long")
+    while event["stage"] != "match":
+        event, _ = worker.until(p.EVENT_PROGRESS, "long")
+    t0 = time.monotonic()
+    worker.send({"cmd": "cancel", "job": "long"})
+    done, before = worker.until(p.EVENT_DONE, "long")
+    assert time.monotonic() - t0 < 1.0
+    assert done["summary"]["cancelled"] and not [
+        e for e in before if e["event"] == p.EVENT_RESULT and e["result"]["ok"]
+    ]
+
+
+def test_end_of_input_and_idle_timeout_end_the_worker(tmp_path):
+    w = Worker()
+    assert w.next()["event"] == p.EVENT_READY
+    assert w.close() == 0 and w.lines[-1].startswith(b'{"event": "bye"')  # QGIS exited: stdin closed
+    idle = Worker("--idle-timeout", "1")
+    assert idle.next()["event"] == p.EVENT_READY
+    assert idle.proc.wait(20) == 0  # exits by itself
+    assert b"idle" in idle.proc.stderr.read()
