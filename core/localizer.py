@@ -36,7 +36,7 @@ from .model.matcher import CrossViewMatcher
 from .model.presets import Preset, get_preset
 from .model.runtime import make_cpu_reproducible, resolve_device
 from .solver.config import PUBLISHED, SolverConfig
-from .solver.ransac import PoseEstimate, estimate_pose
+from .solver.ransac import PoseEstimate, direct_pose, ransac_pose
 from .types import DEMO_CHECKPOINT, STATUS_NO_POSE, STATUS_NO_VALID_DEPTH, STATUS_OK
 
 
@@ -138,7 +138,7 @@ class GroundView:
         input_hw: backbone input size (H, W) px.
         image_hw: the ground image's own size (H, W) px.
         timings_s: seconds spent per stage.
-        shifts: the token grids, (columns, rows) in tokens (``geometry.TOKEN_SHIFTS``); the G tokens are
+        shifts: the token grids, (columns, rows) in tokens (``geometry.cameras.TOKEN_SHIFTS``); the G tokens are
             their rows·cols blocks one after the other, each matched on its own.
     """
 
@@ -163,7 +163,7 @@ class Localizer:
         self.preset = preset
         self.device = resolve_device(device)
         if self.device.type == "cpu":
-            make_cpu_reproducible()  # the same pose at any thread count (runtime.py)
+            make_cpu_reproducible()  # the same pose at any thread count (model/runtime.py)
         self.backbone = backbone.to(self.device).eval()
         self.matcher = matcher.to(self.device).eval()
         self.stride = int(getattr(backbone, "stride", 14))
@@ -245,7 +245,7 @@ class Localizer:
         return self.backbone(image).float()
 
     def token_shifts(self, camera: Camera, dense: bool) -> tuple[tuple[float, float], ...]:
-        """The token grids to run (``geometry.TOKEN_SHIFTS``): all four for a panorama when ``dense`` and
+        """The token grids to run (``geometry.cameras.TOKEN_SHIFTS``): all four for a panorama when ``dense`` and
         the model's grid is pixel-centred (the demo model and ``loc2 train``'s), else the grid itself."""
         if dense and isinstance(camera, Equirectangular) and not self.preset.published_grid:
             return TOKEN_SHIFTS
@@ -385,7 +385,7 @@ class Localizer:
 
         ``camera`` is the ground image's camera at the image's own size (as the depth map); ``input_hw`` the
         backbone input size the image was resized to; tokens cover its top-left rows·stride × cols·stride.
-        ``shift``: a panorama's rolled grid (``geometry.TOKEN_SHIFTS``; a grid rolled down loses its top row,
+        ``shift``: a panorama's rolled grid (``geometry.cameras.TOKEN_SHIFTS``; a grid rolled down loses its top row,
         which holds the wrapped nadir).
         """
         rows, cols = grid_rc
@@ -432,14 +432,12 @@ class Localizer:
         if grid:
             xy_aerial_m = aerial_grid_xy(aerial_footprint_m, self.preset.aerial_grid)
         t0 = time.perf_counter()
-        est = estimate_pose(
-            P,
-            torch.from_numpy(xy_aerial_m).float(),
-            torch.from_numpy(np.nan_to_num(view.xy_ground_m)).float().to(self.device),
-            config,
-            generator=generator,
-            spread_m=spread_m,
-        )
+        xy_aerial_t = torch.from_numpy(xy_aerial_m).float()
+        xy_ground_t = torch.from_numpy(np.nan_to_num(view.xy_ground_m)).float().to(self.device)
+        if config.ransac:
+            est = ransac_pose(P, xy_aerial_t, xy_ground_t, config, generator=generator, spread_m=spread_m)
+        else:
+            est = direct_pose(P, xy_aerial_t, xy_ground_t, config, generator=generator)
         timings["solver"] = time.perf_counter() - t0
         if not est.valid:
             plausible = ", or none at a plausible scale)" if config.scale_range else ")"

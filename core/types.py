@@ -44,13 +44,15 @@ CONFIDENCE_MEDIUM = "medium"
 CONFIDENCE_LOW = "low"
 CONFIDENCE_NONE = "none"
 
-# The result layers (``output/results.py`` gives their schemas) and where a poses row's point comes from.
+# The result layers (``output/tables.py`` gives their schemas) and where a poses row's point comes from.
 LAYER_POSES = "poses"
 LAYER_PRIORS = "priors"
 LAYER_INLIERS = "inliers"
 LAYER_OUTLINES = "outlines"
 LAYER_SHIFTS = "shifts"
 LAYER_MATCHES = "matches"
+# in their usual order; the matches, which a job writes only when asked to, last
+LAYERS = (LAYER_POSES, LAYER_PRIORS, LAYER_INLIERS, LAYER_OUTLINES, LAYER_SHIFTS, LAYER_MATCHES)
 GEOM_CORRECTED = "corrected"
 GEOM_PRIOR = "prior"
 GEOM_NONE = "none"

@@ -44,7 +44,7 @@ def lift_tokens(
 
 # How far a flat-ground match may lie from its token's lifted point (``flat_ground_spread_m``): the
 # footprint's standard deviation times this fraction, the radial part at most this many metres. Chosen on the
-# validation cities (README, "Measured figures").
+# validation cities (docs/experiments.md).
 SPREAD_FRACTION = 0.5
 SPREAD_RADIAL_CAP_M = 4.0
 

@@ -52,7 +52,7 @@ class DepthMap:
         token grids); otherwise torch's nearest resize, which samples each token's top-left pixel, as the
         published weights were trained. ``region_hw`` restricts the source to the top-left part of the map
         the tokens cover (when the backbone cropped its input to a multiple of its stride). ``shift``
-        (columns, rows) in tokens: centres of a panorama's rolled grid (``geometry.TOKEN_SHIFTS``), columns
+        (columns, rows) in tokens: centres of a panorama's rolled grid (``geometry.cameras.TOKEN_SHIFTS``), columns
         wrapping around; ``centred`` only.
         """
         d = self.depth_m

@@ -39,7 +39,7 @@ POS_OFFSET = 0.1  # added to the patch counts when interpolating, as the weights
 def gelu(x: torch.Tensor) -> torch.Tensor:
     """The exact GELU, x·(1 + erf(x/√2))/2. On the CPU it is computed from ``erf`` and arithmetic because
     ``F.gelu`` finishes each thread's share with a scalar loop that rounds differently from its vector
-    loop, so its result depends on the thread count (``runtime.py``); as fast on the CPU. Elsewhere
+    loop, so its result depends on the thread count (``model/runtime.py``); as fast on the CPU. Elsewhere
     ``F.gelu`` (one fused kernel, and one rounding under fp16 autocast)."""
     if x.device.type != "cpu":
         return F.gelu(x)

@@ -34,7 +34,7 @@ class ResBlock(nn.Module):
 def _elu_plus_one(x: torch.Tensor) -> torch.Tensor:
     """elu(x) + 1, i.e. x + 1 for x > 0 and exp(x) otherwise. ``F.elu`` on the CPU finishes each thread's
     share with a scalar loop that rounds differently from its vector loop, so its result depends on the
-    thread count; ``exp`` and ``where`` do not (``runtime.py``)."""
+    thread count; ``exp`` and ``where`` do not (``model/runtime.py``)."""
     return torch.where(x > 0, x + 1, torch.exp(x))
 
 
@@ -190,7 +190,7 @@ class CrossViewMatcher(nn.Module):
         aug = self.dustbin_score.float().expand(b, a + 1, g + 1).clone()
         aug[:, :a, :g] = scores
         # the softmax over the aerial points as a last-dimension softmax of the transpose: torch's CPU
-        # softmax over a non-last dimension gives results that depend on the thread count (``runtime.py``)
+        # softmax over a non-last dimension gives results that depend on the thread count (``model/runtime.py``)
         over_aerial = F.softmax(aug.transpose(1, 2).contiguous(), dim=2).transpose(1, 2)
         prob = over_aerial * F.softmax(aug, dim=2)
         return prob[:, :a, :g]

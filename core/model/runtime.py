@@ -21,8 +21,8 @@ the matching probabilities changes the RANSAC draws, and a different sample can 
   runtime on the CPU (the EfficientNet-Lite0 backbone's convolutions are slower).
 
 The remaining sources are individual operators and are avoided where they are used (``model/matcher.py``,
-``solver/ransac.py``, ``solver/procrustes.py``, ``solver/refine.py``): softmax over a non-last dimension, element-wise kernels
-with a scalar tail loop (``elu``, ``sigmoid``), and reductions of a large tensor to one number.
+``solver/ransac.py``, ``solver/procrustes.py``, ``solver/refine.py``): softmax over a non-last
+dimension, element-wise kernels with a scalar tail loop (``elu``, ``sigmoid``), and reductions of a large tensor to one number.
 GPU inference is not affected by any of this (nor made reproducible across GPUs by it).
 """
 

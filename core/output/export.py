@@ -28,12 +28,9 @@ from ..types import (
     FORMAT_GEOJSON,
     FORMAT_GPKG,
     FORMAT_SHP,
-    LAYER_INLIERS,
     LAYER_MATCHES,
-    LAYER_OUTLINES,
     LAYER_POSES,
-    LAYER_PRIORS,
-    LAYER_SHIFTS,
+    LAYERS,
     MODE_OVERWRITE,
     MODE_REFUSE,
     MODES,
@@ -58,7 +55,7 @@ _CSVT_TYPES = {"str": '"String"', "int": '"Integer"', "float": '"Real"'}
 # Written into new GeoPackages: GDAL ≥ 3.11 defaults to 1.4, which QGIS 3.22's GDAL 3.6 warns about.
 _GPKG_VERSION = "1.3"
 # Detail layers first, poses last: a photo is "done" only when every row of it is on disk.
-_WRITE_ORDER = (LAYER_PRIORS, LAYER_INLIERS, LAYER_OUTLINES, LAYER_SHIFTS, LAYER_MATCHES, LAYER_POSES)
+_WRITE_ORDER = (*(n for n in LAYERS if n != LAYER_POSES), LAYER_POSES)
 
 
 def _same_crs(a: pyproj.CRS, b: pyproj.CRS) -> bool:

@@ -1,5 +1,5 @@
 """The GIS layer tables of a job's results: ONE attribute schema per layer that every export format shares
-(``export.py``); every field name has at most 10 characters so that shapefiles keep them.
+(``export.py``, ``formats.py``); every field name has at most 10 characters so that shapefiles keep them.
 
 Layers (all coordinates in the orthophoto CRS):
 
@@ -36,6 +36,7 @@ from ..types import (
     LAYER_POSES,
     LAYER_PRIORS,
     LAYER_SHIFTS,
+    LAYERS,
 )
 from .results import PhotoResult, _finite, candidate_summary, geodesic_area_m2, geodesic_distances_m
 
@@ -137,8 +138,7 @@ class LayerTable:
 
 def layer_names(include_matches: bool = False) -> list[str]:
     """The names of the output layers, in their usual order."""
-    names = [LAYER_POSES, LAYER_PRIORS, LAYER_INLIERS, LAYER_OUTLINES, LAYER_SHIFTS]
-    return names + [LAYER_MATCHES] if include_matches else names
+    return [n for n in LAYERS if include_matches or n != LAYER_MATCHES]
 
 
 def empty_tables(include_matches: bool = False) -> dict[str, LayerTable]:

@@ -67,7 +67,7 @@ class SolverConfig:
       (:func:`loc2.core.solver.ransac.direct_pose`; faster, less robust; the options below do not apply).
     * ``direct_samples`` (1,024): correspondences of that one solve.
 
-    The precise solver's additions (README, "Solver"):
+    The precise solver's additions (docs/experiments.md says why each):
 
     * ``dense_grids`` (False): a panorama also goes through the backbone rolled by half a token right, down
       and both (``geometry.cameras.TOKEN_SHIFTS``; models with a pixel-centred token grid only).

@@ -6,7 +6,8 @@ round's correspondences ∝ P (:func:`draw_samples`), **hypothesise** from minim
 (:func:`best_hypothesis`), **refine** it on its inliers (:func:`refine_pose`), then (the precise solver)
 **polish** it over all of P and move it to the **most likely** pose (``refine.py``). All hypotheses of all
 rounds are solved and scored as tensors; nothing loops over hypotheses in Python. :func:`direct_pose` is
-the one weighted solve without RANSAC. The settings are a :class:`~.config.SolverConfig`.
+the one weighted solve without RANSAC (``SolverConfig.ransac`` False). The settings are a
+:class:`~.config.SolverConfig`.
 """
 
 from __future__ import annotations
@@ -83,21 +84,6 @@ class Hypotheses(NamedTuple):
     s: torch.Tensor
     valid: torch.Tensor
     round_of: torch.Tensor
-
-
-def estimate_pose(
-    P: torch.Tensor,
-    xy_aerial_m: torch.Tensor,
-    xy_ground_m: torch.Tensor,
-    config: SolverConfig = PUBLISHED,
-    *,
-    generator: torch.Generator | None = None,
-    spread_m: torch.Tensor | None = None,
-) -> PoseEstimate:
-    """:func:`ransac_pose`, or :func:`direct_pose` when ``config.ransac`` is False."""
-    if not config.ransac:
-        return direct_pose(P, xy_aerial_m, xy_ground_m, config, generator=generator)
-    return ransac_pose(P, xy_aerial_m, xy_ground_m, config, generator=generator, spread_m=spread_m)
 
 
 def ransac_pose(

@@ -277,6 +277,6 @@ def _weighted_alignment(
     if not with_scale or scale_allowed(s, scale_range):
         return R, t, s
     s = s.clamp(*scale_range)
-    wn = weights / fixed_order_sum(weights)  # the same at any thread count (runtime.py)
+    wn = weights / fixed_order_sum(weights)  # the same at any thread count (model/runtime.py)
     t = (wn[:, None] * dst).sum(0) - s * R @ (wn[:, None] * src).sum(0)
     return R, t, s

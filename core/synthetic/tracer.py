@@ -288,7 +288,7 @@ class RayTracer:
         camera_height_m: float = 1.6,
         max_range_m: float = 80.0,
     ) -> RayHits:
-        """Rays of an equirectangular panorama (:class:`~loc2.core.geometry.Equirectangular` layout): row 0
+        """Rays of an equirectangular panorama (:class:`~loc2.core.geometry.cameras.Equirectangular` layout): row 0
         zenith, last row nadir, centre column along ``heading_deg`` (true north), columns clockwise."""
         h, w = size_hw
         offsets = 2.0 * math.pi * (np.arange(w) + 0.5) / w - math.pi
