@@ -55,6 +55,7 @@ def _same_pose(a: dict, b: dict, what: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ qgis_process
+@pytest.mark.slow
 def test_qgis_process_runs_the_demo_city_like_the_cli(demo, engine, qgis_process, tmp_path):
     """``qgis_process run loc2:localizeimages``: only POSES given (the other outputs are optional), then every
     output as GeoPackage and Shapefile; exit status 0 after the run; the poses are the CLI's, bit for bit."""
@@ -202,6 +203,7 @@ results["layers_after_cancel"] = len(QgsProject.instance().mapLayers()) - before
 """
 
 
+@pytest.mark.slow
 def test_dialog_runs_one_photo_shows_layers_exports_and_cancels(demo, engine, qgis_app, tmp_path):
     photo = demo.photos / "pinhole_001.jpg"  # the photo whose pose once depended on the thread count
     export = tmp_path / "export" / "result.shp"
@@ -294,6 +296,7 @@ results["styled"] = [type(l.renderer()).__name__ for l in QgsProject.instance().
 """
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_batch_is_a_message_and_resume_finishes(demo, engine, qgis_app, tmp_path):
     kept = tmp_path / "engine_results.gpkg"
     run = qgis_app(

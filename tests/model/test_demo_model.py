@@ -23,6 +23,7 @@ def test_demo_checkpoint_is_small_and_documented(demo):
     assert demo.preset.name == "demo" and demo.preset.camera == "panorama"
 
 
+@pytest.mark.slow
 def test_demo_localizes_unseen_panoramas(demo):
     """Flat-ground depth, unknown orientation, priors up to 6 m off, a city never seen in training.
 

@@ -16,6 +16,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # fresh processes at several thread counts: 7-45 s each
+
 THREADS = (1, 2, 3, 16)
 CITY_SEED = 1002  # never used in training (below 1000), nor by `loc2 demo` (1001)
 # the variables that set torch's (and MKL's) thread count, and the choice the engine makes itself

@@ -310,6 +310,7 @@ def test_no_engine_says_what_to_do(iface, city, project, monkeypatch):
         shutdown_shared_worker()
 
 
+@pytest.mark.slow
 def test_an_engine_python_that_does_not_exist_is_named(iface, city, project, monkeypatch, tmp_path):
     monkeypatch.setenv("LOC2_ENGINE_PYTHON", str(tmp_path / "no" / "python"))
     shutdown_shared_worker()
@@ -322,6 +323,7 @@ def test_an_engine_python_that_does_not_exist_is_named(iface, city, project, mon
         shutdown_shared_worker()
 
 
+@pytest.mark.slow
 def test_a_broken_engine_environment_is_a_message(iface, city, project, monkeypatch, tmp_path):
     """QGIS's own Python has no torch: the worker starts, and the job says which package is missing."""
     monkeypatch.setenv("LOC2_ENGINE_PYTHON", "/usr/bin/python3")

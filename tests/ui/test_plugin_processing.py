@@ -281,6 +281,7 @@ def demo_city(tmp_path_factory):
     return out, truth
 
 
+@pytest.mark.slow
 def test_demo_model_poses_are_near_the_truth(demo_city):
     """The shipped demo model through ``processing.run``: corrected poses against the generator's truth.
 

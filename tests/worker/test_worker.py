@@ -187,6 +187,7 @@ def test_busy_then_cancel_within_a_second(worker, city, tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_end_of_input_and_idle_timeout_end_the_worker(tmp_path):
     w = Worker()
     assert w.next()["event"] == p.EVENT_READY
