@@ -12,7 +12,8 @@ from qgis.PyQt.QtWidgets import QAction
 
 from .ui.engine.client import shutdown_shared_worker
 from .ui.engine.environment import find_engine
-from .ui.provider import Loc2Provider, plugin_icon
+from .ui.icon import plugin_icon
+from .ui.processing.provider import Loc2Provider
 
 MENU = "Loc2"
 

@@ -102,6 +102,60 @@ def _finite_rows(*arrays: np.ndarray) -> np.ndarray:
     return ok
 
 
+def _finite_points(points_px: Any) -> np.ndarray:
+    """(N, 2) float64 points without the rows holding NaN or inf."""
+    points = np.asarray(points_px, dtype=np.float64).reshape(-1, 2)
+    return points[_finite_rows(points)]
+
+
+def _draw_layout(canvas: np.ndarray, region: tuple[slice, slice], layout_px: np.ndarray) -> None:
+    """The lifted ground layout (canvas pixels) as translucent dots, blended inside the aerial ``region``."""
+    if not len(layout_px):
+        return
+    overlay = canvas.copy()
+    for c, r in layout_px:
+        cv2.circle(overlay, (int(c), int(r)), 2, LAYOUT_RGB, -1)
+    canvas[region] = cv2.addWeighted(overlay[region], LAYOUT_ALPHA, canvas[region], 1 - LAYOUT_ALPHA, 0)
+
+
+def _draw_matches(
+    panels: np.ndarray,
+    ground: tuple[Any, float, tuple[int, int]],
+    aerial: tuple[Any, float, tuple[int, int]],
+    prob: Any,
+    top_matches: int,
+) -> None:
+    """Every match as a dot on both images, coloured by probability (the most probable on top), and a
+    line for each of the ``top_matches`` most probable. ``ground``, ``aerial``: (keypoints in image
+    pixels, scale, canvas offset)."""
+    g_kp = np.asarray(ground[0], dtype=np.float64).reshape(-1, 2)
+    a_kp = np.asarray(aerial[0], dtype=np.float64).reshape(-1, 2)
+    p = np.asarray(prob, dtype=np.float64).reshape(-1)
+    n = min(len(g_kp), len(a_kp), len(p))
+    g_kp, a_kp, p = g_kp[:n], a_kp[:n], p[:n]
+    keep = _finite_rows(g_kp, a_kp)
+    g_kp, a_kp, p = g_kp[keep], a_kp[keep], p[keep]
+    colours = probability_colours(p)
+    g_px = _pixels(g_kp, *ground[1:])
+    a_px = _pixels(a_kp, *aerial[1:])
+    for i in np.argsort(p, kind="stable"):  # most probable drawn last, on top
+        cv2.circle(panels, (int(g_px[i, 0]), int(g_px[i, 1])), 3, _colour(colours[i]), -1, cv2.LINE_AA)
+        cv2.circle(panels, (int(a_px[i, 0]), int(a_px[i, 1])), 3, _colour(colours[i]), -1, cv2.LINE_AA)
+    top = np.argsort(-p, kind="stable")[: max(int(top_matches), 0)]
+    for i in top[::-1]:
+        p0 = (int(g_px[i, 0]), int(g_px[i, 1]))
+        p1 = (int(a_px[i, 0]), int(a_px[i, 1]))
+        cv2.line(panels, p0, p1, _colour(colours[i]), 1, cv2.LINE_AA)
+
+
+def _draw_text(canvas: np.ndarray, lines: list[str], panel_h: int) -> None:
+    """The text lines (ASCII) in the strip below the panels."""
+    for k, line in enumerate(lines):
+        origin = (10, panel_h + 8 + LINE_HEIGHT_PX * k + 18)
+        ascii_line = line.encode("ascii", "replace").decode("ascii")
+        cv2.putText(canvas, ascii_line, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.6, TEXT_RGB, 1, cv2.LINE_AA)
+
+
 def draw_match_figure(
     ground_rgb: np.ndarray,
     aerial_rgb: np.ndarray,
@@ -141,43 +195,22 @@ def draw_match_figure(
     canvas[ay0 : ay0 + sky.shape[0], ax0 : ax0 + sky.shape[1]] = sky
     panels = canvas[:panel_h]  # a view: marks drawn on it never spill into the text strip
 
-    if layout_px is not None and len(np.asarray(layout_px).reshape(-1, 2)):
-        layout = np.asarray(layout_px, dtype=np.float64).reshape(-1, 2)
-        layout = layout[_finite_rows(layout)]
-        overlay = canvas.copy()
-        for c, r in _pixels(layout, s_aerial, aerial_off):
-            cv2.circle(overlay, (int(c), int(r)), 2, LAYOUT_RGB, -1)
-        region = (slice(ay0, ay0 + sky.shape[0]), slice(ax0, ax0 + sky.shape[1]))
-        canvas[region] = cv2.addWeighted(overlay[region], LAYOUT_ALPHA, canvas[region], 1 - LAYOUT_ALPHA, 0)
-
-    g_kp = np.asarray(ground_kp_px, dtype=np.float64).reshape(-1, 2)
-    a_kp = np.asarray(aerial_kp_px, dtype=np.float64).reshape(-1, 2)
-    p = np.asarray(prob, dtype=np.float64).reshape(-1)
-    n = min(len(g_kp), len(a_kp), len(p))
-    g_kp, a_kp, p = g_kp[:n], a_kp[:n], p[:n]
-    keep = _finite_rows(g_kp, a_kp)
-    g_kp, a_kp, p = g_kp[keep], a_kp[keep], p[keep]
-    colours = probability_colours(p)
-    g_px = _pixels(g_kp, s_photo, photo_off)
-    a_px = _pixels(a_kp, s_aerial, aerial_off)
-    for i in np.argsort(p, kind="stable"):  # most probable drawn last, on top
-        cv2.circle(panels, (int(g_px[i, 0]), int(g_px[i, 1])), 3, _colour(colours[i]), -1, cv2.LINE_AA)
-        cv2.circle(panels, (int(a_px[i, 0]), int(a_px[i, 1])), 3, _colour(colours[i]), -1, cv2.LINE_AA)
-    top = np.argsort(-p, kind="stable")[: max(int(top_matches), 0)]
-    for i in top[::-1]:
-        p0 = (int(g_px[i, 0]), int(g_px[i, 1]))
-        p1 = (int(a_px[i, 0]), int(a_px[i, 1]))
-        cv2.line(panels, p0, p1, _colour(colours[i]), 1, cv2.LINE_AA)
-
+    region = (slice(ay0, ay0 + sky.shape[0]), slice(ax0, ax0 + sky.shape[1]))
+    if layout_px is not None:
+        _draw_layout(canvas, region, _pixels(_finite_points(layout_px), s_aerial, aerial_off))
+    _draw_matches(
+        panels,
+        (ground_kp_px, s_photo, photo_off),
+        (aerial_kp_px, s_aerial, aerial_off),
+        prob,
+        top_matches,
+    )
     if prior_px is not None and np.isfinite(np.asarray(prior_px, dtype=np.float64)).all():
         _arrow(panels, _pixels(prior_px, s_aerial, aerial_off)[0], prior_heading_aerial_deg, PRIOR_RGB, 2)
     if pose_px is not None and np.isfinite(np.asarray(pose_px, dtype=np.float64)).all():
         _arrow(panels, _pixels(pose_px, s_aerial, aerial_off)[0], pose_heading_aerial_deg, POSE_RGB, 3)
 
-    for k, line in enumerate(lines):
-        origin = (10, panel_h + 8 + LINE_HEIGHT_PX * k + 18)
-        ascii_line = line.encode("ascii", "replace").decode("ascii")
-        cv2.putText(canvas, ascii_line, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.6, TEXT_RGB, 1, cv2.LINE_AA)
+    _draw_text(canvas, lines, panel_h)
     return canvas
 
 

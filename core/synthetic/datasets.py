@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import math
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -22,6 +23,51 @@ TRUTH_COLUMNS = [
     "photo", "x", "y", "lon", "lat", "heading_deg", "prior_x", "prior_y", "prior_lon", "prior_lat",
     "prior_heading_deg", "camera", "hfov_deg", "crs", "depth", "camera_height_m", "width", "height",
 ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _PhotoPrior:
+    """A synthetic photo's prior: CRS position (metres), lon/lat (degrees), heading (degrees from north)."""
+
+    xy_crs_m: np.ndarray
+    lon: float
+    lat: float
+    heading_deg: float
+
+    @classmethod
+    def around(
+        cls, city: SyntheticCity, pos: np.ndarray, offset_m: np.ndarray, heading_deg: float
+    ) -> _PhotoPrior:
+        """The prior ``offset_m`` (CRS axes) from the local position ``pos``."""
+        xy = city.local_to_crs(pos) + offset_m
+        lon, lat = city.local_to_lonlat(city.crs_to_local(xy))
+        return cls(xy, lon, lat, heading_deg)
+
+
+def _truth_row(
+    city: SyntheticCity,
+    out: Path,
+    photo: Path,
+    depth_path: Path,
+    truth: tuple[np.ndarray, float, float, float],
+    prior: _PhotoPrior,
+    shape: tuple[int, ...],
+) -> dict:
+    """One row of truth.csv (:data:`TRUTH_COLUMNS`). ``truth``: (local position, heading in degrees from
+    true north, horizontal field of view in degrees, camera height in metres)."""
+    pos, heading, hfov, camera_height_m = truth
+    xy = city.local_to_crs(pos)
+    lon, lat = city.local_to_lonlat(pos)
+    return {
+        "photo": photo.relative_to(out).as_posix(), "x": f"{xy[0]:.4f}", "y": f"{xy[1]:.4f}",
+        "lon": f"{lon:.9f}", "lat": f"{lat:.9f}", "heading_deg": f"{heading:.4f}",
+        "prior_x": f"{prior.xy_crs_m[0]:.4f}", "prior_y": f"{prior.xy_crs_m[1]:.4f}",
+        "prior_lon": f"{prior.lon:.9f}", "prior_lat": f"{prior.lat:.9f}",
+        "prior_heading_deg": f"{prior.heading_deg:.4f}",
+        "camera": "pinhole" if hfov < 360.0 else "panorama", "hfov_deg": f"{hfov:.4f}", "crs": city.crs_string,
+        "depth": depth_path.relative_to(out).as_posix(), "camera_height_m": f"{camera_height_m:.3f}",
+        "width": shape[1], "height": shape[0],
+    }  # fmt: skip
 
 
 def generate_dataset(
@@ -78,31 +124,20 @@ def generate_dataset(
         pos, heading = positions[i], float(headings[i])
         if pano:
             rgb, depth = city.render_panorama(pos, heading, pano_size_hw, camera_height_m, max_range_m)
-            hfov, kind, focal = 360.0, "radial", None
+            hfov, focal = 360.0, None
         else:
             cam = Pinhole.from_fov(pw, ph, pin_hfov)
             rgb, depth = city.render_pinhole(pos, heading, cam, camera_height_m, max_range_m)
-            hfov, kind, focal = pin_hfov, "z", f35
-        xy = city.local_to_crs(pos)
-        prior_xy = xy + prior_offsets[i]
-        lon, lat = city.local_to_lonlat(pos)
-        prior_lon, prior_lat = city.local_to_lonlat(city.crs_to_local(prior_xy))
-        prior_heading = (heading + heading_noise[i]) % 360.0
+            hfov, focal = pin_hfov, f35
+        prior = _PhotoPrior.around(city, pos, prior_offsets[i], (heading + heading_noise[i]) % 360.0)
         altitude = GROUND_ALTITUDE_M + float(city.ground_height(pos)) + camera_height_m
-        photo = write_jpeg_with_exif(out / "photos" / f"{stem}.jpg", rgb, prior_lon, prior_lat, altitude,
-                                     prior_heading, start + timedelta(seconds=10 * i), focal,
+        photo = write_jpeg_with_exif(out / "photos" / f"{stem}.jpg", rgb, prior.lon, prior.lat, altitude,
+                                     prior.heading_deg, start + timedelta(seconds=10 * i), focal,
                                      model=f"SyntheticCity seed {city.seed}")  # fmt: skip
-        fmt = "png_mm" if kind == "radial" else "png_256"  # the published formats (VIGOR, KITTI)
+        fmt = "png_mm" if pano else "png_256"  # the published formats (VIGOR, KITTI): radial mm, z-depth
         depth_path = write_depth(out / "depth" / f"{stem}.png", depth, fmt, beyond_range="invalid")
-        rows.append({
-            "photo": photo.relative_to(out).as_posix(), "x": f"{xy[0]:.4f}", "y": f"{xy[1]:.4f}",
-            "lon": f"{lon:.9f}", "lat": f"{lat:.9f}", "heading_deg": f"{heading:.4f}",
-            "prior_x": f"{prior_xy[0]:.4f}", "prior_y": f"{prior_xy[1]:.4f}", "prior_lon": f"{prior_lon:.9f}",
-            "prior_lat": f"{prior_lat:.9f}", "prior_heading_deg": f"{prior_heading:.4f}",
-            "camera": "panorama" if pano else "pinhole", "hfov_deg": f"{hfov:.4f}", "crs": city.crs_string,
-            "depth": depth_path.relative_to(out).as_posix(), "camera_height_m": f"{camera_height_m:.3f}",
-            "width": rgb.shape[1], "height": rgb.shape[0],
-        })  # fmt: skip
+        truth = (pos, heading, hfov, camera_height_m)
+        rows.append(_truth_row(city, out, photo, depth_path, truth, prior, rgb.shape))
     with open(out / "truth.csv", "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=TRUTH_COLUMNS)
         writer.writeheader()

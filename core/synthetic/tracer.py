@@ -72,6 +72,44 @@ class RayTracer:
         z0 = float(self.ground_height(p0)) + camera_height_m
         bearing = math.radians(heading_deg - gamma) + offsets  # grid bearings of the columns
         de, dn = k * np.sin(bearing), k * np.cos(bearing)  # grid metres per ground metre
+        horiz, inside_hi, wall = self._terrain_hits(p0, z0, de, dn, k, tau, max_range_m)
+
+        tree_id = self._trace_trees(p0, z0, k, bearing, tau, horiz, max_range_m)
+        found = np.isfinite(horiz)
+        hit_xy = np.full((n_rows, n_cols, 2), np.nan)
+        hit_xy[..., 0] = np.where(found, p0[0] + de[None, :] * horiz, np.nan)
+        hit_xy[..., 1] = np.where(found, p0[1] + dn[None, :] * horiz, np.nan)
+        hit_z = np.where(found, z0 + tau * horiz, np.nan)
+        wall &= tree_id < 0
+        radial = np.where(found, horiz * np.sqrt(1.0 + tau * tau), np.nan)
+        rgb = self._colours(
+            p0, z0, k, tau, de, dn, (horiz, inside_hi, wall, tree_id, radial), (hit_xy, hit_z)
+        )
+        return RayHits(
+            rgb=np.clip(rgb + 0.5, 0, 255).astype(np.uint8),
+            horizontal_m=np.where(found, horiz, np.nan).astype(np.float32),
+            radial_m=radial.astype(np.float32),
+            hit_xy_m=hit_xy,
+            hit_z_m=hit_z,
+            wall=wall,
+            tree_id=tree_id,
+            camera_z_m=z0,
+        )
+
+    def _terrain_hits(
+        self,
+        p0: np.ndarray,
+        z0: float,
+        de: np.ndarray,
+        dn: np.ndarray,
+        k: float,
+        tau: np.ndarray,
+        max_range_m: float,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The height field's hits of the rays (rows × columns): horizontal distance in ground metres (inf:
+        none within range), the far end of the bisection bracket (inside the hit cell; NaN: none) and
+        whether the hit is a wall. ``de``, ``dn``: grid metres per ground metre of each column."""
+        n_rows, n_cols = tau.shape
         step = 0.75 * self.cell_m / k
         n_steps = int(math.ceil(max_range_m / step))
         r = step * np.arange(1, n_steps + 1)
@@ -107,14 +145,26 @@ class RayTracer:
         wall = np.zeros((n_rows, n_cols), bool)
         wall[hv, hc] = is_wall
 
-        tree_id = self._trace_trees(p0, z0, k, bearing, tau, horiz, max_range_m)
+        return horiz, inside_hi, wall
+
+    def _colours(
+        self,
+        p0: np.ndarray,
+        z0: float,
+        k: float,
+        tau: np.ndarray,
+        de: np.ndarray,
+        dn: np.ndarray,
+        hits: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+        points: tuple[np.ndarray, np.ndarray],
+    ) -> np.ndarray:
+        """RGB (float, rows × columns × 3) of the rays: sky and ground beyond range, shaded terrain and tree
+        hits, hazed with distance. ``hits``: (horizontal m, bracket end, wall, tree id, radial m);
+        ``points``: the hits' local xy and height (metres)."""
+        horiz, inside_hi, wall, tree_id, radial = hits
+        hit_xy, hit_z = points
         found = np.isfinite(horiz)
-        hit_xy = np.full((n_rows, n_cols, 2), np.nan)
-        hit_xy[..., 0] = np.where(found, p0[0] + de[None, :] * horiz, np.nan)
-        hit_xy[..., 1] = np.where(found, p0[1] + dn[None, :] * horiz, np.nan)
-        hit_z = np.where(found, z0 + tau * horiz, np.nan)
         rgb = self._background(p0, z0, tau, de, dn)
-        wall &= tree_id < 0
         fv, fc = np.nonzero(found & (tree_id < 0))
         if fv.size:
             hi = inside_hi[fv, fc]
@@ -125,19 +175,9 @@ class RayTracer:
         tv, tc = np.nonzero(tree_id >= 0)
         if tv.size:
             rgb[tv, tc] = self._shade_trees(hit_xy[tv, tc], hit_z[tv, tc], tree_id[tv, tc], k)
-        radial = np.where(found, horiz * np.sqrt(1.0 + tau * tau), np.nan)
         haze = (1.0 - np.exp(-np.nan_to_num(radial[found]) / 450.0))[:, None]
         rgb[found] = rgb[found] * (1.0 - haze) + _HAZE * haze
-        return RayHits(
-            rgb=np.clip(rgb + 0.5, 0, 255).astype(np.uint8),
-            horizontal_m=np.where(found, horiz, np.nan).astype(np.float32),
-            radial_m=radial.astype(np.float32),
-            hit_xy_m=hit_xy,
-            hit_z_m=hit_z,
-            wall=wall,
-            tree_id=tree_id,
-            camera_z_m=z0,
-        )
+        return rgb
 
     def _trace_trees(
         self,

@@ -122,22 +122,22 @@ action = [a for a in iface.pluginToolBar().actions() if "loc2" in (a.text() + a.
 action.trigger()  # the user's click on the toolbar button
 dlg = plugin.dialog
 wait_until(lambda: dlg.isVisible(), timeout=20, message="the dialog did not open")
-wait_until(lambda: "PyTorch" in dlg.engine_label.text(), timeout=90, message="engine status")
-results["engine_status"] = dlg.engine_label.text()
+wait_until(lambda: "PyTorch" in dlg.engine.label.text(), timeout=90, message="engine status")
+results["engine_status"] = dlg.engine.label.text()
 
-dlg.set_ortho_file(ortho)  # as picked with the … button
+dlg.inputs.set_ortho_file(ortho)  # as picked with the … button
 results["ortho_layers"] = [l.name() for l in QgsProject.instance().mapLayers().values() if isinstance(l, QgsRasterLayer)]
-results["ortho_chosen"] = dlg.ortho_combo.currentLayer().source() if dlg.ortho_combo.currentLayer() else None
-dlg.photo_widget.setFilePath(photo)
-wait_until(lambda: dlg.photo_meta is not None, timeout=60, message="the photo was not read")
-results["photo_info"] = dlg.photo_info.text()
+results["ortho_chosen"] = dlg.inputs.ortho_combo.currentLayer().source() if dlg.inputs.ortho_combo.currentLayer() else None
+dlg.inputs.photo_widget.setFilePath(photo)
+wait_until(lambda: dlg.inputs.photo_meta is not None, timeout=60, message="the photo was not read")
+results["photo_info"] = dlg.inputs.photo_info.text()
 
 run_row_y = dlg.run_button.mapTo(dlg, dlg.run_button.rect().topLeft()).y()
 dlg.show_message("x " * 400 + "END", 2)  # a long message: wraps, scrolls, never moves the buttons
 results["long_message_whole"] = dlg.message_panel.text.endswith("END") and dlg.message_panel.label.wordWrap()
 results["buttons_still"] = dlg.run_button.mapTo(dlg, dlg.run_button.rect().topLeft()).y() == run_row_y
 screenshot("dialog_long_message", dlg)
-dlg.photo_widget.setFilePath(photo + "")  # an input change clears an input error
+dlg.inputs.photo_widget.setFilePath(photo + "")  # an input change clears an input error
 dlg.clear_message()
 
 stages, fractions = [], []
@@ -181,13 +181,13 @@ wait(1.0)
 results["map_shot"] = screenshot("map_1_500", canvas)
 
 task = dlg.export_results(export)
-wait_until(lambda: not dlg._side_tasks, timeout=120, message="the export did not end")
+wait_until(lambda: not dlg.tasks.running, timeout=120, message="the export did not end")
 results["export_message"] = [int(dlg.last_message[0]), dlg.last_message[1]]
 results["exported"] = sorted(os.listdir(Path(export).parent))
 
 # Cancel: within a second of the click, nothing added (a 60 m search: 29 crops, long enough to cancel)
 before = len(QgsProject.instance().mapLayers())
-dlg.radius_spin.setValue(60.0)
+dlg.model.radius_spin.setValue(60.0)
 dlg.run_button.click()
 assert dlg.task is not None, dlg.last_message
 started = []
@@ -324,23 +324,23 @@ plugin = plugins["loc2"]
 plugin.show_dialog()
 dlg = plugin.dialog
 wait_until(lambda: dlg.isVisible(), timeout=20)
-results["status_before"] = dlg.engine_label.text()
-results["engine_box_open"] = not dlg.engine_box.isCollapsed()
+results["status_before"] = dlg.engine.label.text()
+results["engine_box_open"] = not dlg.engine.isCollapsed()
 screenshot("no_engine", dlg)
-dlg.set_ortho_file({ortho!r})
-dlg.photo_widget.setFilePath({photo!r})
+dlg.inputs.set_ortho_file({ortho!r})
+dlg.inputs.photo_widget.setFilePath({photo!r})
 dlg.run_button.click()
 results["run_without_engine"] = dlg.last_message[1]
 t0 = time.monotonic()
-dlg.install_engine(confirm=False, base_python={base!r})
+dlg.engine.install(confirm=False, base_python={base!r})
 results["install_started"] = dlg.last_message[1]
-wait_until(lambda: dlg.installer is None, timeout=1500, message="the install did not end")
+wait_until(lambda: dlg.engine.installer is None, timeout=1500, message="the install did not end")
 results["install_s"] = time.monotonic() - t0
 results["install_message"] = [int(dlg.last_message[0]), dlg.last_message[1]]
-results["log_tail"] = dlg.install_log.toPlainText()[-3000:]
-wait_until(lambda: "PyTorch" in dlg.engine_label.text(), timeout=120, message="engine status after install")
-results["status_after"] = dlg.engine_label.text()
-dlg.photo_widget.setFilePath({photo!r} + "")
+results["log_tail"] = dlg.engine.install_log.toPlainText()[-3000:]
+wait_until(lambda: "PyTorch" in dlg.engine.label.text(), timeout=120, message="engine status after install")
+results["status_after"] = dlg.engine.label.text()
+dlg.inputs.photo_widget.setFilePath({photo!r} + "")
 dlg.run_button.click()
 wait_until(lambda: dlg.task is None, timeout=300, message="the run did not end")
 results["run_message"] = [int(dlg.last_message[0]), dlg.last_message[1]]

@@ -66,7 +66,7 @@ def test_init_processing_twice_registers_one_provider(iface):
 
 
 def test_algorithm_parameters_and_outputs():
-    from loc2.ui.algorithm import LocalizeImagesAlgorithm
+    from loc2.ui.processing.algorithm import LocalizeImagesAlgorithm
 
     alg = LocalizeImagesAlgorithm()
     alg.initAlgorithm()

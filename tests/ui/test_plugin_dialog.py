@@ -28,7 +28,6 @@ from qgis_helpers import StubIface, clear_project, process_events_until, qgis_ap
 qgis_app()
 
 from loc2.core.types import DEMO_CHECKPOINT as SHIPPED_MODEL  # noqa: E402
-from loc2.ui import dialog as dialog_module  # noqa: E402
 from loc2.ui.dialog import (  # noqa: E402
     DEPTH_FILE,
     HEADING_TYPED,
@@ -38,6 +37,7 @@ from loc2.ui.dialog import (  # noqa: E402
     Loc2Dialog,
     parse_lonlat,
 )
+from loc2.ui.dialog import model_box as dialog_module  # noqa: E402
 from loc2.ui.engine.client import shutdown_shared_worker  # noqa: E402
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
@@ -69,15 +69,15 @@ def iface():
 
 def _dialog(iface, city, photo=None, results=None) -> Loc2Dialog:
     dlg = Loc2Dialog(iface)
-    dlg.set_ortho_file(str(city.ortho))
-    dlg.photo_widget.setFilePath(str(photo or city.located[0]))
-    dlg.model_combo.setCurrentIndex(dlg.model_combo.findData("checkpoint"))
-    dlg.checkpoint_widget.setFilePath(str(SHIPPED_MODEL))
-    dlg.device_combo.setCurrentIndex(2)  # CPU
-    dlg.radius_spin.setValue(1.0)
+    dlg.inputs.set_ortho_file(str(city.ortho))
+    dlg.inputs.photo_widget.setFilePath(str(photo or city.located[0]))
+    dlg.model.model_combo.setCurrentIndex(dlg.model.model_combo.findData("checkpoint"))
+    dlg.model.checkpoint_widget.setFilePath(str(SHIPPED_MODEL))
+    dlg.model.device_combo.setCurrentIndex(2)  # CPU
+    dlg.model.radius_spin.setValue(1.0)
     if results is not None:
-        dlg.results_widget.setFilePath(str(results))
-    process_events_until(lambda: dlg.photo_info.text() != "Reading the photo…", 60)  # read, or why not
+        dlg.model.results_widget.setFilePath(str(results))
+    process_events_until(lambda: dlg.inputs.photo_info.text() != "Reading the photo…", 60)  # read, or why not
     return dlg
 
 
@@ -109,8 +109,8 @@ def test_demo_checkpoint_path_matches_the_engine():
 def test_run_adds_the_group_from_the_engines_file_and_exports(iface, city, project, tmp_path):
     dlg = _dialog(iface, city, results=tmp_path / "runs")
     name = city.located[0].name
-    assert "panorama" in dlg.photo_info.text() and "GPS" in dlg.photo_info.text()
-    dlg.matches_check.setChecked(True)
+    assert "panorama" in dlg.inputs.photo_info.text() and "GPS" in dlg.inputs.photo_info.text()
+    dlg.model.matches_check.setChecked(True)
     task = dlg.start()
     assert task is not None and not dlg.run_button.isEnabled() and dlg.cancel_button.isEnabled()
     assert process_events_until(lambda: dlg.task is None, timeout_s=180), "the task did not finish"
@@ -144,7 +144,7 @@ def test_run_adds_the_group_from_the_engines_file_and_exports(iface, city, proje
     assert dlg.export_button.isEnabled() and dlg.run_button.isEnabled()
 
     dlg.export_results(str(tmp_path / "result.shp"))
-    assert process_events_until(lambda: not dlg._side_tasks, timeout_s=60)
+    assert process_events_until(lambda: not dlg.tasks.running, timeout_s=60)
     assert dlg.last_message[0] == Qgis.Success, dlg.last_message
     for role, geometry in (
         ("poses", QgsWkbTypes.PointGeometry),
@@ -165,8 +165,8 @@ def test_run_adds_the_group_from_the_engines_file_and_exports(iface, city, proje
 def _screenshot(dlg):
     """Save the dialog, as it looks after a run, to tests/artifacts/dialog.png for review."""
     dlg.show()
-    process_events_until(lambda: "PyTorch" in dlg.engine_label.text(), timeout_s=60)
-    assert "CPU" in dlg.engine_label.text()
+    process_events_until(lambda: "PyTorch" in dlg.engine.label.text(), timeout_s=60)
+    assert "CPU" in dlg.engine.label.text()
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / "dialog.png"
     assert dlg.grab().save(str(path))
@@ -176,7 +176,7 @@ def _screenshot(dlg):
 
 def test_published_solver_choice_reaches_the_job(iface, city, project, tmp_path):
     dlg = _dialog(iface, city, results=tmp_path)
-    dlg.solver_combo.setCurrentIndex(dlg.solver_combo.findData("published"))
+    dlg.model.solver_combo.setCurrentIndex(dlg.model.solver_combo.findData("published"))
     job = dlg.collect_job()
     assert job.options.solver == "published"
     _run(dlg)
@@ -206,75 +206,77 @@ def _refused(dlg, project, *needles):
 
 def test_no_raster_chosen(iface, city, project):
     dlg = _dialog(iface, city)
-    dlg.ortho_combo.setLayer(None)
+    dlg.inputs.ortho_combo.setLayer(None)
     _refused(dlg, project, "Choose an orthophoto")
 
 
 def test_raster_without_crs(iface, city, project, tmp_path):
     dlg = _dialog(iface, city)
-    dlg.set_ortho_file(str(write_ortho(tmp_path / "bare.tif", crs=None)))
+    dlg.inputs.set_ortho_file(str(write_ortho(tmp_path / "bare.tif", crs=None)))
     _refused(dlg, project, "bare.tif", "coordinate reference system")
 
 
 def test_a_file_picked_as_orthophoto_is_on_the_map_and_the_only_raster_is_preselected(iface, city, project):
     dlg = _dialog(iface, city)
     rasters = [lyr for lyr in project.mapLayers().values() if isinstance(lyr, QgsRasterLayer)]
-    assert [r.source() for r in rasters] == [str(city.ortho)] and dlg.ortho_combo.currentLayer() is rasters[0]
+    assert [r.source() for r in rasters] == [
+        str(city.ortho)
+    ] and dlg.inputs.ortho_combo.currentLayer() is rasters[0]
     again = Loc2Dialog(iface)  # a new dialog chooses the project's only raster
-    assert again.ortho_combo.currentLayer() is rasters[0]
+    assert again.inputs.ortho_combo.currentLayer() is rasters[0]
 
 
 def test_photo_without_gps_needs_a_clicked_or_typed_prior(iface, city, project):
     dlg = _dialog(iface, city, photo=city.no_gps)
-    assert "no GPS" in dlg.photo_info.text()
+    assert "no GPS" in dlg.inputs.photo_info.text()
     _refused(dlg, project, "zz_no_gps.jpg", "no GPS position")
-    dlg.prior_combo.setCurrentIndex(PRIOR_CLICKED)
+    dlg.inputs.prior_combo.setCurrentIndex(PRIOR_CLICKED)
     assert dlg.last_message == (None, "")  # the input changed: the message about it is gone
     _refused(dlg, project, "Click the camera")
-    dlg.prior_combo.setCurrentIndex(PRIOR_TYPED)
-    dlg.prior_edit.setText("not a position")
+    dlg.inputs.prior_combo.setCurrentIndex(PRIOR_TYPED)
+    dlg.inputs.prior_edit.setText("not a position")
     _refused(dlg, project, "longitude, latitude")
     lon, lat = lonlat_at(60.0, 60.0)  # UTM 32N (465 060, 5 246 060) in WGS84
-    dlg.start_picking()  # the map tool emits the clicked point in the canvas CRS (EPSG:3857 here)
-    assert iface.canvas.mapTool() is dlg._map_tool
+    dlg.inputs.start_picking()  # the map tool emits the clicked point in the canvas CRS (EPSG:3857 here)
+    assert iface.canvas.mapTool() is dlg.inputs._map_tool
     to_canvas = QgsCoordinateTransform(
         QgsCoordinateReferenceSystem("EPSG:4326"), iface.canvas.mapSettings().destinationCrs(), project
     )
-    dlg._map_tool.canvasClicked.emit(to_canvas.transform(QgsPointXY(lon + 0.001, lat)), Qt.LeftButton)
-    assert dlg.clicked_lonlat == pytest.approx((lon + 0.001, lat), abs=1e-7)
-    assert iface.canvas.mapTool() is not dlg._map_tool  # the previous tool is back
+    dlg.inputs._map_tool.canvasClicked.emit(to_canvas.transform(QgsPointXY(lon + 0.001, lat)), Qt.LeftButton)
+    assert dlg.inputs.clicked_lonlat == pytest.approx((lon + 0.001, lat), abs=1e-7)
+    assert iface.canvas.mapTool() is not dlg.inputs._map_tool  # the previous tool is back
     x, y = 465_060.0, 5_246_060.0  # the same point in the orthophoto's CRS, as clicked on a UTM map
-    dlg.set_clicked_prior(QgsPointXY(x, y), QgsCoordinateReferenceSystem(CRS))
-    dlg.heading_combo.setCurrentIndex(HEADING_TYPED)
-    dlg.heading_spin.setValue(10.0)
+    dlg.inputs.set_clicked_prior(QgsPointXY(x, y), QgsCoordinateReferenceSystem(CRS))
+    dlg.inputs.heading_combo.setCurrentIndex(HEADING_TYPED)
+    dlg.inputs.heading_spin.setValue(10.0)
     job = dlg.collect_job()
     assert job.lonlat == pytest.approx((lon, lat), abs=1e-7) and job.heading_deg == pytest.approx(10.0)
 
 
 def test_missing_weights(iface, city, project, tmp_path, monkeypatch):
     dlg = _dialog(iface, city)
-    dlg.checkpoint_widget.setFilePath(str(tmp_path / "gone.pt"))
+    dlg.model.checkpoint_widget.setFilePath(str(tmp_path / "gone.pt"))
     _refused(dlg, project, "checkpoint", "gone.pt")
-    dlg.model_combo.setCurrentIndex(dlg.model_combo.findData("vigor"))
-    dlg.backbone_widget.setFilePath("")
-    dlg.matcher_widget.setFilePath("")
+    dlg.model.model_combo.setCurrentIndex(dlg.model.model_combo.findData("vigor"))
+    dlg.model.backbone_widget.setFilePath("")
+    dlg.model.matcher_widget.setFilePath("")
     _refused(dlg, project, "VIGOR", "published weights")
     monkeypatch.setattr(dialog_module, "DEMO_CHECKPOINT", tmp_path / "loc2_demo.pt")
-    dlg.model_combo.setCurrentIndex(dlg.model_combo.findData("demo"))
+    dlg.model.model_combo.setCurrentIndex(dlg.model.model_combo.findData("demo"))
     _refused(dlg, project, "demo model is not installed")
 
 
 def test_missing_depth_file(iface, city, project, tmp_path):
     dlg = _dialog(iface, city)
-    dlg.depth_combo.setCurrentIndex(DEPTH_FILE)
-    dlg.depth_widget.setFilePath(str(tmp_path / "depth.png"))
+    dlg.model.depth_combo.setCurrentIndex(DEPTH_FILE)
+    dlg.model.depth_widget.setFilePath(str(tmp_path / "depth.png"))
     _refused(dlg, project, "depth map", "depth.png")
 
 
 def test_a_failing_photo_is_reported_not_added(iface, city, project, tmp_path):
     dlg = _dialog(iface, city, results=tmp_path)
-    dlg.prior_combo.setCurrentIndex(PRIOR_TYPED)
-    dlg.prior_edit.setText("9.5, 47.0")  # far outside the orthophoto
+    dlg.inputs.prior_combo.setCurrentIndex(PRIOR_TYPED)
+    dlg.inputs.prior_edit.setText("9.5, 47.0")  # far outside the orthophoto
     before = len(_vector_layers(project))
     _run(dlg)
     assert dlg.last_message[0] == Qgis.Critical and "outside the orthophoto" in dlg.last_message[1]
@@ -301,10 +303,10 @@ def test_no_engine_says_what_to_do(iface, city, project, monkeypatch):
     shutdown_shared_worker()
     try:
         dlg = Loc2Dialog(iface)
-        dlg.describe_engine()
-        assert "not installed" in dlg.engine_label.text() and not dlg.engine_box.isCollapsed()
-        dlg.set_ortho_file(str(city.ortho))
-        dlg.photo_widget.setFilePath(str(city.located[0]))
+        dlg.engine.describe()
+        assert "not installed" in dlg.engine.label.text() and not dlg.engine.isCollapsed()
+        dlg.inputs.set_ortho_file(str(city.ortho))
+        dlg.inputs.photo_widget.setFilePath(str(city.located[0]))
         _refused(dlg, project, "Install engine", "LOC2_ENGINE_PYTHON")
     finally:
         shutdown_shared_worker()
@@ -332,8 +334,8 @@ def test_a_broken_engine_environment_is_a_message(iface, city, project, monkeypa
         level, text = dlg.last_message
         assert level == Qgis.Critical and "/usr/bin/python3" in text and "cannot import" in text, text
         assert "Install engine" in text
-        dlg.describe_engine()
-        assert process_events_until(lambda: "cannot import" in dlg.engine_label.text(), timeout_s=60)
+        dlg.engine.describe()
+        assert process_events_until(lambda: "cannot import" in dlg.engine.label.text(), timeout_s=60)
     finally:
         shutdown_shared_worker()
 
@@ -341,9 +343,9 @@ def test_a_broken_engine_environment_is_a_message(iface, city, project, monkeypa
 def test_weight_paths_are_remembered(iface, city, tmp_path):
     backbone, matcher = tmp_path / "b.pth", tmp_path / "m.pth"
     dlg = _dialog(iface, city)
-    dlg.backbone_widget.setFilePath(str(backbone))
-    dlg.matcher_widget.setFilePath(str(matcher))
+    dlg.model.backbone_widget.setFilePath(str(backbone))
+    dlg.model.matcher_widget.setFilePath(str(matcher))
     again = Loc2Dialog(iface)
-    assert again.backbone_widget.filePath() == str(backbone)
-    assert again.matcher_widget.filePath() == str(matcher)
-    assert again.checkpoint_widget.filePath() == str(SHIPPED_MODEL)
+    assert again.model.backbone_widget.filePath() == str(backbone)
+    assert again.model.matcher_widget.filePath() == str(matcher)
+    assert again.model.checkpoint_widget.filePath() == str(SHIPPED_MODEL)

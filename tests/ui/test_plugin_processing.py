@@ -31,7 +31,7 @@ import processing  # noqa: E402
 from loc2.core.model.presets import demo_preset  # noqa: E402
 from loc2.core.output.tables import LAYER_SCHEMAS  # noqa: E402
 from loc2.core.types import DEMO_CHECKPOINT  # noqa: E402
-from loc2.ui.provider import Loc2Provider  # noqa: E402
+from loc2.ui.processing.provider import Loc2Provider  # noqa: E402
 
 ALG = "loc2:localizeimages"
 SINKS = ("POSES", "INLIERS", "OUTLINES", "SHIFTS")

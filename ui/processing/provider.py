@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
+from ..icon import plugin_icon
 from .algorithm import LocalizeImagesAlgorithm
-
-ICON_PATH = Path(__file__).resolve().parent.parent / "resources" / "icon.png"
-
-
-def plugin_icon() -> QIcon:
-    """The Loc2 icon (an empty icon if the file is missing)."""
-    return QIcon(str(ICON_PATH)) if ICON_PATH.is_file() else QIcon()
 
 
 class Loc2Provider(QgsProcessingProvider):

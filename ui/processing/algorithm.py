@@ -17,15 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from qgis.core import (
-    QgsCoordinateTransformContext,
-    QgsFeature,
-    QgsFeatureRequest,
-    QgsFeatureSink,
-    QgsFields,
+    QgsCoordinateReferenceSystem,
     QgsProcessing,
     QgsProcessingAlgorithm,
     QgsProcessingException,
-    QgsProcessingLayerPostProcessorInterface,
     QgsProcessingOutputNumber,
     QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
@@ -37,15 +32,11 @@ from qgis.core import (
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
     QgsProcessingUtils,
-    QgsProject,
-    QgsVectorFileWriter,
-    QgsVectorLayer,
-    QgsWkbTypes,
 )
 from qgis.PyQt.QtCore import QCoreApplication
 
-from ..core.solver.config import SOLVER_HELP, SOLVER_LABELS, SOLVERS
-from ..core.types import (
+from ...core.solver.config import SOLVER_HELP, SOLVER_LABELS, SOLVERS
+from ...core.types import (
     DEPTH_FLAT,
     LAYER_INLIERS,
     LAYER_OUTLINES,
@@ -55,25 +46,25 @@ from ..core.types import (
     MODE_OVERWRITE,
     MODEL_DEMO,
     MODELS,
-    STATUS_OK,
     JobOptions,
     LocalizeRequest,
     OptionsError,
     OutputSpec,
     PhotoSource,
 )
-from ..core.worker import protocol
-from .engine.client import OUTCOME_CANCELLED, OUTCOME_CRASHED, OUTCOME_DONE, shared_worker
-from .engine.environment import find_engine
-from .jobs import progress_text
-from .layers import LayerChoiceError, make_field, move_to_group, orthophoto_file
-from .settings import DEVICE_CHOICES, DEVICE_LABELS, MODEL_LABELS
-from .styles import apply_style
+from ...core.worker import protocol
+from ..engine.client import OUTCOME_CANCELLED, OUTCOME_CRASHED, OUTCOME_DONE, shared_worker
+from ..engine.environment import find_engine
+from ..icon import plugin_icon
+from ..jobs import progress_text
+from ..layers import LayerChoiceError, orthophoto_file
+from ..settings import DEVICE_CHOICES, DEVICE_LABELS, MODEL_LABELS
+from .outputs import copy_outputs
+from .photo_layer import HEADING_FIELD, PHOTO_FIELD, layer_folder, write_photo_layer
 
 DEPTH_KEYS = (DEPTH_FLAT, "folder")
 # the engine's layers the algorithm copies into its outputs
 OUTPUT_ROLES = (LAYER_POSES, LAYER_INLIERS, LAYER_OUTLINES, LAYER_SHIFTS)
-OUTPUT_GROUP = "Loc2 results"
 
 HELP = f"""Localizes street-level photos on an orthophoto with Loc2 (match, lift, align): each photo's true \
 position and heading, corrected from its GPS prior. The work runs in the Loc2 engine's own process (install \
@@ -99,26 +90,6 @@ the others go on; Cancel keeps the photos already done.
 Confidence: each pose's inlier ratio (inl_ratio) gives its class (confidence: high, medium, low), drawn \
 green, amber and red. The thresholds are the model's own, calibrated on held-out photos (the published \
 weights use the paper's 15 % and 40 %)."""
-
-
-class _StylePostProcessor(QgsProcessingLayerPostProcessorInterface):
-    """Styles a Loc2 output once QGIS has loaded it and puts it in the "Loc2 results" group."""
-
-    def __init__(self, role: str) -> None:
-        super().__init__()
-        self.role = role
-
-    def postProcessLayer(self, layer, context, feedback):  # noqa: N802 - QGIS API
-        if isinstance(layer, QgsVectorLayer):
-            apply_style(layer, self.role)
-            move_to_group(context.project() or QgsProject.instance(), layer, OUTPUT_GROUP)
-
-
-# Kept alive here: QGIS holds only a pointer to a post-processor.
-_POST_PROCESSORS = {role: _StylePostProcessor(role) for role in OUTPUT_ROLES}
-
-
-FAILED_FIELDS = ("photo", "status", "message")
 
 
 class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
@@ -180,12 +151,16 @@ class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
         return LocalizeImagesAlgorithm()
 
     def icon(self):
-        from .provider import plugin_icon
-
         return plugin_icon()
 
     # ------------------------------------------------------------------ parameters
     def initAlgorithm(self, config=None):  # noqa: N802 - QGIS API
+        self._add_photo_parameters()
+        self._add_model_parameters()
+        self._add_output_parameters()
+
+    def _add_photo_parameters(self) -> None:
+        """The orthophoto and the photos: a folder and/or a point layer with its path and heading fields."""
         self.addParameter(
             QgsProcessingParameterRasterLayer(self.ORTHOPHOTO, self.tr("Orthophoto (with a CRS)"))
         )
@@ -225,6 +200,9 @@ class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
                 optional=True,
             )
         )
+
+    def _add_model_parameters(self) -> None:
+        """The model and its weights, depth, search radius, device and pose solver."""
         self.addParameter(
             QgsProcessingParameterEnum(
                 self.MODEL,
@@ -292,6 +270,9 @@ class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
                 defaultValue=0,
             )
         )
+
+    def _add_output_parameters(self) -> None:
+        """The result layers (only POSES required), the failed photos, the kept engine results, the counts."""
         for name, (_, kind, title) in self.SINKS.items():
             required = name == self.POSES
             self.addParameter(
@@ -393,47 +374,18 @@ class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
         if heading_field and heading_field not in names:
             feedback.pushWarning(f"The photo layer has no field {heading_field!r}: no heading priors")
             heading_field = None
-        fields = QgsFields()
-        fields.append(make_field("photo", "str"))
-        fields.append(make_field("direction", "float"))
         path = workdir / "photo_layer.gpkg"
-        options = QgsVectorFileWriter.SaveVectorOptions()
-        options.driverName = "GPKG"
-        writer = QgsVectorFileWriter.create(
-            str(path),
-            fields,
-            QgsWkbTypes.Type.Point,
-            source.sourceCrs(),
-            QgsCoordinateTransformContext(),
-            options,
-        )
-        for feature in source.getFeatures(QgsFeatureRequest()):
-            out = QgsFeature(fields)
-            geometry = feature.geometry()
-            if geometry is not None and not geometry.isEmpty() and geometry.isMultipart():
-                parts = geometry.asMultiPoint()
-                geometry = geometry.fromPointXY(parts[0]) if len(parts) == 1 else geometry
-            out.setGeometry(geometry)
-            out.setAttributes([feature[photo_field], feature[heading_field] if heading_field else None])
-            writer.addFeature(out)
-        del writer  # closes the file
+        write_photo_layer(source, photo_field, heading_field, path)
         return PhotoSource(
             priors_file=str(path),
-            photo_field="photo",
-            heading_field="direction",
-            base_dir=self._layer_folder(parameters, context),
+            photo_field=PHOTO_FIELD,
+            heading_field=HEADING_FIELD,
+            base_dir=layer_folder(self.parameterAsVectorLayer(parameters, self.PHOTO_LAYER, context)),
         )
 
     def _field(self, parameters, name: str, context) -> str | None:
         fields = self.parameterAsFields(parameters, name, context)
         return fields[0] if fields else None
-
-    def _layer_folder(self, parameters, context) -> str | None:
-        layer = self.parameterAsVectorLayer(parameters, self.PHOTO_LAYER, context)
-        if layer is None or layer.providerType() != "ogr":
-            return None
-        path = Path(layer.source().split("|")[0])
-        return str(path.parent) if path.is_file() else None
 
     # ------------------------------------------------------------------ run
     def prepareAlgorithm(self, parameters, context, feedback):  # noqa: N802 - QGIS API
@@ -448,15 +400,31 @@ class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
         sources = self._photo_sources(parameters, context, feedback, workdir)
         kept = self.parameterAsFileOutput(parameters, self.ENGINE_RESULTS, context)
         output = Path(kept) if kept else workdir / f"loc2_{uuid.uuid4().hex[:8]}.gpkg"
-        worker = shared_worker()
+        written, problem = self._localize(ortho, options, sources, output, bool(kept), feedback)
+        if not written:
+            raise QgsProcessingException(problem or "The Loc2 engine wrote no results.")
+        outputs, counts = self._copy_outputs(parameters, context, written)
+        if problem:
+            feedback.reportError(problem, fatalError=False)
+        if feedback.isCanceled():
+            feedback.pushWarning(self.tr("Cancelled: the outputs hold the photos done so far."))
+        feedback.pushInfo(f"{counts['ok']} photo(s) localized, {counts['failed']} failed")
+        outputs[self.LOCALIZED_COUNT] = counts["ok"]
+        outputs[self.FAILED_COUNT] = counts["failed"]
+        return outputs
+
+    def _localize(
+        self, ortho: str, options: JobOptions, sources: list[PhotoSource], output: Path, kept: bool, feedback
+    ) -> tuple[dict[str, str], str]:
+        """Run the engine on each photo source into ``output`` (a kept file resumes); returns the layers
+        written (role → OGR source) and, when the engine crashed, what happened and how to go on."""
         written: dict[str, str] = {}
-        problem = ""
         for i, photos in enumerate(sources):
-            mode = MODE_APPEND if kept or i > 0 else MODE_OVERWRITE  # a kept file resumes
+            mode = MODE_APPEND if kept or i > 0 else MODE_OVERWRITE
             request = LocalizeRequest(
                 ortho=ortho, photos=photos, output=OutputSpec(str(output), "gpkg", mode), options=options
             )
-            outcome = worker.run_job(
+            outcome = shared_worker().run_job(
                 self._engine,
                 protocol.CMD_LOCALIZE,
                 {"request": request.to_dict()},
@@ -473,23 +441,12 @@ class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
                     if kept
                     else "to be able to resume, give an 'Engine results GeoPackage' (ENGINE_RESULTS) and run again"
                 )
-                problem = f"{outcome.message}\nThe outputs hold the photos done; {again}."
-                break
+                return written, f"{outcome.message}\nThe outputs hold the photos done; {again}."
             if outcome.status not in (OUTCOME_DONE, OUTCOME_CANCELLED):
                 raise QgsProcessingException(outcome.message)  # the engine refused the job (bad input, …)
             if feedback.isCanceled():
                 break
-        if not written:
-            raise QgsProcessingException(problem or "The Loc2 engine wrote no results.")
-        outputs, counts = self._copy_outputs(parameters, context, written)
-        if problem:
-            feedback.reportError(problem, fatalError=False)
-        if feedback.isCanceled():
-            feedback.pushWarning(self.tr("Cancelled: the outputs hold the photos done so far."))
-        feedback.pushInfo(f"{counts['ok']} photo(s) localized, {counts['failed']} failed")
-        outputs[self.LOCALIZED_COUNT] = counts["ok"]
-        outputs[self.FAILED_COUNT] = counts["failed"]
-        return outputs
+        return written, ""
 
     def _event(self, event: dict[str, Any], feedback) -> None:
         kind = event.get("event")
@@ -511,44 +468,11 @@ class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
     def _copy_outputs(
         self, parameters, context, written: dict[str, str]
     ) -> tuple[dict[str, Any], dict[str, int]]:
-        """Copy the engine's layers into the sinks (the requested ones) and count the photos."""
-        outputs: dict[str, Any] = {}
-        counts = {"ok": 0, "failed": 0}
-        failed_rows: list[list[Any]] = []
-        for name, (role, _, _) in self.SINKS.items():
-            layer = QgsVectorLayer(written[role], role, "ogr")
-            if not layer.isValid():
-                raise QgsProcessingException(f"QGIS cannot read the engine's results {written[role]}")
-            fields = QgsFields()
-            for field in layer.fields():
-                if field.name() != "fid":  # the GeoPackage's feature id, not a result attribute
-                    fields.append(field)
-            sink, dest = self.parameterAsSink(parameters, name, context, fields, layer.wkbType(), layer.crs())
-            for feature in layer.getFeatures():
-                if role == LAYER_POSES:
-                    ok = feature["status"] == STATUS_OK
-                    counts["ok" if ok else "failed"] += 1
-                    if not ok:
-                        failed_rows.append([feature[n] for n in FAILED_FIELDS])
-                if sink is not None:
-                    out = QgsFeature(fields)
-                    out.setGeometry(feature.geometry())
-                    out.setAttributes([feature[f.name()] for f in fields])
-                    sink.addFeature(out, QgsFeatureSink.FastInsert)
-            if sink is not None:
-                outputs[name] = dest
-                if context.willLoadLayerOnCompletion(dest):
-                    context.layerToLoadOnCompletionDetails(dest).setPostProcessor(_POST_PROCESSORS[role])
-        fields = QgsFields()
-        for field_name in FAILED_FIELDS:
-            fields.append(make_field(field_name, "str"))
-        sink, dest = self.parameterAsSink(
-            parameters, self.FAILED, context, fields, QgsWkbTypes.Type.NoGeometry
-        )
-        if sink is not None:
-            for row in failed_rows:
-                feature = QgsFeature(fields)
-                feature.setAttributes(row)
-                sink.addFeature(feature, QgsFeatureSink.FastInsert)
-            outputs[self.FAILED] = dest
-        return outputs, counts
+        """Copy the engine's layers into the requested sinks and count the photos (``outputs.py``)."""
+
+        def make_sink(name: str, fields, wkb_type, crs):
+            crs = crs if crs is not None else QgsCoordinateReferenceSystem()
+            return self.parameterAsSink(parameters, name, context, fields, wkb_type, crs)
+
+        sinks = {name: role for name, (role, _, _) in self.SINKS.items()}
+        return copy_outputs(make_sink, context, written, sinks, self.FAILED)
