@@ -45,6 +45,72 @@ def _virtual_points() -> torch.Tensor:
     return torch.stack(torch.meshgrid(lin, lin, indexing="ij"), -1).reshape(-1, 2)
 
 
+def _infonce_terms(
+    scores_b: tuple[torch.Tensor, ...],
+    valid: torch.Tensor,
+    moved: torch.Tensor,
+    d: torch.Tensor,
+    cell: float,
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """The two InfoNCE terms of each sample (method §7): ground → aerial and aerial → ground.
+
+    ``scores_b``: per sample (A, G) scores; ``valid``: (B, G) lifted ground tokens; ``moved``: (B, G, 2) the
+    ground points moved by the true pose into the aerial frame (metres); ``d``: (B, G, A) their distances to
+    the aerial points; ``cell``: the aerial grid's spacing (metres), the radius of a positive.
+    """
+    nce_g2a, nce_a2g = [], []
+    for b in range(len(moved)):
+        # ground → aerial: each valid ground token whose moved point has an aerial point within a cell
+        dist, nearest = d[b].min(dim=1)
+        pos_g = valid[b] & (dist <= cell)
+        if pos_g.any():
+            logp = F.log_softmax(scores_b[b][:, pos_g], dim=0)  # over aerial points
+            nce_g2a.append(-logp[nearest[pos_g], torch.arange(int(pos_g.sum()))].mean())
+        # aerial → ground: each aerial point with a moved valid ground point within a cell
+        d_b = d[b].masked_fill(~valid[b][:, None], float("inf"))
+        dist_a, nearest_a = d_b.min(dim=0)
+        pos_a = dist_a <= cell
+        if pos_a.any():
+            s = scores_b[b][pos_a]  # (Npos, G)
+            pos_idx = nearest_a[pos_a]
+            near_pos = torch.cdist(moved[b][pos_idx], moved[b]) < NEGATIVE_EXCLUSION_M  # (Npos, G)
+            near_pos[torch.arange(len(pos_idx)), pos_idx] = False
+            excluded = near_pos | ~valid[b][None]
+            s = s.masked_fill(excluded, float("-inf"))
+            logp = F.log_softmax(s, dim=1)
+            nce_a2g.append(-logp[torch.arange(len(pos_idx)), pos_idx].mean())
+    return nce_g2a, nce_a2g
+
+
+def _vce_terms(
+    P_b: tuple[torch.Tensor, ...],
+    xy_ground_m: torch.Tensor,
+    xy_aerial_m: torch.Tensor,
+    batch: Batch,
+    generator: torch.Generator | None,
+) -> list[torch.Tensor]:
+    """The virtual correspondence error of each sample (method §7): a differentiable weighted solve on
+    correspondences sampled from its P (A, G), compared with the true pose on the virtual points (metres)."""
+    vp = _virtual_points()
+    vce = []
+    for b in range(len(P_b)):
+        flat = P_b[b].reshape(-1)
+        n = min(VCE_SAMPLES, int((flat.detach() > 0).sum()))
+        if n < 3:
+            continue
+        ia, ig = CorrespondenceSampler(P_b[b].detach()).draw(n, generator)
+        idx = ia * P_b[b].shape[1] + ig
+        R_hat, t_hat, s_hat, ok = weighted_procrustes(
+            xy_ground_m[b][ig], xy_aerial_m[ia], flat[idx], with_scale=True
+        )
+        if not bool(ok):
+            continue
+        true_v = vp @ batch.R[b].T + batch.t[b]
+        pred_v = s_hat * vp @ R_hat.T + t_hat
+        vce.append((true_v - pred_v).norm(dim=-1).mean())
+    return vce
+
+
 def loss_terms(
     localizer: Localizer, batch: Batch, generator: torch.Generator | None = None
 ) -> dict[str, torch.Tensor]:
@@ -68,46 +134,8 @@ def loss_terms(
     d = torch.cdist(moved, xy_aerial_m[None].expand(len(moved), -1, -1))  # (B, G, A)
     # per-sample views through unbind: one stack in backward instead of a full-size zero tensor per index
     scores_b, P_b = scores.unbind(0), P.unbind(0)
-    nce_g2a, nce_a2g = [], []
-    for b in range(len(moved)):
-        # ground → aerial: each valid ground token whose moved point has an aerial point within a cell
-        dist, nearest = d[b].min(dim=1)
-        pos_g = valid[b] & (dist <= cell)
-        if pos_g.any():
-            logp = F.log_softmax(scores_b[b][:, pos_g], dim=0)  # over aerial points
-            nce_g2a.append(-logp[nearest[pos_g], torch.arange(int(pos_g.sum()))].mean())
-        # aerial → ground: each aerial point with a moved valid ground point within a cell
-        d_b = d[b].masked_fill(~valid[b][:, None], float("inf"))
-        dist_a, nearest_a = d_b.min(dim=0)
-        pos_a = dist_a <= cell
-        if pos_a.any():
-            s = scores_b[b][pos_a]  # (Npos, G)
-            pos_idx = nearest_a[pos_a]
-            near_pos = torch.cdist(moved[b][pos_idx], moved[b]) < NEGATIVE_EXCLUSION_M  # (Npos, G)
-            near_pos[torch.arange(len(pos_idx)), pos_idx] = False
-            excluded = near_pos | ~valid[b][None]
-            s = s.masked_fill(excluded, float("-inf"))
-            logp = F.log_softmax(s, dim=1)
-            nce_a2g.append(-logp[torch.arange(len(pos_idx)), pos_idx].mean())
-
-    # VCE: differentiable weighted solve on correspondences sampled from P
-    vp = _virtual_points()
-    vce = []
-    for b in range(len(moved)):
-        flat = P_b[b].reshape(-1)
-        n = min(VCE_SAMPLES, int((flat.detach() > 0).sum()))
-        if n < 3:
-            continue
-        ia, ig = CorrespondenceSampler(P_b[b].detach()).draw(n, generator)
-        idx = ia * P.shape[2] + ig
-        R_hat, t_hat, s_hat, ok = weighted_procrustes(
-            xy_ground_m[b][ig], xy_aerial_m[ia], flat[idx], with_scale=True
-        )
-        if not bool(ok):
-            continue
-        true_v = vp @ batch.R[b].T + batch.t[b]
-        pred_v = s_hat * vp @ R_hat.T + t_hat
-        vce.append((true_v - pred_v).norm(dim=-1).mean())
+    nce_g2a, nce_a2g = _infonce_terms(scores_b, valid, moved, d, cell)
+    vce = _vce_terms(P_b, xy_ground_m, xy_aerial_m, batch, generator)
 
     zero = scores.sum() * 0
     terms = {

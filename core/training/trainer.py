@@ -73,14 +73,9 @@ class TrainConfig:
     cache: Path | None = None
 
 
-def train(cfg: TrainConfig, command: str = "") -> Path:
-    """Train (or resume) the demo-style model; writes the checkpoint, its JSON sidecar and a loss curve."""
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    out = Path(cfg.out)
-    state_path = out.with_suffix(out.suffix + ".state")
-    torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
+def _initial_localizer(cfg: TrainConfig, out: Path) -> Localizer:
+    """The model to train: the checkpoint being resumed, the ``init`` checkpoint, or new networks (an
+    EfficientNet backbone starts from its pretrained weights); its confidence calibration cleared."""
     if cfg.resume and out.is_file():
         localizer = Localizer.from_checkpoint(out, device="cpu")
     elif cfg.init is not None:
@@ -93,18 +88,44 @@ def train(cfg: TrainConfig, command: str = "") -> Path:
         localizer = Localizer(preset, backbone, matcher, device="cpu")
     # new weights need their own confidence calibration (scripts/calibrate_confidence.py)
     localizer.preset = localizer.preset.replace(confidence_min_ratios={})
+    return localizer
+
+
+def _resume_optimizer(opt: torch.optim.Optimizer, state_path: Path, lr: float) -> tuple[int, list]:
+    """Load the optimizer's state saved beside the checkpoint; returns (step, loss history)."""
+    state = load_weights(state_path)
+    opt.load_state_dict(state["optimizer"])
+    for group in opt.param_groups:  # the learning rate asked for now, not the saved one
+        group["lr"] = group["initial_lr"] = lr
+    return int(state["step"]), json.loads(state["history"])
+
+
+def _log_progress(row: dict, steps: int, seconds_per_step: float) -> None:
+    """One line on stderr: the step, the mean loss terms since the last line and the time left."""
+    print(
+        f"step {row['step']}/{steps} loss {row['loss']:.3f} vce {row['vce']:.2f} m "
+        f"nce {row['nce_g2a']:.2f}/{row['nce_a2g']:.2f}  ETA {seconds_per_step * (steps - row['step']) / 60:.1f} min",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def train(cfg: TrainConfig, command: str = "") -> Path:
+    """Train (or resume) the demo-style model; writes the checkpoint, its JSON sidecar and a loss curve."""
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    out = Path(cfg.out)
+    state_path = out.with_suffix(out.suffix + ".state")
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    localizer = _initial_localizer(cfg, out)
     frozen = bool(localizer.preset.extra.get("frozen_backbone", False))
     localizer.backbone.requires_grad_(not frozen)
     params = list(localizer.matcher.parameters()) + ([] if frozen else list(localizer.backbone.parameters()))
     opt = torch.optim.AdamW(params, lr=cfg.lr)
     step, history = 0, []
     if cfg.resume and state_path.is_file():
-        state = load_weights(state_path)
-        opt.load_state_dict(state["optimizer"])
-        for group in opt.param_groups:  # the learning rate asked for now, not the saved one
-            group["lr"] = group["initial_lr"] = cfg.lr
-        step = int(state["step"])
-        history = json.loads(state["history"])
+        step, history = _resume_optimizer(opt, state_path, cfg.lr)
         rng = np.random.default_rng([cfg.seed, step])
     data = SyntheticData(
         localizer.preset,
@@ -133,16 +154,10 @@ def train(cfg: TrainConfig, command: str = "") -> Path:
             running[k] = running.get(k, 0.0) + float(v.detach())
         if step % cfg.log_every == 0 or step == cfg.steps:
             n = step % cfg.log_every or cfg.log_every
-            row = {"step": step, **{k: v / n for k, v in running.items()}}
-            history.append(row)
+            history.append({"step": step, **{k: v / n for k, v in running.items()}})
             running = {}
             rate = (time.perf_counter() - t_start) / max(step - start_step, 1)  # seconds per step, this run
-            print(
-                f"step {step}/{cfg.steps} loss {row['loss']:.3f} vce {row['vce']:.2f} m "
-                f"nce {row['nce_g2a']:.2f}/{row['nce_a2g']:.2f}  ETA {rate * (cfg.steps - step) / 60:.1f} min",
-                file=sys.stderr,
-                flush=True,
-            )
+            _log_progress(history[-1], cfg.steps, rate)
         if step % cfg.save_every == 0 or step == cfg.steps:
             _save(out, localizer, opt, step, history, cfg, command)
     localizer.backbone.eval()
