@@ -127,6 +127,7 @@ def ransac_pose(
         config.with_scale,
         config.minimal_set,
         config.scale_range,
+        config.refinement,
     )
     if config.polish_radii_m:
         pose = polish_pose(
@@ -263,13 +264,68 @@ def refine_pose(
     with_scale: bool = True,
     minimal_count: int = 3,
     scale_range: tuple[float, float] | None = None,
+    rule: str = "published",
 ) -> tuple[Similarity2D, torch.Tensor, torch.Tensor]:
-    """Refine: re-solve on the hard inliers (within ``inlier_threshold_m``) up to ``refinements`` times,
-    keeping a refinement only when the inlier count grows and is at least ``minimal_count`` (and its scale
-    lies in ``scale_range`` when one is given). ``src``/``dst`` (N, 2): ground and aerial points.
+    """Refine: re-solve on the hard inliers (within ``inlier_threshold_m``) up to ``refinements`` times.
+    ``src``/``dst`` (N, 2): ground and aerial points (metres); ``rule`` (``config.REFINEMENTS``):
 
-    Returns (the kept pose, its residuals (N,), its inlier mask (N,)).
+    * ``published`` (the release, method §6 and §10): step k counts the inliers of the current pose; when
+      that count is at least ``minimal_count`` and larger than the previous step's (``minimal_count`` before
+      the first step), the pose is replaced by the weighted re-solve on them, unchecked; otherwise the
+      refinement stops. So the pose returned after the last step was never counted. (A degenerate re-solve,
+      which the release would keep as a meaningless pose, stops it too; and with ``scale_range`` one outside
+      the range.)
+    * ``checked``: a re-solve is kept only when its own inlier count is larger than the current pose's and at
+      least ``minimal_count`` (and its scale lies in ``scale_range``); otherwise the refinement stops.
+
+    Returns (the pose, its residuals (N,) metres, its inlier mask (N,)).
     """
+    args = (inlier_threshold_m, refinements, with_scale, minimal_count, scale_range)
+    if rule == "checked":
+        return _refine_checked(src, dst, pose, *args)
+    if rule != "published":
+        raise ValueError(f"unknown refinement rule {rule!r}")
+    pose = _refine_published(src, dst, pose, *args)
+    residual = _residuals(src, dst, pose)
+    return pose, residual, residual < inlier_threshold_m
+
+
+def _refine_published(
+    src: torch.Tensor,
+    dst: torch.Tensor,
+    pose: Similarity2D,
+    inlier_threshold_m: float,
+    refinements: int,
+    with_scale: bool,
+    minimal_count: int,
+    scale_range: tuple[float, float] | None,
+) -> Similarity2D:
+    """The release's refinement (:func:`refine_pose`, rule ``published``): the refined pose."""
+    previous = minimal_count
+    for _ in range(refinements):
+        mask = _residuals(src, dst, pose) < inlier_threshold_m
+        count = int(mask.sum())
+        if count < minimal_count or count <= previous:
+            break
+        previous = count
+        R_n, t_n, s_n, ok = weighted_procrustes(src, dst, mask.float(), with_scale)
+        if not bool(ok) or not scale_allowed(s_n, scale_range):
+            break
+        pose = Similarity2D(R_n, t_n, s_n)
+    return pose
+
+
+def _refine_checked(
+    src: torch.Tensor,
+    dst: torch.Tensor,
+    pose: Similarity2D,
+    inlier_threshold_m: float,
+    refinements: int,
+    with_scale: bool,
+    minimal_count: int,
+    scale_range: tuple[float, float] | None,
+) -> tuple[Similarity2D, torch.Tensor, torch.Tensor]:
+    """Our refinement (:func:`refine_pose`, rule ``checked``): (pose, residuals, inlier mask)."""
     residual = _residuals(src, dst, pose)
     mask = residual < inlier_threshold_m
     for _ in range(refinements):
