@@ -140,7 +140,8 @@ def kitti_aerial_steps(
         )
 
     return [
-        ("rotate by -heading (nearest)", lambda im: im.rotate(-math.degrees(heading_rad))),
+        # degrees as the release computes them (heading / π · 180), to the last bit
+        ("rotate by -heading (nearest)", lambda im: im.rotate(-heading_rad / math.pi * 180)),
         ("move the camera to the centre (bilinear)", translate(gps_x, gps_y)),
         ("apply the test shift (bilinear)", translate(move_x, move_y)),
         ("rotate by theta * range (nearest)", lambda im: im.rotate(rotation_deg)),

@@ -223,6 +223,7 @@ def test_samples_without_a_pose_are_left_out_and_counted(kitti_root, vigor_root)
     """As the release: a sample without a pose is not scored at the prior; it is counted and left out."""
     ds = KittiDataset(kitti_root, "same", 10, ground_size_hw=(91, 308), aerial_size_px=126)
     report = evaluate(TruthOracle(ds, [(1.0, 0, 0), (0, 0, None), (3.0, 0, 0)]), ds, dataset_name="kitti")
+    assert report.ransac is False  # KITTI's published solver by default
     m = report.metrics
     without = report.outcomes[1]
     assert without.status == "no_pose" and not without.has_pose and math.isnan(without.position_error_m)
@@ -249,13 +250,25 @@ def test_json_and_markdown_outputs(kitti_root, tmp_path):
     assert data["paper"]["position_error_m"] == {"mean": 1.13, "median": 0.77}
     assert len(data["samples"]) == 3 and data["samples"][0]["name"].endswith("0000000000.png")
     assert math.isnan(report.outcomes[0].scale) is False
-    assert "without RANSAC" in (tmp_path / "r.md").read_text()
+    md = (tmp_path / "r.md").read_text()
+    assert "without RANSAC" in md
+    # both splits, under names that cannot be confused, each documented
+    assert "the paper's columns in the release's convention" in md and "| along-heading mean (m) |" in md
+    assert "release's convention" in data["kitti_splits"]["paper_lateral_error_m"]
 
 
 @pytest.fixture(scope="module")
 def tiny_localizer():
     torch.manual_seed(0)
     return Localizer.from_preset(TINY_KITTI, device="cpu")
+
+
+def test_fp16_backbone_only_on_cuda(tiny_localizer):
+    """The published presets ask for the release's fp16 backbone; the CPU path stays float32."""
+    assert TINY_KITTI.fp16_backbone and tiny_localizer.fp16_backbone is False
+    assert {p.dtype for p in tiny_localizer.backbone.parameters()} == {torch.float32}
+    forced = Localizer(TINY_KITTI, tiny_localizer.backbone, tiny_localizer.matcher, "cpu", fp16_backbone=True)
+    assert forced.fp16_backbone is False
 
 
 def test_batched_path_matches_one_by_one(kitti_root, tiny_localizer):
@@ -298,7 +311,6 @@ def test_cli_eval_with_a_checkpoint(kitti_root, tiny_localizer, tmp_path, capsys
         "2",
         "--batch-size",
         "2",
-        "--no-ransac",
         "--json",
         str(out_json),
         "--markdown",
@@ -309,6 +321,13 @@ def test_cli_eval_with_a_checkpoint(kitti_root, tiny_localizer, tmp_path, capsys
     data = json.loads(out_json.read_text())
     assert data["metrics"]["count"] == 2 and data["dataset"] == "kitti" and data["ransac"] is False
     assert data["config"]["limit"] == 2 and data["config"]["checkpoint"] == str(ckpt)
+    # KITTI's published protocol without a flag: one weighted solve on 1,024 draws; fp32 on the CPU
+    assert data["config"]["solver"]["ransac"] is False and data["config"]["solver"]["direct_samples"] == 1024
+    assert data["config"]["fp16_backbone"] is False and data["config"]["resize_filter"] == "pillow_bilinear"
+    assert "paper_lateral_error_m" in data["metrics"] and "along_heading_error_m" in data["metrics"]
+    assert set(data["kitti_splits"]) == {
+        "paper_lateral_error_m", "paper_longitudinal_error_m", "across_heading_error_m", "along_heading_error_m",
+    }  # fmt: skip
     assert "KITTI same-area" in capsys.readouterr().out and out_md.is_file()
 
 
