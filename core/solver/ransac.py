@@ -21,7 +21,7 @@ import torch
 from ..geometry.pose import Similarity2D
 from ..model.runtime import fixed_order_sum
 from .config import PUBLISHED, SolverConfig
-from .procrustes import scale_allowed, weighted_procrustes
+from .procrustes import solved_pose, weighted_procrustes
 from .refine import MAX_SHIFT_M, maximum_likelihood_pose, polish_pose
 from .sampling import CorrespondenceSampler, minimal_sets, sample_correspondences
 
@@ -280,64 +280,57 @@ def refine_pose(
 
     Returns (the pose, its residuals (N,) metres, its inlier mask (N,)).
     """
-    args = (inlier_threshold_m, refinements, with_scale, minimal_count, scale_range)
+    settings = _RefineSettings(inlier_threshold_m, refinements, with_scale, minimal_count, scale_range)
     if rule == "checked":
-        return _refine_checked(src, dst, pose, *args)
+        return _refine_checked(src, dst, pose, settings)
     if rule != "published":
         raise ValueError(f"unknown refinement rule {rule!r}")
-    pose = _refine_published(src, dst, pose, *args)
+    pose = _refine_published(src, dst, pose, settings)
     residual = _residuals(src, dst, pose)
     return pose, residual, residual < inlier_threshold_m
 
 
+class _RefineSettings(NamedTuple):
+    """The options of :func:`refine_pose` (metres; counts)."""
+
+    inlier_threshold_m: float
+    refinements: int
+    with_scale: bool
+    minimal_count: int
+    scale_range: tuple[float, float] | None
+
+
 def _refine_published(
-    src: torch.Tensor,
-    dst: torch.Tensor,
-    pose: Similarity2D,
-    inlier_threshold_m: float,
-    refinements: int,
-    with_scale: bool,
-    minimal_count: int,
-    scale_range: tuple[float, float] | None,
+    src: torch.Tensor, dst: torch.Tensor, pose: Similarity2D, settings: _RefineSettings
 ) -> Similarity2D:
     """The release's refinement (:func:`refine_pose`, rule ``published``): the refined pose."""
-    previous = minimal_count
-    for _ in range(refinements):
-        mask = _residuals(src, dst, pose) < inlier_threshold_m
+    previous = settings.minimal_count
+    for _ in range(settings.refinements):
+        mask = _residuals(src, dst, pose) < settings.inlier_threshold_m
         count = int(mask.sum())
-        if count < minimal_count or count <= previous:
+        if count < settings.minimal_count or count <= previous:
             break
         previous = count
-        R_n, t_n, s_n, ok = weighted_procrustes(src, dst, mask.float(), with_scale)
-        if not bool(ok) or not scale_allowed(s_n, scale_range):
+        new = solved_pose(src, dst, mask.float(), settings.with_scale, settings.scale_range)
+        if new is None:
             break
-        pose = Similarity2D(R_n, t_n, s_n)
+        pose = new
     return pose
 
 
 def _refine_checked(
-    src: torch.Tensor,
-    dst: torch.Tensor,
-    pose: Similarity2D,
-    inlier_threshold_m: float,
-    refinements: int,
-    with_scale: bool,
-    minimal_count: int,
-    scale_range: tuple[float, float] | None,
+    src: torch.Tensor, dst: torch.Tensor, pose: Similarity2D, settings: _RefineSettings
 ) -> tuple[Similarity2D, torch.Tensor, torch.Tensor]:
     """Our refinement (:func:`refine_pose`, rule ``checked``): (pose, residuals, inlier mask)."""
     residual = _residuals(src, dst, pose)
-    mask = residual < inlier_threshold_m
-    for _ in range(refinements):
-        R_n, t_n, s_n, ok = weighted_procrustes(src, dst, mask.float(), with_scale)
-        if not bool(ok):
+    mask = residual < settings.inlier_threshold_m
+    for _ in range(settings.refinements):
+        new = solved_pose(src, dst, mask.float(), settings.with_scale, settings.scale_range)
+        if new is None:
             break
-        new = Similarity2D(R_n, t_n, s_n)
         residual_n = _residuals(src, dst, new)
-        mask_n = residual_n < inlier_threshold_m
-        if int(mask_n.sum()) <= int(mask.sum()) or int(mask_n.sum()) < minimal_count:
-            break
-        if not scale_allowed(s_n, scale_range):
+        mask_n = residual_n < settings.inlier_threshold_m
+        if int(mask_n.sum()) <= int(mask.sum()) or int(mask_n.sum()) < settings.minimal_count:
             break
         pose, residual, mask = new, residual_n, mask_n
     return pose, residual, mask
