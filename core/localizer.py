@@ -13,7 +13,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from torch import nn
@@ -30,6 +29,7 @@ from .geometry.cameras import (
 from .geometry.lifting import lift_tokens
 from .geometry.pose import Similarity2D
 from .inputs.depth import DepthMap, DepthProvider, check_depth_size
+from .inputs.images import resize_rgb
 from .model.backbone import build_backbone
 from .model.checkpoints import load_into, load_weights, read_checkpoint
 from .model.matcher import CrossViewMatcher
@@ -116,12 +116,12 @@ def _checked_aerial(aerial_rgb: np.ndarray, footprint_m: float) -> np.ndarray:
     return aerial_rgb
 
 
-def image_tensor(image: np.ndarray, size_hw: tuple[int, int], device: torch.device) -> torch.Tensor:
-    """Resize an RGB uint8 image to ``size_hw`` and make a (1, 3, H, W) float tensor in [0, 1]."""
-    h, w = size_hw
-    if image.shape[:2] != (h, w):
-        shrink = h < image.shape[0] or w < image.shape[1]
-        image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+def image_tensor(
+    image: np.ndarray, size_hw: tuple[int, int], device: torch.device, resize_filter: str = "area"
+) -> torch.Tensor:
+    """Resize an RGB uint8 image to ``size_hw`` with ``resize_filter`` (``inputs.images``) and make a
+    (1, 3, H, W) float tensor in [0, 1]."""
+    image = resize_rgb(image, size_hw, resize_filter)
     t = torch.from_numpy(np.ascontiguousarray(image)).to(device)
     return t.permute(2, 0, 1)[None].float().div_(255.0)
 
@@ -157,13 +157,27 @@ class Localizer:
 
     Build it with :meth:`from_preset` (the published weights), :meth:`from_checkpoint` (our own
     checkpoints) or :meth:`demo`. ``localize`` is the whole pipeline.
+
+    ``fp16_backbone``: on CUDA, cast the whole backbone to fp16 (weights and activations) as the release
+    does, instead of fp16 autocast; None takes the preset's choice (on for the published models). Ignored
+    on other devices (the CPU runs float32).
     """
 
-    def __init__(self, preset: Preset, backbone: nn.Module, matcher: CrossViewMatcher, device: str = "auto"):
+    def __init__(
+        self,
+        preset: Preset,
+        backbone: nn.Module,
+        matcher: CrossViewMatcher,
+        device: str = "auto",
+        fp16_backbone: bool | None = None,
+    ):
         self.preset = preset
         self.device = resolve_device(device)
         if self.device.type == "cpu":
             make_cpu_reproducible()  # the same pose at any thread count (model/runtime.py)
+        wanted = preset.fp16_backbone if fp16_backbone is None else fp16_backbone
+        self.fp16_backbone = bool(wanted) and self.device.type == "cuda"
+        backbone = backbone.half() if self.fp16_backbone else backbone
         self.backbone = backbone.to(self.device).eval()
         self.matcher = matcher.to(self.device).eval()
         self.stride = int(getattr(backbone, "stride", 14))
@@ -189,11 +203,12 @@ class Localizer:
         backbone_weights: str | Path | dict | None = None,
         matcher_weights: str | Path | dict | None = None,
         device: str = "auto",
+        fp16_backbone: bool | None = None,
     ) -> Localizer:
         """The published model: a preset name (``vigor``, ``kitti``) or Preset plus the two weight files.
 
         Weights may be paths or already-loaded state dicts; None leaves that network randomly initialised
-        (useful only for tests).
+        (useful only for tests). ``fp16_backbone``: see the class.
         """
         p = get_preset(preset) if isinstance(preset, str) else preset
         backbone, matcher = cls.build_networks(p)
@@ -205,16 +220,19 @@ class Localizer:
                 continue
             state = weights if isinstance(weights, dict) else load_weights(weights)
             load_into(net, state, str(weights) if not isinstance(weights, dict) else "state dict", what)
-        return cls(p, backbone, matcher, device)
+        return cls(p, backbone, matcher, device, fp16_backbone)
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str = "auto") -> Localizer:
-        """A model saved by :func:`loc2.core.checkpoints.save_checkpoint` (e.g. by ``loc2 train``)."""
+    def from_checkpoint(
+        cls, path: str | Path, device: str = "auto", fp16_backbone: bool | None = None
+    ) -> Localizer:
+        """A model saved by :func:`loc2.core.checkpoints.save_checkpoint` (e.g. by ``loc2 train``);
+        ``fp16_backbone``: see the class."""
         preset, backbone_state, matcher_state = read_checkpoint(path)
         backbone, matcher = cls.build_networks(preset)
         load_into(backbone, backbone_state, str(path), f"the {preset.name} checkpoint's backbone")
         load_into(matcher, matcher_state, str(path), f"the {preset.name} checkpoint's matcher")
-        return cls(preset, backbone, matcher, device)
+        return cls(preset, backbone, matcher, device, fp16_backbone)
 
     @classmethod
     def demo(cls, device: str = "auto") -> Localizer:
@@ -238,7 +256,10 @@ class Localizer:
 
     @torch.inference_mode()
     def features(self, image: torch.Tensor) -> torch.Tensor:
-        """Backbone features; fp16 autocast on CUDA as the published pipeline runs."""
+        """Backbone features (float32) of images (B, 3, H, W) in [0, 1]: on CUDA through the fp16 backbone
+        (``fp16_backbone``) or under fp16 autocast; float32 elsewhere."""
+        if self.fp16_backbone:
+            return self.backbone(image.half()).float()
         if self.device.type == "cuda":
             with torch.autocast("cuda", dtype=torch.float16):
                 return self.backbone(image).float()
@@ -277,7 +298,7 @@ class Localizer:
 
         in_h, in_w = self.input_size(w_img, h_img)
         shifts = self.token_shifts(camera, dense)
-        image = image_tensor(ground_rgb, (in_h, in_w), self.device)
+        image = image_tensor(ground_rgb, (in_h, in_w), self.device, self.preset.resize_filter)
         rolled = [
             torch.roll(image, (round(dv * self.stride), round(du * self.stride)), (2, 3)) for du, dv in shifts
         ]
@@ -308,7 +329,7 @@ class Localizer:
         aerial_rgb = _checked_aerial(aerial_rgb, aerial_footprint_m)
         t0 = time.perf_counter()
         size = self.preset.aerial_size_px
-        a_feat = self.features(image_tensor(aerial_rgb, (size, size), self.device))
+        a_feat = self.features(image_tensor(aerial_rgb, (size, size), self.device, self.preset.resize_filter))
         timings["backbone_aerial"] = timings.get("backbone_aerial", 0.0) + time.perf_counter() - t0
         a_valid = None
         if aerial_valid is not None:

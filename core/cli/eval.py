@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from ..errors import Loc2Error
-from ..evaluation.datasets import DATASET_CAMERA, DATASETS, open_dataset, parse_orientation
+from ..evaluation.datasets import DATASET_CAMERA, DATASET_SOLVER, DATASETS, open_dataset, parse_orientation
 from ..evaluation.inference import evaluate
 from ..localizer import Localizer
 from ..model.depth_models import DepthAnythingV2
 from ..model.weights import resolve_weights
-from ..solver.config import PUBLISHED
 from .progress import ProgressBar
 
 
@@ -34,7 +34,20 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--checkpoint", help="a checkpoint made by this software (instead of the two weight files)"
     )
-    p.add_argument("--no-ransac", action="store_true", help="one weighted solve on 1,024 samples (no RANSAC)")
+    p.add_argument(
+        "--ransac",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="RANSAC (the published VIGOR protocol, the default for vigor) or --no-ransac: one weighted solve "
+        "on 1,024 samples drawn from P (the published KITTI protocol, the default for kitti)",
+    )
+    p.add_argument(
+        "--fp16",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="on CUDA, cast the whole backbone to fp16 as the release does (default: on for the published "
+        "models, fp16 autocast for ours); the CPU always runs float32",
+    )
     p.add_argument("--limit", type=int, help="evaluate only the first N samples")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default 0)")
     p.add_argument(
@@ -56,7 +69,9 @@ def add_parser(subparsers) -> None:
 def load_localizer_for_eval(args) -> Localizer:
     """The model of ``--checkpoint`` or of the preset with ``--backbone-weights`` and ``--matcher-weights``."""
     if args.checkpoint:
-        return Localizer.from_checkpoint(resolve_weights(args.checkpoint), device=args.device)
+        return Localizer.from_checkpoint(
+            resolve_weights(args.checkpoint), device=args.device, fp16_backbone=args.fp16
+        )
     if not (args.backbone_weights and args.matcher_weights):
         raise Loc2Error("give --checkpoint, or both --backbone-weights and --matcher-weights")
     return Localizer.from_preset(
@@ -64,6 +79,7 @@ def load_localizer_for_eval(args) -> Localizer:
         backbone_weights=resolve_weights(args.backbone_weights),
         matcher_weights=resolve_weights(args.matcher_weights),
         device=args.device,
+        fp16_backbone=args.fp16,
     )
 
 
@@ -81,6 +97,7 @@ def run_eval(args) -> int:
     kwargs: dict = {
         "ground_size_hw": tuple(preset.ground_size_hw),
         "aerial_size_px": preset.aerial_size_px,
+        "resize_filter": preset.resize_filter,
         "limit": args.limit,
     }
     if depth_dir is not None or args.depth_model is not None:
@@ -91,12 +108,15 @@ def run_eval(args) -> int:
         kwargs["split_file"] = args.split_file
     orientation = parse_orientation(args.orientation, args.dataset)
     dataset = open_dataset(args.dataset, args.root, args.split, orientation, **kwargs)
+    config = DATASET_SOLVER[args.dataset]
+    if args.ransac is not None:
+        config = config.replace(ransac=args.ransac)
     bar = ProgressBar(len(dataset), f"eval {args.dataset}", enabled=not args.quiet)
     report = evaluate(
         localizer,
         dataset,
         dataset_name=args.dataset,
-        config=PUBLISHED.replace(ransac=not args.no_ransac),
+        config=config,
         batch_size=args.batch_size,
         workers=args.workers,
         seed=args.seed,
@@ -108,6 +128,8 @@ def run_eval(args) -> int:
         {
             "root": str(args.root),
             "device": str(localizer.device),
+            "fp16_backbone": localizer.fp16_backbone,
+            "resize_filter": preset.resize_filter,
             "checkpoint": args.checkpoint,
             "backbone_weights": args.backbone_weights,
             "matcher_weights": args.matcher_weights,

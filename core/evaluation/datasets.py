@@ -12,17 +12,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from ..errors import DatasetError, DepthError
 from ..geometry.cameras import Camera
 from ..geometry.pose import Similarity2D
 from ..inputs.depth import DepthMap, FileDepth
+from ..solver.config import PUBLISHED, SolverConfig
 
 # The benchmarks ``loc2 eval`` knows, and the camera of their ground images.
 DATASETS = ("vigor", "kitti")
 DATASET_CAMERA = {"vigor": "panorama", "kitti": "pinhole"}
+# The solver of each benchmark's published evaluation (method §10): VIGOR's RANSAC (``eval_vigor.py
+# --ransac True``, as the release's README runs it), KITTI's one weighted solve on 1,024 correspondences.
+DATASET_SOLVER: dict[str, SolverConfig] = {"vigor": PUBLISHED, "kitti": PUBLISHED.replace(ransac=False)}
 
 
 @dataclass
@@ -39,8 +43,12 @@ class Sample:
         depth: the published depth map (rolled with the panorama), or None when no depth folder is used.
         pose_true: the true pose (``t``: the camera position in the aerial frame, x down, y right, metres).
         prior_heading_aerial_deg: the heading (clockwise from the image's up) the aerial image was prepared
-            for; a failed localization falls back to this heading at the centre.
+            for.
         meta: dataset-specific values (city, roll fraction, perturbations, ...).
+        aerial_unit_m: metres per unit of the frame the aerial points are laid out in: they span
+            ``aerial_footprint_m`` units, so a solved position ``t`` lies ``t · aerial_unit_m`` metres from the
+            centre. 1 except for KITTI, whose release lays the points over 100.26 units across an image of
+            100.27 m and converts solved positions through pixels (:data:`kitti.KITTI_GRID_SIZE`).
     """
 
     index: int
@@ -53,6 +61,7 @@ class Sample:
     pose_true: Similarity2D
     prior_heading_aerial_deg: float = 0.0
     meta: dict = field(default_factory=dict)
+    aerial_unit_m: float = 1.0
 
 
 def collate_samples(batch: list[Sample]) -> list[Sample]:
@@ -83,23 +92,21 @@ def parse_orientation(value: str | float | None, dataset: str) -> float:
     return deg
 
 
-def read_rgb(path: Path) -> np.ndarray:
-    """An image file as (H, W, 3) uint8 RGB; DatasetError naming the file when missing or unreadable."""
+def open_rgb(path: Path) -> Image.Image:
+    """An image file as an RGB Pillow image, read as the release reads it (Pillow, ``convert("RGB")``, no
+    EXIF rotation); DatasetError naming the file when missing or unreadable."""
     if not path.is_file():
         raise DatasetError(f"{path}: image not found")
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise DatasetError(f"{path}: not a readable image")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    try:
+        with Image.open(path) as image:
+            return image.convert("RGB")
+    except (UnidentifiedImageError, OSError) as exc:
+        raise DatasetError(f"{path}: not a readable image ({exc})") from None
 
 
-def resize_rgb(image: np.ndarray, size_hw: tuple[int, int] | None) -> np.ndarray:
-    """Resize to (H, W) (area filter when shrinking, bilinear when enlarging); None keeps the size."""
-    if size_hw is None or image.shape[:2] == tuple(size_hw):
-        return image
-    h, w = size_hw
-    shrink = h < image.shape[0] or w < image.shape[1]
-    return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+def read_rgb(path: Path) -> np.ndarray:
+    """An image file as (H, W, 3) uint8 RGB (:func:`open_rgb`)."""
+    return np.array(open_rgb(path))
 
 
 def read_depth(path: Path, fmt: str) -> np.ndarray:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -18,7 +18,7 @@ from ..errors import Loc2Error
 from ..inputs.depth import DepthMap, check_depth_size
 from ..localizer import GroundView, LocalizationResult, Localizer, image_tensor
 from ..solver.config import PUBLISHED, SolverConfig
-from .datasets import Sample, collate_samples
+from .datasets import DATASET_SOLVER, Sample, collate_samples
 from .metrics import EvalReport, Outcome, outcome_for, summarize
 
 
@@ -84,11 +84,12 @@ def match_batch(loc: Localizer, samples: list[Sample], depth_provider=None) -> B
     in_h, in_w = loc.input_size(w_img, h_img)
     size = preset.aerial_size_px
     t0 = time.perf_counter()
-    g_feat = loc.features(torch.cat([image_tensor(s.ground_rgb, (in_h, in_w), dev) for s in samples]))
+    resize = preset.resize_filter
+    g_feat = loc.features(torch.cat([image_tensor(s.ground_rgb, (in_h, in_w), dev, resize) for s in samples]))
     _sync(dev)
     timings["backbone_ground"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    a_feat = loc.features(torch.cat([image_tensor(s.aerial_rgb, (size, size), dev) for s in samples]))
+    a_feat = loc.features(torch.cat([image_tensor(s.aerial_rgb, (size, size), dev, resize) for s in samples]))
     _sync(dev)
     timings["backbone_aerial"] = time.perf_counter() - t0
     grid_rc = tuple(g_feat.shape[-2:])
@@ -165,7 +166,7 @@ def evaluate(
     dataset,
     *,
     dataset_name: str,
-    config: SolverConfig = PUBLISHED,
+    config: SolverConfig | None = None,
     batch_size: int = 1,
     workers: int = 0,
     seed: int = 0,
@@ -177,7 +178,8 @@ def evaluate(
     Args:
         localizer: a :class:`Localizer` (batched path when ``batch_size`` > 1) or any object with ``localize``.
         dataset_name: ``vigor`` or ``kitti`` (which metrics).
-        config: the solver (the paper's protocol by default; ``ransac=False`` for the direct solve).
+        config: the solver; None: the published protocol of the dataset (``datasets.DATASET_SOLVER``: VIGOR
+            RANSAC, KITTI one weighted solve).
         workers: DataLoader worker processes that read and prepare the samples.
         seed: seeds RANSAC per sample (seed, index), so runs are reproducible.
         depth_provider: computes depth for samples read without depth maps.
@@ -185,6 +187,7 @@ def evaluate(
     """
     from torch.utils.data import DataLoader
 
+    config = DATASET_SOLVER[dataset_name] if config is None else config
     loader = DataLoader(
         dataset,
         batch_size=max(1, batch_size),
@@ -200,7 +203,8 @@ def evaluate(
         for sample, result in zip(batch, results, strict=True):
             outcomes.append(outcome_for(sample, result))
         if on_batch is not None:
-            on_batch(len(batch), f"median {np.median([o.position_error_m for o in outcomes]):.2f} m")
+            errors = [o.position_error_m for o in outcomes if o.has_pose]
+            on_batch(len(batch), f"median {np.median(errors):.2f} m" if errors else "no pose yet")
     orientation = float(getattr(dataset, "orientation_deg", math.nan))
     return EvalReport(
         dataset=dataset_name,
@@ -209,6 +213,6 @@ def evaluate(
         ransac=config.ransac,
         metrics=summarize(outcomes, dataset_name),
         outcomes=outcomes,
-        config={"batch_size": batch_size, "workers": workers, "seed": seed},
+        config={"batch_size": batch_size, "workers": workers, "seed": seed, "solver": asdict(config)},
         elapsed_s=time.perf_counter() - start,
     )

@@ -7,42 +7,49 @@ Conventions (the arrangement of the published code):
 * Intrinsics from ``P_rect_02`` (fx = value 0, cx = 2, fy = 5, cy = 6), x terms scaled by W/1242 and y terms
   by H/375 for the W × H model input (1232 × 364), whatever the raw image size (as the published code).
 * Heading: oxts value 5, yaw in radians, counter-clockwise from east.
-* The aerial image, as the published code builds it from the 512-px tile centred on the GPS: rotate by
-  −heading (PIL's counter-clockwise convention, so the heading points east/right); translate so the camera
-  (1.08 m ahead of the GPS, 0.26 m to its right) is at the centre; translate the content by
-  (−sx, +sy) · 20 m (right, up) so the camera lies at (+sx, −sy) · 20 m from the centre; rotate by
-  α = θ · range degrees (counter-clockwise); centre-crop 512 px; resize to 504 px. We compose the five steps
-  into one affine warp (bilinear) instead of resampling after each.
+* The aerial image, as the release builds it from the 512-px tile centred on the GPS (method §10), step by
+  step on Pillow images (:func:`kitti_aerial_steps`): rotate by −heading (Pillow's counter-clockwise
+  convention and default nearest filter, so the heading points east/right); translate (affine, bilinear) so
+  the camera (1.08 m ahead of the GPS, 0.26 m to its right) is at the centre; translate (affine, bilinear)
+  the content by (−sx, +sy) · 20 m (right, up) so the camera lies at (+sx, −sy) · 20 m from the centre;
+  rotate by α = θ · range degrees (counter-clockwise, nearest); centre-crop 512 px; resize to 504 px
+  (Pillow bilinear).
 * Hence ``t = 20 m · (−(sx sin α + sy cos α), sx cos α − sy sin α)`` and R is the rotation by −(90° − α)
-  (the heading points 90° − α clockwise from up). Footprint = 512 · mpp, mpp = 156543.03392 · cos(49.015°)
-  / 2¹⁸ / 2 ≈ 0.196 m.
+  (the heading points 90° − α clockwise from up). mpp = 156543.03392 · cos(49.015°) / 2¹⁸ / 2 ≈ 0.196 m.
+* The release lays its 41 × 41 aerial points over ``KITTI_GRID_SIZE`` = 100.26 units (not the image's
+  512 · mpp = 100.27 m) and turns a solved position into pixels by ``t / 100.26 · 504``, then metres by
+  the pixel size: samples carry that factor (``Sample.aerial_unit_m``).
 
-Depth maps: ``depth_anythingv2_depth/{date}/{drive}/depth/{frame}.png`` (uint16, value / 256 = metres,
-z-depth; resized with nearest neighbour to the ground image's size, as the image itself is resized
-anisotropically).
+The ground image is read with Pillow and resized to 364 × 1232 (Pillow bilinear); the depth maps
+``depth_anythingv2_depth/{date}/{drive}/depth/{frame}.png`` (uint16, value / 256 = metres, z-depth) are
+resized to the same size by nearest neighbour (``inputs.depth.nearest_resize``, as the release's
+``F.interpolate``), as the image itself is resized anisotropically.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
+from PIL import Image
 
 from ..errors import DatasetError
 from ..geometry.cameras import Pinhole
 from ..geometry.pose import Similarity2D, rotation_matrix
-from ..inputs.depth import DepthMap
+from ..inputs.depth import DepthMap, nearest_resize
+from ..inputs.images import resize_rgb
 from ..model.presets import KITTI_METRES_PER_PIXEL_512
-from .datasets import Sample, _read_lines, parse_orientation, read_depth, read_rgb, resize_rgb
+from .datasets import Sample, _read_lines, open_rgb, parse_orientation, read_depth, read_rgb
 
 KITTI_RAW_SIZE_WH = (1242, 375)  # the intrinsics are scaled from this size, as the published code does
 KITTI_TILE_PX = 512
 KITTI_CAMERA_GPS_SHIFT_M = (1.08, 0.26)  # camera ahead of / to the right of the GPS, metres
 KITTI_SHIFT_RANGE_M = 20.0
 KITTI_DEPTH_DIR = "depth_anythingv2_depth"
+KITTI_GRID_SIZE = 100.26  # the release's ``grid_size_h``: the span of its aerial points (see above)
 KITTI_SPLIT_FILES = {"same": "test1_files.txt", "cross": "test2_files.txt", "train": "train_files.txt"}
 
 
@@ -106,48 +113,65 @@ def kitti_camera(fx: float, fy: float, cx: float, cy: float, size_hw: tuple[int,
     return Pinhole(fx * sx, fy * sy, cx * sx, cy * sy, w, h)
 
 
-def _affine(matrix2x2: np.ndarray, offset: np.ndarray) -> np.ndarray:
-    m = np.eye(3)
-    m[:2, :2] = matrix2x2
-    m[:2, 2] = offset
-    return m
+# One step of the KITTI aerial image: (what it does, the Pillow operation).
+AerialStep = tuple[str, Callable[[Image.Image], Image.Image]]
 
 
-def _ccw_about(angle_deg: float, centre: float) -> np.ndarray:
-    """Counter-clockwise (as seen on screen) rotation of the content about (centre, centre), pixel (col, row)."""
-    a = math.radians(angle_deg)
-    rot = np.array([[math.cos(a), math.sin(a)], [-math.sin(a), math.cos(a)]])
-    c = np.array([centre, centre])
-    return _affine(rot, c - rot @ c)
-
-
-def kitti_aerial_transform(
+def kitti_aerial_steps(
     heading_rad: float,
     sx: float,
     sy: float,
     rotation_deg: float,
-    tile_px: int = KITTI_TILE_PX,
-    out_px: int = 504,
     metres_per_pixel: float = KITTI_METRES_PER_PIXEL_512,
     shift_range_m: float = KITTI_SHIFT_RANGE_M,
-) -> np.ndarray:
-    """3 × 3 map from tile pixels to output pixels (col, row; pixel centres at integers) of the published steps.
-
-    Content moves: rotate by −heading (counter-clockwise on screen), move by −(1.08, 0.26) m / mpp, move by
-    (sx, −sy) · shift_range / mpp, rotate by ``rotation_deg`` counter-clockwise, centre-crop 512, resize.
-    """
-    c = (tile_px - 1) / 2.0
-    step_heading = _ccw_about(-math.degrees(heading_rad), c)
-    gps = np.array(KITTI_CAMERA_GPS_SHIFT_M) / metres_per_pixel
-    step_camera = _affine(np.eye(2), -gps)
+    crop_px: int = KITTI_TILE_PX,
+) -> list[AerialStep]:
+    """The release's steps from the tile centred on the GPS to the 512-px aerial image, in their order
+    (method §10; the resize to the model's size follows in :func:`kitti_aerial_image`). Pixel offsets are
+    ``metres / metres_per_pixel`` of the tile; an affine step samples the input at (x + c, y + f)."""
+    gps_x, gps_y = (v / metres_per_pixel for v in KITTI_CAMERA_GPS_SHIFT_M)
     shift_px = shift_range_m / metres_per_pixel
-    step_shift = _affine(np.eye(2), np.array([sx * shift_px, -sy * shift_px]))
-    step_rotate = _ccw_about(rotation_deg, c)
-    crop = (tile_px - KITTI_TILE_PX) / 2.0
-    step_crop = _affine(np.eye(2), np.array([-crop, -crop]))
-    k = out_px / KITTI_TILE_PX
-    step_resize = _affine(np.eye(2) * k, np.full(2, 0.5 * k - 0.5))
-    return step_resize @ step_crop @ step_rotate @ step_shift @ step_camera @ step_heading
+    # the test line's perturbations are negated before they move the image, as the release does
+    move_x, move_y = -sx * shift_px, sy * shift_px
+
+    def translate(dx: float, dy: float) -> Callable[[Image.Image], Image.Image]:
+        return lambda im: im.transform(
+            im.size, Image.Transform.AFFINE, (1, 0, dx, 0, 1, dy), Image.Resampling.BILINEAR
+        )
+
+    return [
+        # degrees as the release computes them (heading / π · 180), to the last bit
+        ("rotate by -heading (nearest)", lambda im: im.rotate(-heading_rad / math.pi * 180)),
+        ("move the camera to the centre (bilinear)", translate(gps_x, gps_y)),
+        ("apply the test shift (bilinear)", translate(move_x, move_y)),
+        ("rotate by theta * range (nearest)", lambda im: im.rotate(rotation_deg)),
+        (f"centre-crop {crop_px} px", lambda im: _centre_crop(im, crop_px)),
+    ]
+
+
+def _centre_crop(image: Image.Image, size_px: int) -> Image.Image:
+    """The central ``size_px`` square, its corner rounded as torchvision's ``center_crop`` rounds it."""
+    w, h = image.size
+    left, top = int(round((w - size_px) / 2.0)), int(round((h - size_px) / 2.0))
+    return image.crop((left, top, left + size_px, top + size_px))
+
+
+def kitti_aerial_image(
+    tile: Image.Image,
+    heading_rad: float,
+    sx: float,
+    sy: float,
+    rotation_deg: float,
+    out_px: int = 504,
+    resize_filter: str = "pillow_bilinear",
+    shift_range_m: float = KITTI_SHIFT_RANGE_M,
+) -> np.ndarray:
+    """The aerial image (out_px, out_px, 3) uint8 of one test line: :func:`kitti_aerial_steps` on the RGB
+    ``tile`` (at least 512 px, centred on the GPS), then resized to ``out_px`` with ``resize_filter``."""
+    image = tile
+    for _, step in kitti_aerial_steps(heading_rad, sx, sy, rotation_deg, shift_range_m=shift_range_m):
+        image = step(image)
+    return resize_rgb(np.asarray(image), (out_px, out_px), resize_filter)
 
 
 def kitti_true_pose(
@@ -171,6 +195,8 @@ class KittiDataset:
         split_file: a split file to use instead of ``root/<test1|test2|train>_files.txt``.
         ground_size_hw: model input size of the ground image (intrinsics are scaled to it).
         aerial_size_px: side of the aerial image (the 512-px crop resized).
+        resize_filter: how the ground and aerial images are resized (``inputs.images.RESIZE_FILTERS``; the
+            release's Pillow bilinear by default).
         depth_dir: depth folder under the root; None gives samples without depth.
         limit: keep only the first ``limit`` samples.
     """
@@ -184,6 +210,7 @@ class KittiDataset:
         split_file: str | Path | None = None,
         ground_size_hw: tuple[int, int] = (364, 1232),
         aerial_size_px: int = 504,
+        resize_filter: str = "pillow_bilinear",
         depth_dir: str | None = KITTI_DEPTH_DIR,
         limit: int | None = None,
         shift_range_m: float = KITTI_SHIFT_RANGE_M,
@@ -200,6 +227,7 @@ class KittiDataset:
         self.orientation_deg = parse_orientation(orientation, "kitti")
         self.ground_size_hw = ground_size_hw
         self.aerial_size_px = aerial_size_px
+        self.resize_filter = resize_filter
         self.depth_dir = depth_dir
         self.shift_range_m = shift_range_m
         lines = _read_lines(self.split_file, "split file")
@@ -229,27 +257,24 @@ class KittiDataset:
             raise IndexError(index)
         e = self.entries[index]
         paths = self.paths(index)
-        ground = resize_rgb(read_rgb(paths["image"]), self.ground_size_hw)
+        ground = resize_rgb(read_rgb(paths["image"]), self.ground_size_hw, self.resize_filter)
         camera = kitti_camera(*read_kitti_intrinsics(paths["calib"]), ground.shape[:2])
         heading = read_kitti_heading_rad(paths["oxts"])
-        tile = read_rgb(paths["satmap"])
-        if tile.shape[0] != tile.shape[1] or tile.shape[0] < KITTI_TILE_PX:
+        tile = open_rgb(paths["satmap"])
+        if tile.width != tile.height or tile.width < KITTI_TILE_PX:
             raise DatasetError(
-                f"{paths['satmap']}: expected a square tile of at least 512 px, got {tile.shape[:2]}"
+                f"{paths['satmap']}: expected a square tile of at least 512 px, got {tile.height}×{tile.width}"
             )
         rotation_deg = e.theta * self.orientation_deg
-        m = kitti_aerial_transform(
+        aerial = kitti_aerial_image(
+            tile,
             heading,
             e.sx,
             e.sy,
             rotation_deg,
-            tile.shape[0],
             self.aerial_size_px,
-            shift_range_m=self.shift_range_m,
-        )
-        size = self.aerial_size_px
-        aerial = cv2.warpAffine(
-            tile, m[:2], (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
+            self.resize_filter,
+            self.shift_range_m,
         )
         depth = None
         if "depth" in paths:
@@ -257,7 +282,7 @@ class KittiDataset:
             if (
                 d.shape != ground.shape[:2]
             ):  # resized with the image (375 × 1242 → 364 × 1232 changes the aspect)
-                d = cv2.resize(d, ground.shape[1::-1], interpolation=cv2.INTER_NEAREST)
+                d = nearest_resize(d, ground.shape[:2])
             depth = DepthMap(d, kind="z", metric=True)
         pose_true = kitti_true_pose(e.sx, e.sy, rotation_deg, self.shift_range_m)
         return Sample(
@@ -265,11 +290,12 @@ class KittiDataset:
             name=e.name,
             ground_rgb=ground,
             aerial_rgb=aerial,
-            aerial_footprint_m=KITTI_TILE_PX * KITTI_METRES_PER_PIXEL_512,
+            aerial_footprint_m=KITTI_GRID_SIZE,
             camera=camera,
             depth=depth,
             pose_true=pose_true,
             prior_heading_aerial_deg=90.0,
+            aerial_unit_m=KITTI_TILE_PX * KITTI_METRES_PER_PIXEL_512 / KITTI_GRID_SIZE,
             meta={
                 "heading_rad": heading,
                 "sx": e.sx,

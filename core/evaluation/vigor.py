@@ -9,13 +9,16 @@ Label conventions (``splits_new``):
   footprint (640 · mpp metres) do not change.
 * Panoramas are north-aligned (north at the centre column) and tiles north up, so with known orientation R = I.
 * Unknown orientation: a fraction ``r ~ U(−o/360, o/360)`` (o = 180) is drawn per sample (seeded here); the
-  panorama and its depth are rolled by ``round(r · W)`` columns (``np.roll``: content moves to higher
-  columns) and the true rotation is the 2-D rotation by ``2π·r`` ([[cos, −sin], [sin, cos]]).
+  panorama and its depth, both at the model's input size, are rolled by ``round(r · W)`` columns of that
+  size (``np.roll``: content moves to higher columns) and the true rotation is the 2-D rotation by ``2π·r``
+  ([[cos, −sin], [sin, cos]]).
 * Same-area: all four cities, ``same_area_balanced_{train,test}.txt``. Cross-area: ``pano_label_balanced.txt``
   of NewYork and Seattle (train) or SanFrancisco and Chicago (test).
 
-Depth maps: ``{City}/unik3d_depth/{stem}.png`` (uint16 millimetres, radial; kept at its own resolution and
-rolled with the panorama).
+Images as the release prepares them (method §10): the panorama and the tile read with Pillow and resized with
+Pillow's bilinear filter (``resize_filter``) to 714 × 1428 and 630 px; the depth map
+``{City}/unik3d_depth/{stem}.png`` (uint16 millimetres, radial) resized to the panorama's input size by
+nearest neighbour (``inputs.depth.nearest_resize``, as the release's ``F.interpolate``); then both rolled.
 """
 
 from __future__ import annotations
@@ -29,8 +32,9 @@ import numpy as np
 from ..errors import DatasetError
 from ..geometry.cameras import Equirectangular
 from ..geometry.pose import Similarity2D, rotation_matrix
-from ..inputs.depth import DepthMap
-from .datasets import Sample, _read_lines, parse_orientation, read_depth, read_rgb, resize_rgb
+from ..inputs.depth import DepthMap, nearest_resize
+from ..inputs.images import resize_rgb
+from .datasets import Sample, _read_lines, parse_orientation, read_depth, read_rgb
 
 VIGOR_CITIES = ("NewYork", "Seattle", "SanFrancisco", "Chicago")
 VIGOR_METRES_PER_PIXEL = {
@@ -74,6 +78,16 @@ def vigor_true_position_m(delta1_px: float, delta2_px: float, city: str) -> np.n
     return np.array([delta1_px * mpp, -delta2_px * mpp])
 
 
+def roll_panorama(
+    ground_rgb: np.ndarray, depth_m: np.ndarray | None, fraction: float
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The panorama (H, W, 3) and its depth (H, W) or None, both at the model's input size, rolled by
+    round(fraction · W) columns (content to higher columns): a yaw of 2π · fraction (method §10)."""
+    shift = int(round(fraction * ground_rgb.shape[1]))
+    rolled = None if depth_m is None else np.roll(depth_m, shift, axis=1)
+    return np.roll(ground_rgb, shift, axis=1), rolled
+
+
 class VigorDataset:
     """VIGOR test (or train) positives with the ``splits_new`` labels; a torch map-style dataset.
 
@@ -85,6 +99,8 @@ class VigorDataset:
         seed: seeds the per-sample roll (the same for a given seed, whatever ``limit`` or worker order).
         ground_size_hw: size the panorama is resized to (the model's input); None keeps the file's size.
         aerial_size_px: side the 640-px tile is resized to.
+        resize_filter: how the panorama and the tile are resized (``inputs.images.RESIZE_FILTERS``; the
+            release's Pillow bilinear by default).
         depth_dir: folder of depth maps inside each city folder; None gives samples without depth.
         limit: keep only the first ``limit`` samples.
         cities: restrict to these cities (default: those of the split).
@@ -100,6 +116,7 @@ class VigorDataset:
         seed: int = 0,
         ground_size_hw: tuple[int, int] | None = (714, 1428),
         aerial_size_px: int = 630,
+        resize_filter: str = "pillow_bilinear",
         depth_dir: str | None = VIGOR_DEPTH_DIR,
         limit: int | None = None,
         cities: tuple[str, ...] | None = None,
@@ -115,6 +132,7 @@ class VigorDataset:
         self.seed = seed
         self.ground_size_hw = ground_size_hw
         self.aerial_size_px = aerial_size_px
+        self.resize_filter = resize_filter
         self.depth_dir = depth_dir
         if cities is None:
             cities = VIGOR_CITIES if split == "same" else VIGOR_CROSS_CITIES["train" if train else "test"]
@@ -166,19 +184,21 @@ class VigorDataset:
             raise IndexError(index)
         e = self.entries[index]
         paths = self.paths(index)
-        ground = resize_rgb(read_rgb(paths["panorama"]), self.ground_size_hw)
-        r = float(self.rolls[index])
-        ground = np.roll(ground, int(round(r * ground.shape[1])), axis=1)
-        depth = None
+        ground = resize_rgb(read_rgb(paths["panorama"]), self.ground_size_hw, self.resize_filter)
+        depth_m = None
         if "depth" in paths:
-            d = read_depth(paths["depth"], "png_mm")
-            depth = DepthMap(np.roll(d, int(round(r * d.shape[1])), axis=1), kind="radial", metric=True)
+            depth_m = read_depth(paths["depth"], "png_mm")
+            if depth_m.shape != ground.shape[:2]:
+                depth_m = nearest_resize(depth_m, ground.shape[:2])
+        r = float(self.rolls[index])
+        ground, depth_m = roll_panorama(ground, depth_m, r)
+        depth = None if depth_m is None else DepthMap(depth_m, kind="radial", metric=True)
         tile = read_rgb(paths["tile"])
         if tile.shape[0] != tile.shape[1]:
             raise DatasetError(
                 f"{paths['tile']}: the tile must be square, got {tile.shape[1]}×{tile.shape[0]}"
             )
-        aerial = resize_rgb(tile, (self.aerial_size_px, self.aerial_size_px))
+        aerial = resize_rgb(tile, (self.aerial_size_px, self.aerial_size_px), self.resize_filter)
         return Sample(
             index=index,
             name=f"{e.city}/panorama/{e.panorama}",

@@ -64,11 +64,17 @@ class DepthMap:
             c = np.floor((np.arange(cols) + 0.5 - shift[0]) * w / cols).astype(int) % w
             out = d[np.ix_(r, c)].astype(np.float64)
         else:
-            t = torch.from_numpy(np.ascontiguousarray(d, dtype=np.float32))[None, None]
-            out = F.interpolate(t, size=(rows, cols), mode="nearest")[0, 0].numpy().astype(np.float64)
+            out = nearest_resize(d, (rows, cols)).astype(np.float64)
         clip = self.max_depth if self.max_depth is not None else max_depth
         out[~np.isfinite(out) | (out <= 0) | (out >= clip)] = np.nan
         return out
+
+
+def nearest_resize(depth: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
+    """``depth`` (H, W) resized to ``size_hw`` (rows, cols) by torch's nearest neighbour, as the published
+    code resizes depth (method §5, §10): output pixel i takes source pixel floor(i · H / rows). Float32."""
+    t = torch.from_numpy(np.ascontiguousarray(depth, dtype=np.float32))[None, None]
+    return F.interpolate(t, size=tuple(size_hw), mode="nearest")[0, 0].numpy()
 
 
 @runtime_checkable

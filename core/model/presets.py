@@ -38,6 +38,10 @@ class Preset:
         temperature: dual-softmax temperature τ.
         published_grid: bearings of ground tokens follow the published grid convention (method §5).
         fov_deg: horizontal field of view used when a pinhole photo gives no intrinsics.
+        resize_filter: how images are resized to the input sizes (``inputs.images.RESIZE_FILTERS``): ``area``
+            (ours) or ``pillow_bilinear`` (the published models, as the release resizes them).
+        fp16_backbone: on CUDA the whole backbone is cast to fp16, weights and activations, as the release runs
+            it (the published models); otherwise fp16 autocast there. The CPU always runs float32.
         confidence_min_ratios: camera kind → (medium, high), the lowest inlier ratio of those confidence
             classes for this model, calibrated on held-out data (:meth:`confidence_min_ratios_for`).
     """
@@ -58,6 +62,8 @@ class Preset:
     temperature: float = 0.1
     published_grid: bool = True
     fov_deg: float = 90.0
+    resize_filter: str = "area"
+    fp16_backbone: bool = False
     confidence_min_ratios: dict = field(default_factory=dict, compare=False, hash=False)
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
@@ -104,6 +110,8 @@ VIGOR = Preset(
     aerial_footprint_m=72.0,
     max_depth_m=35.0,
     depth_kind="radial",
+    resize_filter="pillow_bilinear",
+    fp16_backbone=True,
 )
 
 # KITTI: zoom-18 tiles at latitude 49.015°, 2x scale, 512 px cropped, resized to 504 px.
@@ -117,6 +125,8 @@ KITTI = Preset(
     max_depth_m=40.0,
     depth_kind="z",
     aerial_heading_aligned=True,
+    resize_filter="pillow_bilinear",
+    fp16_backbone=True,
 )
 
 PRESETS: dict[str, Preset] = {p.name: p for p in (VIGOR, KITTI)}  # the published models (types.py)
@@ -136,6 +146,8 @@ def demo_preset() -> Preset:
         aerial_footprint_m=72.0,
         max_depth_m=35.0,
         published_grid=False,
+        resize_filter="area",
+        fp16_backbone=False,
         extra={"frozen_backbone": True},
     )
 

@@ -45,6 +45,12 @@ POLISH_RADII_M = (2.5, 1.5, 1.0)
 # (docs/experiments.md, the failure study). The polish and the refinement use every token again.
 NEAR_GROUND_M = 5.0
 
+# How RANSAC's kept hypothesis is refined on its inliers (``SolverConfig.refinement``):
+# "published": the release's rule (method §6, §10): while the inlier count of the pose being refined grows,
+#   re-solve on its inliers and replace it by the re-solve, unchecked;
+# "checked": a re-solve is kept only when its own inlier count grows (and its scale is in ``scale_range``).
+REFINEMENTS: tuple[str, ...] = ("published", "checked")
+
 
 @dataclass(frozen=True)
 class SolverConfig:
@@ -61,7 +67,11 @@ class SolverConfig:
       β = 5 / soft_threshold_m, over its round's sample.
     * ``inlier_threshold_m`` (2.5 m): residual below which a correspondence is an inlier (the refinement,
       the inlier count and the ratio).
-    * ``refinements`` (4): re-solves on the inliers at most, each kept only if the inlier count grows.
+    * ``refinements`` (4): re-solves on the inliers at most.
+    * ``refinement`` ("published"): the rule of those re-solves (``REFINEMENTS``): "published" replaces the
+      pose by the re-solve on its inliers while the inlier count of the pose being refined grows (≥ 3 and
+      more than the step before; 3 before the first step), without checking the re-solve; "checked" keeps a
+      re-solve only when its own inlier count grows (:func:`loc2.core.solver.ransac.refine_pose`).
     * ``with_scale`` (True): scale-aware alignment (needed for relative depth).
     * ``ransac`` (True): False solves once, weighted by P, on ``direct_samples`` correspondences
       (:func:`loc2.core.solver.ransac.direct_pose`; faster, less robust; the options below do not apply).
@@ -93,6 +103,7 @@ class SolverConfig:
     soft_threshold_m: float = 5.0
     inlier_threshold_m: float = 2.5
     refinements: int = 4
+    refinement: str = "published"
     with_scale: bool = True
     ransac: bool = True
     direct_samples: int = 1024
@@ -102,6 +113,10 @@ class SolverConfig:
     polish_radii_m: tuple[float, ...] = ()
     likelihood: bool = False
     likelihood_unit_scale: bool = False
+
+    def __post_init__(self):
+        if self.refinement not in REFINEMENTS:
+            raise ValueError(f"unknown refinement {self.refinement!r}; use one of {', '.join(REFINEMENTS)}")
 
     def for_photo(self, metric_depth: bool, panorama: bool, flat_ground: bool) -> SolverConfig:
         """The options that apply to one photo: the scale gate needs depth in metres (depth maps, flat
@@ -122,6 +137,7 @@ class SolverConfig:
 
 PUBLISHED = SolverConfig()
 PRECISE = SolverConfig(
+    refinement="checked",
     dense_grids=True,
     scale_range=METRIC_SCALE_RANGE,
     choose_beyond_m=NEAR_GROUND_M,

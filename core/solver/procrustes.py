@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from ..geometry.pose import Similarity2D
 from ..model.runtime import fixed_order_sum
 
 RANK_EPS = 1e-6  # relative size of the smaller singular value of H below which H counts as rank-deficient
@@ -97,3 +98,18 @@ def _rotation(h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def scale_allowed(s: torch.Tensor, scale_range: tuple[float, float] | None) -> bool:
     """Whether one alignment's scale lies in ``scale_range`` (always, when there is none)."""
     return scale_range is None or scale_range[0] <= float(s) <= scale_range[1]
+
+
+def solved_pose(
+    src: torch.Tensor,
+    dst: torch.Tensor,
+    weights: torch.Tensor,
+    with_scale: bool,
+    scale_range: tuple[float, float] | None,
+) -> Similarity2D | None:
+    """One weighted closed form (:func:`weighted_procrustes`, points (N, 2) metres, weights (N,)) as a pose
+    ``dst ≈ s·R·src + t``; None when it is degenerate or its scale lies outside ``scale_range``."""
+    R, t, s, ok = weighted_procrustes(src, dst, weights, with_scale)
+    if not bool(ok) or not scale_allowed(s, scale_range):
+        return None
+    return Similarity2D(R, t, s)

@@ -21,7 +21,7 @@ import torch
 from ..geometry.pose import Similarity2D
 from ..model.runtime import fixed_order_sum
 from .config import PUBLISHED, SolverConfig
-from .procrustes import scale_allowed, weighted_procrustes
+from .procrustes import solved_pose, weighted_procrustes
 from .refine import MAX_SHIFT_M, maximum_likelihood_pose, polish_pose
 from .sampling import CorrespondenceSampler, minimal_sets, sample_correspondences
 
@@ -127,6 +127,7 @@ def ransac_pose(
         config.with_scale,
         config.minimal_set,
         config.scale_range,
+        config.refinement,
     )
     if config.polish_radii_m:
         pose = polish_pose(
@@ -263,25 +264,73 @@ def refine_pose(
     with_scale: bool = True,
     minimal_count: int = 3,
     scale_range: tuple[float, float] | None = None,
+    rule: str = "published",
 ) -> tuple[Similarity2D, torch.Tensor, torch.Tensor]:
-    """Refine: re-solve on the hard inliers (within ``inlier_threshold_m``) up to ``refinements`` times,
-    keeping a refinement only when the inlier count grows and is at least ``minimal_count`` (and its scale
-    lies in ``scale_range`` when one is given). ``src``/``dst`` (N, 2): ground and aerial points.
+    """Refine: re-solve on the hard inliers (within ``inlier_threshold_m``) up to ``refinements`` times.
+    ``src``/``dst`` (N, 2): ground and aerial points (metres); ``rule`` (``config.REFINEMENTS``):
 
-    Returns (the kept pose, its residuals (N,), its inlier mask (N,)).
+    * ``published`` (the release, method §6 and §10): step k counts the inliers of the current pose; when
+      that count is at least ``minimal_count`` and larger than the previous step's (``minimal_count`` before
+      the first step), the pose is replaced by the weighted re-solve on them, unchecked; otherwise the
+      refinement stops. So the pose returned after the last step was never counted. (A degenerate re-solve,
+      which the release would keep as a meaningless pose, stops it too; and with ``scale_range`` one outside
+      the range.)
+    * ``checked``: a re-solve is kept only when its own inlier count is larger than the current pose's and at
+      least ``minimal_count`` (and its scale lies in ``scale_range``); otherwise the refinement stops.
+
+    Returns (the pose, its residuals (N,) metres, its inlier mask (N,)).
     """
+    settings = _RefineSettings(inlier_threshold_m, refinements, with_scale, minimal_count, scale_range)
+    if rule == "checked":
+        return _refine_checked(src, dst, pose, settings)
+    if rule != "published":
+        raise ValueError(f"unknown refinement rule {rule!r}")
+    pose = _refine_published(src, dst, pose, settings)
     residual = _residuals(src, dst, pose)
-    mask = residual < inlier_threshold_m
-    for _ in range(refinements):
-        R_n, t_n, s_n, ok = weighted_procrustes(src, dst, mask.float(), with_scale)
-        if not bool(ok):
+    return pose, residual, residual < inlier_threshold_m
+
+
+class _RefineSettings(NamedTuple):
+    """The options of :func:`refine_pose` (metres; counts)."""
+
+    inlier_threshold_m: float
+    refinements: int
+    with_scale: bool
+    minimal_count: int
+    scale_range: tuple[float, float] | None
+
+
+def _refine_published(
+    src: torch.Tensor, dst: torch.Tensor, pose: Similarity2D, settings: _RefineSettings
+) -> Similarity2D:
+    """The release's refinement (:func:`refine_pose`, rule ``published``): the refined pose."""
+    previous = settings.minimal_count
+    for _ in range(settings.refinements):
+        mask = _residuals(src, dst, pose) < settings.inlier_threshold_m
+        count = int(mask.sum())
+        if count < settings.minimal_count or count <= previous:
             break
-        new = Similarity2D(R_n, t_n, s_n)
+        previous = count
+        new = solved_pose(src, dst, mask.float(), settings.with_scale, settings.scale_range)
+        if new is None:
+            break
+        pose = new
+    return pose
+
+
+def _refine_checked(
+    src: torch.Tensor, dst: torch.Tensor, pose: Similarity2D, settings: _RefineSettings
+) -> tuple[Similarity2D, torch.Tensor, torch.Tensor]:
+    """Our refinement (:func:`refine_pose`, rule ``checked``): (pose, residuals, inlier mask)."""
+    residual = _residuals(src, dst, pose)
+    mask = residual < settings.inlier_threshold_m
+    for _ in range(settings.refinements):
+        new = solved_pose(src, dst, mask.float(), settings.with_scale, settings.scale_range)
+        if new is None:
+            break
         residual_n = _residuals(src, dst, new)
-        mask_n = residual_n < inlier_threshold_m
-        if int(mask_n.sum()) <= int(mask.sum()) or int(mask_n.sum()) < minimal_count:
-            break
-        if not scale_allowed(s_n, scale_range):
+        mask_n = residual_n < settings.inlier_threshold_m
+        if int(mask_n.sum()) <= int(mask.sum()) or int(mask_n.sum()) < settings.minimal_count:
             break
         pose, residual, mask = new, residual_n, mask_n
     return pose, residual, mask

@@ -27,7 +27,7 @@ import torch
 
 from ..geometry.pose import Similarity2D, rotation_matrix
 from ..model.runtime import fixed_order_sum
-from .procrustes import scale_allowed, weighted_procrustes
+from .procrustes import scale_allowed, solved_pose, weighted_procrustes
 
 # Kernel widths of the EM stages, metres (the aerial grid of the demo and published models is 1.6-1.8 m).
 SIGMAS_M = (2.0, 1.0, 0.6)
@@ -71,10 +71,10 @@ def polish_pose(
         near = (pose.apply(src) - dst).norm(dim=-1) < radius
         if int(near.sum()) < min_pairs:
             break
-        R_n, t_n, s_n, ok = weighted_procrustes(src[near], dst[near], w[near], with_scale)
-        if not bool(ok) or not scale_allowed(s_n, scale_range):
+        new = solved_pose(src[near], dst[near], w[near], with_scale, scale_range)
+        if new is None:
             break
-        pose = Similarity2D(R_n, t_n, s_n)
+        pose = new
     return pose
 
 

@@ -175,7 +175,8 @@ def test_vigor_known_orientation_ground_truth_by_hand(vigor_root):
     assert s.ground_rgb.shape == (64, 128, 3) and s.aerial_rgb.shape == (630, 630, 3)
     assert isinstance(s.camera, Equirectangular) and (s.camera.width, s.camera.height) == (128, 64)
     assert s.depth.kind == "radial" and s.depth.metric
-    np.testing.assert_allclose(s.depth.depth_m[-1, :3], [5.0, 5.01, 5.02], atol=1e-6)
+    # the 128 × 256 depth map is resized to the panorama's 64 × 128 by nearest neighbour (column j ← 2j)
+    np.testing.assert_allclose(s.depth.depth_m[-1, :3], [5.0, 5.02, 5.04], atol=1e-6)
     assert np.isnan(s.depth.depth_m[0]).all()  # zero = invalid
 
 

@@ -82,7 +82,8 @@ class TruthOracle:
             heading = s.pose_true.R @ np.array([-1.0, 0.0])
             across = np.array([-heading[1], heading[0]])
             along_m, across_m, dyaw = offsets[i]
-            t = s.pose_true.t + along_m * heading + across_m * across
+            # in the frame the sample's aerial points are laid out in (KITTI: units of 100.26 / 100.27 m)
+            t = (s.pose_true.t + along_m * heading + across_m * across) / s.aerial_unit_m
             self.table[self._key(s.ground_rgb, s.aerial_rgb)] = (
                 _result(t, rotation_matrix(math.radians(dyaw)) @ s.pose_true.R) if dyaw is not None else None
             )
@@ -124,7 +125,9 @@ def test_pose_errors_by_hand():
         Similarity2D(R_true, np.array([-2.0, 1.0])),
     )
     assert e["position_error_m"] == pytest.approx(5.0)
-    assert e["longitudinal_error_m"] == pytest.approx(4.0) and e["lateral_error_m"] == pytest.approx(3.0)
+    assert e["along_heading_error_m"] == pytest.approx(4.0) and e["across_heading_error_m"] == pytest.approx(
+        3.0
+    )
     assert e["yaw_true_deg"] == pytest.approx(-90.0) and e["yaw_error_deg"] == pytest.approx(10.0)
     # yaw folded into [0, 180]: 170° against −170° is 20°
     e = pose_errors(
@@ -134,12 +137,39 @@ def test_pose_errors_by_hand():
     assert e["yaw_error_deg"] == pytest.approx(20.0)
 
 
+@pytest.mark.parametrize(
+    ("heading_deg", "paper_lateral", "paper_longitudinal", "along", "across"),
+    [
+        # heading east (α = 0, yaw −90°): h = (−1, 0); the paper's longitudinal is the row (north-south) error,
+        # which is across the vehicle; its lateral is the column error, along the vehicle
+        (90.0, 4.0, 3.0, 4.0, 3.0),
+        # heading north (α = 90°, yaw 0°): h = (0, 1); longitudinal = |dy| (columns: across), lateral = |dx| (along)
+        (0.0, 3.0, 4.0, 3.0, 4.0),
+        # heading north-east (yaw −45°): h = (−√½, √½); here the two conventions agree
+        (45.0, 7 / math.sqrt(2), 1 / math.sqrt(2), 1 / math.sqrt(2), 7 / math.sqrt(2)),
+    ],
+)
+def test_kitti_splits_by_hand(heading_deg, paper_lateral, paper_longitudinal, along, across):
+    """One error (dx, dy) = (3, 4) m (rows down, columns right) split the paper's way (method §10:
+    longitudinal = |dx·h₀ + dy·h₁|, lateral = |h₀·dy − h₁·dx|, h = (sin ψ, cos ψ)) and along / across the
+    true heading, by hand."""
+    true = Similarity2D.from_heading(heading_deg, np.array([10.0, -20.0]))
+    pred = Similarity2D(true.R, true.t + np.array([3.0, 4.0]))
+    e = pose_errors(pred, true)
+    assert e["yaw_true_deg"] == pytest.approx(-heading_deg)
+    assert e["paper_lateral_error_m"] == pytest.approx(paper_lateral)
+    assert e["paper_longitudinal_error_m"] == pytest.approx(paper_longitudinal)
+    assert e["along_heading_error_m"] == pytest.approx(along)
+    assert e["across_heading_error_m"] == pytest.approx(across)
+    assert e["position_error_m"] == pytest.approx(5.0)
+
+
 def test_vigor_dot_oracle_end_to_end(vigor_root):
     """Readers' t and R agree with what the images show: the only error left is the oracle's offset."""
     ds = VigorDataset(vigor_root, "same", "unknown", seed=5, ground_size_hw=None)
     report = evaluate(DotOracle((0.6, -0.8), 3.0), ds, dataset_name="vigor")
     m = report.metrics
-    assert m["count"] == 4 and m["failed"] == 0
+    assert m["count"] == 4 and m["with_pose"] == 4 and m["without_pose"] == 0
     for o in report.outcomes:
         assert o.position_error_m == pytest.approx(1.0, abs=0.2)
         assert o.yaw_error_deg == pytest.approx(3.0, abs=2.0)
@@ -163,12 +193,24 @@ def test_kitti_metrics_by_hand(kitti_root):
     pos = [math.hypot(a, b) for a, b, _ in offsets]
     assert m["position_error_m"]["mean"] == pytest.approx(np.mean(pos))
     assert m["position_error_m"]["median"] == pytest.approx(np.median(pos))
-    assert m["longitudinal_error_m"]["mean"] == pytest.approx((0.5 + 3.0 + 7.0) / 3)
-    assert m["longitudinal_error_m"]["recall@1m"] == pytest.approx(1 / 3)
-    assert m["longitudinal_error_m"]["recall@5m"] == pytest.approx(2 / 3)
-    assert m["lateral_error_m"]["median"] == pytest.approx(0.6)
-    assert m["lateral_error_m"]["recall@1m"] == pytest.approx(2 / 3)
-    assert m["lateral_error_m"]["recall@5m"] == pytest.approx(1.0)
+    assert m["along_heading_error_m"]["mean"] == pytest.approx((0.5 + 3.0 + 7.0) / 3)
+    assert m["along_heading_error_m"]["recall@1m"] == pytest.approx(1 / 3)
+    assert m["along_heading_error_m"]["recall@5m"] == pytest.approx(2 / 3)
+    assert m["across_heading_error_m"]["median"] == pytest.approx(0.6)
+    assert m["across_heading_error_m"]["recall@1m"] == pytest.approx(2 / 3)
+    assert m["across_heading_error_m"]["recall@5m"] == pytest.approx(1.0)
+    # the paper's columns, each sample's from its own errors (test_kitti_splits_by_hand pins the formula)
+    for o in report.outcomes:
+        e = pose_errors(
+            Similarity2D(np.eye(2), np.asarray(o.t_pred_m)),
+            Similarity2D.from_heading(-o.yaw_true_deg, np.asarray(o.t_true_m)),
+        )
+        assert o.paper_longitudinal_error_m == pytest.approx(e["paper_longitudinal_error_m"])
+    paper_lon = [o.paper_longitudinal_error_m for o in report.outcomes]
+    assert m["paper_longitudinal_error_m"]["mean"] == pytest.approx(np.mean(paper_lon))
+    assert m["paper_lateral_error_m"]["median"] == pytest.approx(
+        np.median([o.paper_lateral_error_m for o in report.outcomes])
+    )
     assert m["yaw_error_deg"]["mean"] == pytest.approx((0.5 + 3 + 10) / 3)
     assert m["yaw_error_deg"]["median"] == pytest.approx(3.0)
     assert m["yaw_error_deg"]["recall@1deg"] == pytest.approx(1 / 3)
@@ -177,18 +219,22 @@ def test_kitti_metrics_by_hand(kitti_root):
     assert "| paper | 1.13 | 0.77 |" in table and "33.33%" in table and "66.67%" in table
 
 
-def test_failure_is_scored_at_the_prior(kitti_root, vigor_root):
+def test_samples_without_a_pose_are_left_out_and_counted(kitti_root, vigor_root):
+    """As the release: a sample without a pose is not scored at the prior; it is counted and left out."""
     ds = KittiDataset(kitti_root, "same", 10, ground_size_hw=(91, 308), aerial_size_px=126)
-    report = evaluate(TruthOracle(ds, [(0, 0, 0), (0, 0, None), (0, 0, 0)]), ds, dataset_name="kitti")
-    failed = report.outcomes[1]
-    s = ds[1]
-    assert failed.status == "no_pose" and report.metrics["failed"] == 1
-    assert failed.position_error_m == pytest.approx(np.linalg.norm(s.pose_true.t))
-    assert failed.yaw_error_deg == pytest.approx(abs(s.meta["rotation_deg"]))  # prior: heading east, α off
-    assert report.metrics["position_error_m"]["median"] == pytest.approx(0.0)
+    report = evaluate(TruthOracle(ds, [(1.0, 0, 0), (0, 0, None), (3.0, 0, 0)]), ds, dataset_name="kitti")
+    assert report.ransac is False  # KITTI's published solver by default
+    m = report.metrics
+    without = report.outcomes[1]
+    assert without.status == "no_pose" and not without.has_pose and math.isnan(without.position_error_m)
+    assert m["count"] == 3 and m["with_pose"] == 2 and m["without_pose"] == 1
+    # scored at the prior it would have added ‖t‖ (several metres); left out, the mean is (1 + 3) / 2
+    assert m["position_error_m"]["mean"] == pytest.approx(2.0, abs=1e-3)
+    assert m["along_heading_error_m"]["recall@5m"] == pytest.approx(1.0)
+    assert "2 with a pose (1 without one" in markdown_table(report)
     v = VigorDataset(vigor_root, "same", "known", ground_size_hw=(32, 64), aerial_size_px=64)
     rep = evaluate(TruthOracle(v, [(0, 0, None)] * 4), v, dataset_name="vigor")
-    assert [o.yaw_error_deg for o in rep.outcomes] == [0.0] * 4  # prior north = truth with known orientation
+    assert rep.metrics["without_pose"] == 4 and math.isnan(rep.metrics["position_error_m"]["median"])
 
 
 def test_json_and_markdown_outputs(kitti_root, tmp_path):
@@ -204,13 +250,25 @@ def test_json_and_markdown_outputs(kitti_root, tmp_path):
     assert data["paper"]["position_error_m"] == {"mean": 1.13, "median": 0.77}
     assert len(data["samples"]) == 3 and data["samples"][0]["name"].endswith("0000000000.png")
     assert math.isnan(report.outcomes[0].scale) is False
-    assert "without RANSAC" in (tmp_path / "r.md").read_text()
+    md = (tmp_path / "r.md").read_text()
+    assert "without RANSAC" in md
+    # both splits, under names that cannot be confused, each documented
+    assert "the paper's columns in the release's convention" in md and "| along-heading mean (m) |" in md
+    assert "release's convention" in data["kitti_splits"]["paper_lateral_error_m"]
 
 
 @pytest.fixture(scope="module")
 def tiny_localizer():
     torch.manual_seed(0)
     return Localizer.from_preset(TINY_KITTI, device="cpu")
+
+
+def test_fp16_backbone_only_on_cuda(tiny_localizer):
+    """The published presets ask for the release's fp16 backbone; the CPU path stays float32."""
+    assert TINY_KITTI.fp16_backbone and tiny_localizer.fp16_backbone is False
+    assert {p.dtype for p in tiny_localizer.backbone.parameters()} == {torch.float32}
+    forced = Localizer(TINY_KITTI, tiny_localizer.backbone, tiny_localizer.matcher, "cpu", fp16_backbone=True)
+    assert forced.fp16_backbone is False
 
 
 def test_batched_path_matches_one_by_one(kitti_root, tiny_localizer):
@@ -253,7 +311,6 @@ def test_cli_eval_with_a_checkpoint(kitti_root, tiny_localizer, tmp_path, capsys
         "2",
         "--batch-size",
         "2",
-        "--no-ransac",
         "--json",
         str(out_json),
         "--markdown",
@@ -264,6 +321,13 @@ def test_cli_eval_with_a_checkpoint(kitti_root, tiny_localizer, tmp_path, capsys
     data = json.loads(out_json.read_text())
     assert data["metrics"]["count"] == 2 and data["dataset"] == "kitti" and data["ransac"] is False
     assert data["config"]["limit"] == 2 and data["config"]["checkpoint"] == str(ckpt)
+    # KITTI's published protocol without a flag: one weighted solve on 1,024 draws; fp32 on the CPU
+    assert data["config"]["solver"]["ransac"] is False and data["config"]["solver"]["direct_samples"] == 1024
+    assert data["config"]["fp16_backbone"] is False and data["config"]["resize_filter"] == "pillow_bilinear"
+    assert "paper_lateral_error_m" in data["metrics"] and "along_heading_error_m" in data["metrics"]
+    assert set(data["kitti_splits"]) == {
+        "paper_lateral_error_m", "paper_longitudinal_error_m", "across_heading_error_m", "along_heading_error_m",
+    }  # fmt: skip
     assert "KITTI same-area" in capsys.readouterr().out and out_md.is_file()
 
 
@@ -292,7 +356,7 @@ def test_cli_eval_errors(kitti_root, vigor_root, tiny_localizer, tmp_path, capsy
 def test_summarize_empty_and_vigor_keys():
     m = summarize([], "vigor")
     assert m["count"] == 0 and math.isnan(m["position_error_m"]["mean"])
-    assert "lateral_error_m" not in m
+    assert m["without_pose"] == 0 and "paper_lateral_error_m" not in m and "along_heading_error_m" not in m
     with pytest.raises(Loc2Error, match="no depth map"):
         from loc2.core.evaluation.inference import _depth_of
 

@@ -40,7 +40,7 @@ def test_precise_adds_to_the_published_protocol_only():
         if getattr(PRECISE, f.name) != getattr(PUBLISHED, f.name)
     }
     assert additions == {
-        "dense_grids", "scale_range", "choose_beyond_m", "polish_radii_m", "likelihood", "likelihood_unit_scale",
+        "refinement", "dense_grids", "scale_range", "choose_beyond_m", "polish_radii_m", "likelihood", "likelihood_unit_scale",
     }  # fmt: skip
     assert PRECISE.scale_range == METRIC_SCALE_RANGE == (0.8, 1.25)
     assert PRECISE.polish_radii_m == POLISH_RADII_M and PRECISE.choose_beyond_m == NEAR_GROUND_M == 5.0

@@ -116,6 +116,7 @@ def test_polish_averages_over_all_matches():
                 hypotheses_per_round=20,
                 scale_range=(0.8, 1.25),
                 polish_radii_m=polish,
+                refinement="checked",  # the precise solver's refinement, which the polish follows
             )
             est = ransac_pose(P, aerial, ground, config, generator=torch.Generator().manual_seed(seed))
             dists.append(float((est.pose.t - true_t).norm()))
