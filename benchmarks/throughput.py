@@ -29,6 +29,7 @@ CONFIGS: dict[str, tuple[str, tuple[int, int], int]] = {
     "kitti": ("kitti", (364, 1232), 504),
     "vigor-half": ("vigor", (350, 700), 308),
     "kitti-half": ("kitti", (182, 616), 252),
+    "tiny": ("vigor", (112, 224), 112),  # a smoke test of the code path (benchmarks/gpu_check.py --quick)
 }
 STAGES = ("backbone_ground", "backbone_aerial", "heads", "solver", "solver_direct")
 
