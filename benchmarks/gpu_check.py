@@ -16,15 +16,13 @@ from __future__ import annotations
 import argparse
 import csv
 import math
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from limits import matmul_limit_s, tokens_of, vit_flops  # noqa: E402
-from throughput import CONFIGS, STAGES, run_isolated  # noqa: E402
+from loc2.benchmarks.limits import matmul_limit_s, tokens_of, vit_flops
+from loc2.benchmarks.throughput import CONFIGS, STAGES, run_isolated
 
 # dense bf16 tensor-core peaks (TFLOP/s, without sparsity) of the GPUs these checks expect, from the vendors'
 # data sheets; another GPU is judged against its measured bf16 matmul rate only

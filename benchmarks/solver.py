@@ -184,6 +184,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--problems", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--clock", choices=list(CLOCK), default="wall", help="cpu: process CPU time")
     parser.add_argument(
         "--quick", action="store_true", help="a small P (441 × 1,300), 2 rounds: a smoke test"
     )

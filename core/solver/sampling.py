@@ -14,7 +14,7 @@ import torch
 
 from ..model.runtime import fixed_order_sum
 
-SAMPLER_BLOCK = 64  # entries of a row of P per block of the sampler's two-level cumulative sum
+SAMPLER_BLOCK = 32  # entries of a row of P per block of the sampler's two-level cumulative sum
 HEAVY_SHARE = 4  # an entry is heavy above total / (HEAVY_SHARE · count): at most HEAVY_SHARE · count of them
 _CHUNK_ENTRIES = 1 << 20  # entries of P a full pass over it handles at a time (its temporaries' size)
 _BLOCKS_AT_ONCE = 1 << 13  # blocks the sampler sums entry by entry at a time (~10 temporaries of 4 MB)
@@ -50,8 +50,8 @@ class CorrespondenceSampler:
     the heavy entries (:meth:`draw_rounds`).
 
     P (A, G) is read in place (a copy only when it is not float32 or has negative entries): the sampler
-    keeps a float32 sum per block of ``SAMPLER_BLOCK`` entries of a row (1/64 of P's size) and their float64
-    cumulative sum, and reads a block entry by entry (float64) only where a draw lands, so each draw is the
+    keeps a float32 sum and maximum per block of ``SAMPLER_BLOCK`` entries of a row and the float64
+    cumulative sums of all and of the light blocks (together about a fifth of P's size), and reads a block entry by entry (float64) only where a draw lands, so each draw is the
     inverse CDF of all of P without a P-sized cumulative sum. ``columns`` (G,) bool: only these ground
     tokens are drawn (the others as if their column of P were 0), without a masked copy of P.
     Which random numbers are drawn depends on P, the count and the seed only, never on the thread count.
