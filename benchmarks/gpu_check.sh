@@ -34,19 +34,19 @@ echo "== throughput and backbone (random weights)"
 
 echo "== loc2 localize on a synthetic city"
 PHOTOS=$([ "$QUICK" = 1 ] && echo 1 || echo 50)
-"${LOC2[@]}" demo --city-only --panoramas "$PHOTOS" --pinhole 0 --out "$WORK" > /dev/null
+"${LOC2[@]}" demo --city-only --panoramas "$PHOTOS" --pinhole 0 --out "$WORK" > /dev/null 2>&1
 CITY="$WORK/city"
 mkdir -p "$WORK/cpu_photos"
 for photo in $(ls "$CITY/photos" | head -n 3); do cp "$CITY/photos/$photo" "$WORK/cpu_photos/"; done
 COMMON=(--ortho "$CITY/ortho.tif" --solver published --seed 7)
 t0=$SECONDS
 if [ "$QUICK" = 1 ]; then
-  OMP_NUM_THREADS=1 "${LOC2[@]}" localize "${COMMON[@]}" --images "$CITY/photos" --device cpu --out "$WORK/device.csv" > /dev/null
+  OMP_NUM_THREADS=1 "${LOC2[@]}" localize "${COMMON[@]}" --images "$CITY/photos" --device cpu --out "$WORK/device.csv" > /dev/null 2>&1
 else
-  "${LOC2[@]}" localize "${COMMON[@]}" --images "$CITY/photos" --device "$DEVICE" --out "$WORK/device.csv" > /dev/null
+  "${LOC2[@]}" localize "${COMMON[@]}" --images "$CITY/photos" --device "$DEVICE" --out "$WORK/device.csv" > /dev/null 2>&1
 fi
 echo "$PHOTOS photos localized on $DEVICE in $((SECONDS - t0)) s (model loading included)"
-OMP_NUM_THREADS=2 "${LOC2[@]}" localize "${COMMON[@]}" --images "$WORK/cpu_photos" --device cpu --out "$WORK/cpu.csv" > /dev/null
+OMP_NUM_THREADS=2 "${LOC2[@]}" localize "${COMMON[@]}" --images "$WORK/cpu_photos" --device cpu --out "$WORK/cpu.csv" > /dev/null 2>&1
 if [ "$QUICK" = 1 ]; then
   "$PY" benchmarks/gpu_check.py compare "$WORK/device.csv" "$WORK/cpu.csv" --tolerance-m 0 --tolerance-deg 0
 else
