@@ -250,12 +250,15 @@ def score_hypotheses(
     rows = rows.view(rounds, 2 * per_round, 5)
     columns = torch.cat([src, torch.ones_like(src[..., :1]), dst], dim=-1).transpose(1, 2).contiguous()
     out = torch.empty(rounds, per_round, device=src.device)
+    at_once = (
+        _SCORED_AT_ONCE if src.device.type == "cpu" else per_round
+    )  # a GPU: whole rounds, fewer launches
     for r in range(rounds):
-        for h in range(0, per_round, _SCORED_AT_ONCE):
-            square = (rows[r, 2 * h : 2 * (h + _SCORED_AT_ONCE)] @ columns[r]).square_()
+        for h in range(0, per_round, at_once):
+            square = (rows[r, 2 * h : 2 * (h + at_once)] @ columns[r]).square_()
             residual = square.view(-1, 2, columns.shape[-1]).sum(1).sqrt_()
             # sigmoid(β(soft − residual)) = 1 / (1 + exp(β·residual − β·soft)): see _sigmoid_
-            out[r, h : h + _SCORED_AT_ONCE] = (
+            out[r, h : h + at_once] = (
                 residual.mul_(beta).sub_(beta * soft_threshold_m).exp_().add_(1.0).reciprocal_().sum(-1)
             )
     return out
