@@ -46,7 +46,9 @@ def photos_per_second(device: str, quick: bool) -> list[dict]:
     for name in configs:
         for batch in batches:
             # quick (the CPU): one thread, so that a machine shared with other jobs does not stall it
-            row = run_isolated(name, device, 1 if quick else 3, 0 if quick else 1, batch, 1 if quick else None)
+            row = run_isolated(
+                name, device, 1 if quick else 3, 0 if quick else 1, batch, 1 if quick else None
+            )
             if "error" in row:
                 print(f"{name} batch {batch}: {row['error']}", flush=True)
                 continue
