@@ -238,6 +238,7 @@ def main(argv: list[str] | None = None) -> dict:
         "ours_s": mean_ours,
         "theirs_errors": theirs_e,
         "ours_errors": ours_e,
+        "ours6_errors": ours6_e,
     }
 
 
