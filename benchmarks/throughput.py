@@ -11,7 +11,9 @@ memory is its own: peak RSS (Linux ``ru_maxrss``, model weights included) and, o
     python -m loc2.benchmarks.throughput [--configs vigor kitti vigor-half kitti-half] [--device auto]
         [--repeats 1] [--warmup 0] [--batch 1] [--threads N]
 
-CPU: use ``--repeats 1`` (a published-size VIGOR photo takes minutes on two cores). GPU: e.g.
+The limit: each ViT-L backbone stage against the same forward's matrix products timed alone at the same
+shapes in the same process (``benchmarks/limits.py``: FLOPs ÷ this machine's measured matmul rate), and the
+achieved fraction of it. CPU: use ``--repeats 1`` (a published-size VIGOR photo takes minutes on two cores). GPU: e.g.
 ``--repeats 10 --warmup 2 --batch 8`` (backbone and heads batched, solver per photo).
 """
 
@@ -29,6 +31,7 @@ CONFIGS: dict[str, tuple[str, tuple[int, int], int]] = {
     "kitti": ("kitti", (364, 1232), 504),
     "vigor-half": ("vigor", (350, 700), 308),
     "kitti-half": ("kitti", (182, 616), 252),
+    "tiny": ("vigor", (112, 224), 112),  # a smoke test of the code path (benchmarks/gpu_check.py --quick)
 }
 STAGES = ("backbone_ground", "backbone_aerial", "heads", "solver", "solver_direct")
 
@@ -118,6 +121,28 @@ def run_config(name: str, device: str, repeats: int, warmup: int, batch: int, th
     }
     if loc.device.type == "cuda":
         out["gpu"] = torch.cuda.get_device_name(loc.device)
+    if preset.backbone == "dinov2_vitl14":
+        out.update(backbone_limits(ground_hw, aerial_px, batch, loc.device, mean))
+    return out
+
+
+def backbone_limits(ground_hw, aerial_px: int, batch: int, device, measured: dict) -> dict:
+    """The limit of each backbone stage (the ViT-L forward's matrix products timed alone at the same
+    shapes, in this process, now: ``limits.matmul_limit_s``), seconds per photo, and the achieved fraction
+    of it (limit / measured). fp16 on CUDA, as the backbone runs there."""
+    import torch
+
+    from loc2.benchmarks.limits import matmul_limit_s, tokens_of
+
+    dtype = torch.float16 if device.type == "cuda" else torch.float32
+    out = {}
+    for stage, tokens in (
+        ("backbone_ground", tokens_of(*ground_hw)),
+        ("backbone_aerial", tokens_of(aerial_px, aerial_px)),
+    ):
+        limit = matmul_limit_s(tokens, batch, device, dtype) / batch
+        out[f"{stage}_limit"] = limit
+        out[f"{stage}_fraction"] = limit / measured[stage]
     return out
 
 
@@ -145,8 +170,9 @@ def table(rows: list[dict]) -> str:
     """Markdown table: seconds per photo per stage, photos/s end to end (with RANSAC), peak memory."""
     head = (
         "| config | ground H×W | aerial | device | batch | backbone ground s | backbone aerial s | heads s "
-        "| solver s (RANSAC) | solver s (direct) | s/photo | photos/s | peak RSS MB | peak GPU MB |\n"
-        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "| solver s (RANSAC) | solver s (direct) | s/photo | photos/s | peak RSS MB | peak GPU MB "
+        "| ground limit s (fraction) | aerial limit s (fraction) |\n"
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     )
     lines = [head]
     for r in rows:
@@ -159,9 +185,15 @@ def table(rows: list[dict]) -> str:
             f"| {r['config']} | {r['ground_hw'][0]}×{r['ground_hw'][1]} | {r['aerial_px']} | {r['device']} | "
             f"{r['batch']} | {r['backbone_ground']:.3f} | {r['backbone_aerial']:.3f} | {r['heads']:.3f} | "
             f"{r['solver']:.3f} | {r['solver_direct']:.3f} | {total:.3f} | {1 / total:.3f} | "
-            f"{r['peak_rss_mb']:.0f} | {gpu} |"
+            f"{r['peak_rss_mb']:.0f} | {gpu} | {_limit(r, 'backbone_ground')} | {_limit(r, 'backbone_aerial')} |"
         )
     return "\n".join(lines)
+
+
+def _limit(row: dict, stage: str) -> str:
+    if f"{stage}_limit" not in row:
+        return "–"
+    return f"{row[f'{stage}_limit']:.3f} ({100 * row[f'{stage}_fraction']:.0f} %)"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,6 +25,7 @@ from .procrustes import solved_pose, weighted_procrustes
 from .refine import MAX_SHIFT_M, maximum_likelihood_pose, polish_pose
 from .sampling import CorrespondenceSampler, minimal_sets, sample_correspondences
 
+_SCORED_AT_ONCE = 10  # hypotheses scored at a time: their residuals (10 × 8,192 floats) stay in the cache
 # With ``choose_beyond_m``: under this share of P's mass beyond it (a wall right in front), choose on all of P.
 NEAR_FALLBACK_MASS = 0.1
 
@@ -185,14 +186,11 @@ def draw_samples(
     generator: torch.Generator | None,
 ) -> RoundSamples | None:
     """Sample: each round's ``samples_per_round`` distinct correspondences ∝ P (only the far tokens with
-    ``choose_beyond_m``), cut to the shortest round's count; None when that is below a minimal set."""
+    ``choose_beyond_m``; fewer when P has fewer); None when that is below a minimal set."""
     sampler = CorrespondenceSampler(P, _far_columns(P, xy_ground_m, config.choose_beyond_m))
-    draws = [sampler.draw(config.samples_per_round, generator) for _ in range(config.rounds)]
-    k = min(len(ia) for ia, _ in draws)
-    if k < config.minimal_set:
+    ia, ig = sampler.draw_rounds(config.rounds, config.samples_per_round, generator)  # (rounds, K) each
+    if ia.shape[1] < config.minimal_set:
         return None
-    ia = torch.stack([a[:k] for a, _ in draws])  # (rounds, K)
-    ig = torch.stack([g[:k] for _, g in draws])
     return RoundSamples(ia, ig, P[ia, ig], xy_ground_m[ig], xy_aerial_m[ia])
 
 
@@ -240,18 +238,30 @@ def score_hypotheses(
     hypotheses.
 
     src, dst: (rounds, K, 2) each round's sampled correspondences (ground, aerial); R (rounds, H, 2, 2),
-    t (rounds, H, 2), s (rounds, H): that round's hypotheses. Returns (rounds, H). Each round is one matrix
-    product of the hypotheses' affine maps with the homogeneous points, then in-place element-wise work.
+    t (rounds, H, 2), s (rounds, H): that round's hypotheses. Returns (rounds, H). A few hypotheses at a
+    time (their residuals stay in the cache): one matrix product gives both components of s·R·src + t − dst
+    (rows [s·R | t | −1] times columns [src, 1, dst]), then in-place element-wise work.
     """
     beta = 5.0 / soft_threshold_m
-    affine = torch.cat([s[..., None, None] * R, t[..., None]], dim=-1)  # (rounds, H, 2, 3)
-    hom = torch.cat([src, torch.ones_like(src[..., :1])], dim=-1).transpose(1, 2)  # (rounds, 3, K)
-    out = torch.empty(R.shape[:2], device=src.device)
-    for r in range(src.shape[0]):
-        px = (affine[r, :, 0] @ hom[r]).sub_(dst[r, :, 0]).square_()  # (H, K)
-        py = (affine[r, :, 1] @ hom[r]).sub_(dst[r, :, 1]).square_()
-        # sigmoid(z) = 1 / (1 + exp(−z)), z = β(soft_threshold − residual): see _sigmoid_
-        out[r] = _sigmoid_(px.add_(py).sqrt_().neg_().add_(soft_threshold_m).mul_(beta)).sum(-1)
+    rounds, per_round = R.shape[:2]
+    rows = torch.zeros(rounds, per_round, 2, 5, dtype=src.dtype, device=src.device)
+    rows[..., :2] = s[..., None, None] * R
+    rows[..., 2] = t
+    rows[..., 0, 3] = rows[..., 1, 4] = -1.0
+    rows = rows.view(rounds, 2 * per_round, 5)
+    columns = torch.cat([src, torch.ones_like(src[..., :1]), dst], dim=-1).transpose(1, 2).contiguous()
+    out = torch.empty(rounds, per_round, device=src.device)
+    at_once = (
+        _SCORED_AT_ONCE if src.device.type == "cpu" else per_round
+    )  # a GPU: whole rounds, fewer launches
+    for r in range(rounds):
+        for h in range(0, per_round, at_once):
+            square = (rows[r, 2 * h : 2 * (h + at_once)] @ columns[r]).square_()
+            residual = square.view(-1, 2, columns.shape[-1]).sum(1).sqrt_()
+            # sigmoid(β(soft − residual)) = 1 / (1 + exp(β·residual − β·soft)): see _sigmoid_
+            out[r, h : h + at_once] = (
+                residual.mul_(beta).sub_(beta * soft_threshold_m).exp_().add_(1.0).reciprocal_().sum(-1)
+            )
     return out
 
 

@@ -6,32 +6,55 @@ training; :func:`minimal_sets` draws each hypothesis' minimal set within a round
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import torch
 
 from ..model.runtime import fixed_order_sum
 
-SAMPLER_BLOCK = 64  # entries of a row of P per block of the sampler's two-level cumulative sum
-HEAVY_CAP = 64  # the sampler's explicit race holds at most this many times the entries it must draw
+SAMPLER_BLOCK = 32  # entries of a row of P per block of the sampler's two-level cumulative sum
+HEAVY_SHARE = 4  # an entry is heavy above total / (HEAVY_SHARE · count): at most HEAVY_SHARE · count of them
 _CHUNK_ENTRIES = 1 << 20  # entries of P a full pass over it handles at a time (its temporaries' size)
 _BLOCKS_AT_ONCE = 1 << 13  # blocks the sampler sums entry by entry at a time (~10 temporaries of 4 MB)
+HEAVY_CAP = 8  # the heavy entries are at most this many times the count drawn
+REPEAT_RATE = 0.05  # a light entry's expected arrivals before the horizon, at most
+_EXPLICIT_SHARE = 16  # light arrivals above 1/16 of P's entries: race every light entry explicitly instead
+
+
+class _RacePlan(NamedTuple):
+    """What a draw of ``count`` pairs needs, found once per P and count: the heavy entries (row-major index,
+    float64 weight), the weight ``tau`` above which an entry is heavy, and the light entries' cumulative
+    block sums (float64)."""
+
+    heavy: torch.Tensor
+    heavy_weight: torch.Tensor
+    tau: float
+    light_cdf: torch.Tensor
+
+    @property
+    def light_mass(self) -> float:
+        return float(self.light_cdf[-1]) if len(self.light_cdf) else 0.0
 
 
 class CorrespondenceSampler:
     """Draws distinct (aerial, ground) pairs ∝ P: sequential sampling without replacement.
 
-    Exactly the exponential race (entry i arrives at E_i / p_i; the earliest arrivals win), computed
-    cheaply: a Poisson process of rate Σp whose arrivals pick entries ∝ p is the superposition of the
-    entries' races, so draws with replacement kept at their first occurrence are already exact. When P is
-    so peaked that repeats dominate, the heaviest entries race explicitly and the light remainder arrives
-    as a Poisson process up to the decisive time.
+    Exactly the exponential race: entry i arrives at E_i / p_i (E_i ~ Exp(1)); the ``count`` earliest
+    arrivals, in order of arrival, are distributed as ``count`` draws ∝ p without replacement. Computed
+    cheaply: the entries above total / (HEAVY_SHARE · count) (at most HEAVY_SHARE · count of them) race
+    explicitly; the light ones' first arrivals come from a Poisson process of rate Σp_light whose arrivals
+    pick entries ∝ p (the superposition of their races), up to a horizon where ``count`` distinct entries are
+    expected in all, extended if short. P is read once per image: every round reuses the block sums and
+    the heavy entries (:meth:`draw_rounds`).
 
     P (A, G) is read in place (a copy only when it is not float32 or has negative entries): the sampler
-    keeps a float64 sum per block of ``SAMPLER_BLOCK`` entries of a row (1/32 of P's size) and sums a block
-    entry by entry only where a draw lands, so each draw is the inverse CDF of all of P without a P-sized
-    cumulative sum. ``columns`` (G,) bool: only these ground tokens are drawn (the others as if their
-    column of P were 0), without a masked copy of P.
+    keeps a float32 sum and maximum per block of ``SAMPLER_BLOCK`` entries of a row and the float64
+    cumulative sums of all and of the light blocks (together about a fifth of P's size), and reads a block entry by entry (float64) only where a draw lands, so each draw is the
+    inverse CDF of all of P without a P-sized cumulative sum. ``columns`` (G,) bool: only these ground
+    tokens are drawn (the others as if their column of P were 0), without a masked copy of P.
+    Which random numbers are drawn depends on P, the count and the seed only, never on the thread count.
     """
 
     def __init__(self, P: torch.Tensor, columns: torch.Tensor | None = None):
@@ -42,14 +65,12 @@ class CorrespondenceSampler:
         self.shape = self.P.shape
         self.columns = None if columns is None else columns.to(self.P.device, torch.float32)
         self.blocks_per_row = -(-self.shape[1] // SAMPLER_BLOCK)
-        self.block_sum, self.positive, square_sum = self._scan()
-        self.block_cdf = torch.cumsum(self.block_sum, 0)
+        self.block_sum, self.block_max = self._scan()
+        self.block_cdf = torch.cumsum(self.block_sum, 0, dtype=torch.float64)
         self.total = float(self.block_cdf[-1]) if len(self.block_cdf) else 0.0
-        # Σq² = Σp² / (Σp)² (q = p / Σp) is the chance that two draws with replacement repeat
-        self._collision = square_sum / self.total**2 if self.total > 0 else 1.0
-        self._heavy: torch.Tensor | None = None
-        self._light_cdf: torch.Tensor | None = None
+        self._plans: dict[int, _RacePlan] = {}
 
+    # ---------------------------------------------------------------------------- one pass over P
     def _row_chunks(self) -> Iterator[tuple[int, torch.Tensor]]:
         """(first row, weights of the rows (R, G) float32): P's rows times ``columns``, a chunk at a time."""
         rows = max(1, _CHUNK_ENTRIES // max(1, self.shape[1]))
@@ -57,176 +78,287 @@ class CorrespondenceSampler:
             w = self.P[r0 : r0 + rows]
             yield r0, w if self.columns is None else w * self.columns
 
-    def _scan(self) -> tuple[torch.Tensor, int, float]:
-        """Each block's sum (float64), the count of positive entries and Σp² of the weights."""
+    def _scan(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each block's sum and largest entry (A · blocks_per_row,) float32, row-major: P's only full pass.
+        A sum of 64 entries needs no float64; the cumulative sum over the blocks does."""
         a, g = self.shape
-        pad = self.blocks_per_row * SAMPLER_BLOCK - g
-        sums = torch.empty(a * self.blocks_per_row, dtype=torch.float64, device=self.P.device)
-        positive, square_sum = 0, 0.0
+        full = g // SAMPLER_BLOCK
+        sums = torch.zeros(a, self.blocks_per_row, dtype=torch.float32, device=self.P.device)
+        peaks = torch.zeros_like(sums)
         for r0, w in self._row_chunks():
-            rows = len(w)
-            blocks = torch.nn.functional.pad(w, (0, pad)).view(rows, self.blocks_per_row, SAMPLER_BLOCK)
-            sums[r0 * self.blocks_per_row : (r0 + rows) * self.blocks_per_row] = blocks.sum(
-                -1, dtype=torch.float64
-            ).reshape(-1)
-            positive += int(torch.count_nonzero(w))
-            # not torch.dot: its split across threads (and so its rounding) depends on the thread count
-            square_sum += float(fixed_order_sum(w.reshape(-1).square(), dtype=torch.float64))
-        return sums, positive, square_sum
+            rows = slice(r0, r0 + len(w))
+            if full:
+                blocks = w[:, : full * SAMPLER_BLOCK].unflatten(1, (full, SAMPLER_BLOCK))
+                sums[rows, :full], peaks[rows, :full] = blocks.sum(-1), blocks.amax(-1)
+            if g % SAMPLER_BLOCK:
+                sums[rows, full], peaks[rows, full] = (
+                    w[:, full * SAMPLER_BLOCK :].sum(-1),
+                    w[:, full * SAMPLER_BLOCK :].amax(-1),
+                )
+        return sums.reshape(-1), peaks.reshape(-1)
 
+    # --------------------------------------------------------------------------- reading blocks
     def _weights_at(self, flat_index: torch.Tensor) -> torch.Tensor:
         """The weights (float32) of entries given by their row-major index into P."""
         w = self.P.reshape(-1)[flat_index]
         return w if self.columns is None else w * self.columns[flat_index % self.shape[1]]
 
-    def _block_entries(self, blocks: torch.Tensor, light: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """Row-major indices (n, SAMPLER_BLOCK) of the entries of ``blocks`` and their weights (float64);
-        past a row's end weight 0; ``light``: the heavy entries weigh 0 too."""
+    def _block_weights(self, blocks: torch.Tensor, tau: float = math.inf) -> torch.Tensor:
+        """The weights (n, SAMPLER_BLOCK) float64 of the entries of ``blocks``: 0 past a row's end and for
+        every entry above ``tau`` (a heavy one). Each block is one row of a sliding-window view of P."""
         g = self.shape[1]
-        row = blocks // self.blocks_per_row
-        col = (blocks % self.blocks_per_row)[:, None] * SAMPLER_BLOCK + torch.arange(
-            SAMPLER_BLOCK, device=blocks.device
+        flat = self.P.reshape(-1)
+        col = blocks % self.blocks_per_row
+        start = (blocks // self.blocks_per_row) * g + col * SAMPLER_BLOCK
+        last = flat.numel() - SAMPLER_BLOCK  # windows starting later would run past P's end
+        late = start > last
+        w = (
+            flat.unfold(0, SAMPLER_BLOCK, 1).index_select(0, start.clamp(0, max(last, 0)))
+            if last >= 0
+            else None
         )
-        index = row[:, None] * g + col.clamp_max(g - 1)
-        w = torch.where(col < g, self._weights_at(index), 0.0).double()
-        if light:
-            w = w.masked_fill(self._is_heavy(index), 0.0)
-        return index, w
+        if last < 0 or bool(late.any()):
+            span = (start[late, None] + torch.arange(SAMPLER_BLOCK, device=flat.device)).clamp_max(
+                len(flat) - 1
+            )
+            tail = flat[span]
+            w = tail if last < 0 else w.index_put_((late.nonzero()[:, 0],), tail)
+        inside = torch.arange(SAMPLER_BLOCK, device=flat.device) < (g - col * SAMPLER_BLOCK)[:, None]
+        if self.columns is not None:
+            columns = torch.nn.functional.pad(self.columns, (0, self.blocks_per_row * SAMPLER_BLOCK - g))
+            w = w * columns.view(self.blocks_per_row, SAMPLER_BLOCK)[col]
+        w = torch.where(inside, w, 0.0).double()
+        return w if tau == math.inf else w.masked_fill_(w > tau, 0.0)
 
-    def _is_heavy(self, index: torch.Tensor) -> torch.Tensor:
-        """Whether each row-major index is a heavy entry (``_heavy`` is sorted)."""
-        at = torch.searchsorted(self._heavy, index).clamp_max(len(self._heavy) - 1)
-        return self._heavy[at] == index
+    def _entry_index(self, blocks: torch.Tensor, within: torch.Tensor) -> torch.Tensor:
+        """Row-major indices of the entries at positions ``within`` of ``blocks``."""
+        col = (blocks % self.blocks_per_row) * SAMPLER_BLOCK + within
+        return (blocks // self.blocks_per_row) * self.shape[1] + col
 
-    def _draw(self, n: int, generator, light: bool = False) -> torch.Tensor:
-        """``n`` row-major indices drawn with replacement ∝ the weights (``light``: heavy ones excluded)."""
-        cdf = self._light_cdf if light else self.block_cdf
+    def _draw(self, n: int, generator, plan: _RacePlan | None = None) -> torch.Tensor:
+        """``n`` row-major indices drawn with replacement ∝ the weights (with a ``plan``: the light ones)."""
+        cdf, tau = (self.block_cdf, math.inf) if plan is None else (plan.light_cdf, plan.tau)
         u = torch.rand(n, generator=generator, dtype=torch.float64, device=cdf.device) * cdf[-1]
-        return torch.cat([self._invert(part, cdf, light) for part in u.split(_BLOCKS_AT_ONCE)])
+        parts = [self._invert(part, cdf, tau) for part in u.split(_BLOCKS_AT_ONCE)]
+        return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.long, device=cdf.device)
 
-    def _invert(self, u: torch.Tensor, cdf: torch.Tensor, light: bool) -> torch.Tensor:
+    def _invert(self, u: torch.Tensor, cdf: torch.Tensor, tau: float) -> torch.Tensor:
         """The entries whose cumulative weight interval holds each ``u``: the block (``cdf``: the blocks'
-        cumulative sums), then the entry within it."""
+        cumulative sums), then the entry at the same fraction of the block's own float64 sum."""
         block = torch.searchsorted(cdf, u, right=True).clamp_max(len(cdf) - 1)
         before = torch.where(block > 0, cdf[(block - 1).clamp_min(0)], 0.0)
-        index, w = self._block_entries(block, light)
-        within = torch.searchsorted(torch.cumsum(w, 1), (u - before)[:, None], right=True)[:, 0]
+        width = cdf[block] - before
+        fraction = torch.where(width > 0, (u - before) / width.clamp_min(1e-300), 0.0).clamp(0.0, 1.0)
+        c = torch.cumsum(self._block_weights(block, tau), 1)
+        within = torch.searchsorted(c, (fraction * c[:, -1])[:, None], right=True)
         # rounding can carry u past a block's last positive entry: never pick a zero-weight one
-        last = SAMPLER_BLOCK - 1 - torch.argmax((w > 0).flip(1).int(), dim=1)
-        return index.gather(1, torch.minimum(within, last)[:, None])[:, 0]
+        last = torch.searchsorted(
+            c, c[:, -1:].contiguous()
+        )  # the first entry where the block's sum is reached
+        return self._entry_index(block, torch.minimum(within, last)[:, 0])
 
-    def _first_occurrences(self, drawn: torch.Tensor, keys: torch.Tensor | None = None) -> torch.Tensor:
-        """Distinct entries of ``drawn`` ordered by first occurrence (or by smallest ``keys``)."""
-        uniq, inverse = torch.unique(drawn, return_inverse=True)
-        order = torch.arange(len(drawn), device=drawn.device, dtype=torch.float64) if keys is None else keys
-        first = torch.full((len(uniq),), float("inf"), dtype=torch.float64, device=drawn.device)
-        first.scatter_reduce_(0, inverse, order, reduce="amin")
-        return uniq, first
+    # ------------------------------------------------------------------------------------ support
+    def _positive_blocks(self) -> torch.Tensor:
+        return (self.block_sum > 0).nonzero()[:, 0]
+
+    @property
+    def positive(self) -> int:
+        """The number of entries with positive weight (read from the positive blocks only)."""
+        return sum(
+            int(torch.count_nonzero(self._block_weights(part)))
+            for part in self._positive_blocks().split(_BLOCKS_AT_ONCE)
+        )
+
+    def _support(self, count: int) -> int:
+        """min(count, positive entries): each positive block holds at least one, so only when fewer than
+        ``count`` blocks are positive are their entries counted."""
+        if len(self._positive_blocks()) >= count:
+            return count
+        return min(count, self.positive)
+
+    # --------------------------------------------------------------------------------- the race
+    def _plan(self, count: int) -> _RacePlan:
+        """How ``count`` draws split P into heavy and light entries. Any split is exact; this one keeps the
+        light entries' repeats rare: it starts from the entries above total / (HEAVY_SHARE · count) and
+        lowers the bound to ``REPEAT_RATE`` / the expected horizon while that adds heavy entries (at most
+        ``HEAVY_CAP`` · count of them), so that each light entry arrives at most ``REPEAT_RATE`` times on
+        average before the horizon."""
+        if count not in self._plans:
+            plan = self._split(self.total / (HEAVY_SHARE * count))
+            for _ in range(8):
+                lower = REPEAT_RATE / _expected_horizon(plan.heavy_weight, plan.light_mass, count)
+                if lower >= plan.tau:
+                    break
+                candidate = self._split(lower)
+                if len(candidate.heavy) > HEAVY_CAP * count:
+                    break
+                done = len(candidate.heavy) == len(plan.heavy)
+                plan = candidate
+                if done:
+                    break
+            self._plans[count] = plan
+        return self._plans[count]
+
+    def _split(self, tau: float) -> _RacePlan:
+        """The entries above ``tau`` (heavy; only blocks whose largest entry is above it hold any) and the
+        light blocks' cumulative sums."""
+        blocks = (self.block_max.double() > tau).nonzero()[:, 0]
+        light_sum = self.block_sum.double()
+        heavy = [torch.zeros(0, dtype=torch.long, device=self.P.device)]
+        for part in blocks.split(_BLOCKS_AT_ONCE):
+            w = self._block_weights(part)
+            is_heavy = w > tau
+            at = is_heavy.nonzero()  # blocks ascending, entries ascending: row-major order
+            heavy.append(self._entry_index(part[at[:, 0]], at[:, 1]))
+            light_sum[part] = w.masked_fill(is_heavy, 0.0).sum(1)
+        heavy_idx = torch.cat(heavy)
+        return _RacePlan(heavy_idx, self._weights_at(heavy_idx).double(), tau, torch.cumsum(light_sum, 0))
 
     def draw(self, count: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """``count`` distinct pairs (aerial index (K,), ground index (K,)), in the order they were drawn.
+        """``count`` distinct pairs (aerial index (K,), ground index (K,)), in the order they were drawn;
+        fewer when P has fewer positive entries."""
+        ia, ig = self.draw_rounds(1, count, generator)
+        return ia[0], ig[0]
 
-        Which of the two exact methods runs depends on P only (never on the random draws), so the result
-        is distributed exactly as sequential sampling without replacement.
-        """
-        count = min(count, self.positive)
-        if count == 0:
-            empty = torch.zeros(0, dtype=torch.long, device=self.P.device)
+    def draw_rounds(
+        self, rounds: int, count: int, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``rounds`` independent draws of ``count`` distinct pairs: aerial and ground indices (rounds, K),
+        each row in draw order; K = min(count, positive entries). P is not read again: all rounds race at
+        once on the heavy entries and the light blocks found for ``count``."""
+        k = self._support(count)
+        if k == 0 or rounds == 0:
+            empty = torch.zeros(rounds, 0, dtype=torch.long, device=self.P.device)
             return empty, empty
-        if 2 * count * self._collision < 0.5:  # repeats are rare among 2·count draws
-            drawn = self._draw(2 * count, generator)
-            while True:
-                uniq, first = self._first_occurrences(drawn)
-                if len(uniq) >= count:
-                    break
-                drawn = torch.cat([drawn, self._draw(2 * count, generator)])
-            idx = uniq[torch.argsort(first)[:count]]
-        else:
-            idx = self._draw_peaked(count, generator)
+        plan = self._plan(k)
+        keys = torch.empty(rounds, len(plan.heavy), dtype=torch.float64, device=self.P.device)
+        keys = keys.exponential_(generator=generator) / plan.heavy_weight
+        start = torch.zeros(rounds, dtype=torch.float64, device=keys.device)
+        end = _horizons(torch.sort(keys, 1).values, plan.light_mass, k + 3 * math.isqrt(k) + 16)
+        light = [
+            torch.zeros(0, dtype=dtype, device=keys.device)
+            for dtype in (torch.long, torch.long, torch.float64)
+        ]
+        active = torch.ones(rounds, dtype=torch.bool, device=keys.device)
+        while True:
+            *found, new_end = self._light_arrivals(plan, start, end, active, k, generator)
+            light = [torch.cat([old, new]) for old, new in zip(light, found, strict=True)]
+            end = end if new_end is None else new_end
+            rows, index, time = _first_arrivals(plan.heavy, keys, end, *light, self.P.numel())
+            have = torch.bincount(rows, minlength=rounds)
+            active = (have < k) & torch.isfinite(end)
+            if not bool(active.any()):
+                break
+            # the light arrivals on each new stretch of time are independent of those before it
+            start, end = torch.where(active, end, start), torch.where(active, 2 * end, end)
+        order = torch.sort(time, stable=True).indices
+        order = order[torch.sort(rows[order], stable=True).indices]  # by round, each in arrival order
+        first = torch.cumsum(have, 0) - have
+        pick = (first[:, None] + torch.arange(k, device=keys.device)).reshape(-1)
+        idx = index[order[pick]].view(rounds, k)
         return idx // self.shape[1], idx % self.shape[1]
 
-    def _draw_peaked(self, count: int, generator) -> torch.Tensor:
-        """Exact race: explicit keys for the heaviest entries; the light ones that beat the decisive time."""
-        if self._heavy is None:
-            self._split_heavy(2 * count)
-        p_heavy = self._weights_at(self._heavy)
-        keys_heavy = (
-            torch.empty_like(p_heavy, dtype=torch.float64).exponential_(generator=generator) / p_heavy
-        )
-        k_star = float(torch.kthvalue(keys_heavy, min(count, len(keys_heavy))).values)
-        light_idx, keys_light = self._light_arrivals(k_star, generator)
-        idx = torch.cat([self._heavy, light_idx])
-        keys = torch.cat([keys_heavy, keys_light])
-        first = torch.topk(keys, min(count, len(keys)), largest=False, sorted=True).indices
-        return idx[first]
+    def _light_arrivals(
+        self, plan: _RacePlan, start: torch.Tensor, end: torch.Tensor, active: torch.Tensor, k: int, generator
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """The light entries' arrivals between ``start`` and ``end`` (rounds,) in the ``active`` rounds: their
+        rounds, row-major indices and times (an entry may repeat), and the rounds' new ends (None: as
+        given). A Poisson number of draws ∝ p at uniform times; a round where that would take more draws
+        than a pass over P races every light entry explicitly instead (its end is then ∞)."""
+        device = start.device
+        none = torch.zeros(0, dtype=torch.long, device=device)
+        if plan.light_mass == 0:
+            return none, none, torch.zeros(0, dtype=torch.float64, device=device), None
+        span = torch.where(active, end - start, 0.0)
+        expected = plan.light_mass * span
+        explicit = active & ~(expected <= max(self.P.numel() / _EXPLICIT_SHARE, 4 * k))  # (∞ and NaN too)
+        n = torch.poisson(torch.where(explicit, 0.0, expected), generator=generator).long()
+        rows = torch.repeat_interleave(torch.arange(len(start), device=device), n)
+        index = self._draw(len(rows), generator, plan)
+        time = torch.rand(len(rows), generator=generator, dtype=torch.float64, device=device)
+        time = start[rows] + time * span[rows]
+        if not bool(explicit.any()):
+            return rows, index, time, None
+        parts = [(rows, index, time)]
+        for r in explicit.nonzero()[:, 0].tolist():
+            idx, t = self._explicit_light(plan, float(start[r]), k, generator)
+            parts.append((torch.full_like(idx, r), idx, t))
+        rows, index, time = (torch.cat(p) for p in zip(*parts, strict=True))
+        return rows, index, time, torch.where(explicit, math.inf, end)
 
-    def _split_heavy(self, at_least: int) -> None:
-        """Entries well above the mean probability are 'heavy' (at least ``at_least`` of them, or all).
-
-        Any split is exact. The threshold falls from 16× the mean by factors of 16 until enough entries
-        lie above it (counted a chunk at a time); when that takes more than ``HEAVY_CAP`` × ``at_least``
-        entries (a flat P), the ``at_least`` heaviest ones are taken instead, so the split stays small."""
-        tau = self.total / self.P.numel() * 16
-        while True:
-            count = sum(int(torch.count_nonzero(w > tau)) for _, w in self._row_chunks())
-            if count >= at_least or tau == 0:
-                break
-            tau = tau / 16 if tau > 1e-30 else 0.0
-        if count <= HEAVY_CAP * at_least:
-            parts = [
-                (w.reshape(-1) > tau).nonzero()[:, 0] + r0 * self.shape[1] for r0, w in self._row_chunks()
-            ]
-            self._heavy = torch.cat(parts)  # row-major
-        else:
-            self._heavy = self._heaviest(at_least)
-        rows, cols = self._heavy // self.shape[1], self._heavy % self.shape[1]
-        # the light blocks' sums: the blocks holding heavy entries summed again without them
-        blocks = torch.unique(rows * self.blocks_per_row + cols // SAMPLER_BLOCK)
-        light_sum = self.block_sum.clone()
-        for part in blocks.split(_BLOCKS_AT_ONCE):
-            light_sum[part] = self._block_entries(part, light=True)[1].sum(1)
-        self._light_cdf = torch.cumsum(light_sum, 0)
-
-    def _heaviest(self, k: int) -> torch.Tensor:
-        """Row-major indices of the ``k`` heaviest positive entries, sorted (a chunk's top ones at a time)."""
-        values, indices = [], []
+    def _explicit_light(
+        self, plan: _RacePlan, start: float, k: int, generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every light entry's first arrival after ``start`` (start + E / p, memoryless), a chunk of P at a
+        time, keeping each chunk's ``k`` earliest: (row-major indices, times)."""
+        found, found_time = [], []
         for r0, w in self._row_chunks():
-            top = torch.topk(w.reshape(-1), min(k, w.numel()))
-            both = torch.cat([*values, top.values])  # the running best k only
-            best = torch.topk(both, min(k, len(both))).indices
-            values, indices = [both[best]], [torch.cat([*indices, top.indices + r0 * self.shape[1]])[best]]
-        return torch.sort(indices[0][values[0] > 0]).values
+            w = w.reshape(-1).double()
+            w = w.masked_fill(w > plan.tau, 0.0)
+            t = torch.empty_like(w).exponential_(generator=generator).div_(w).add_(start)  # E/0 = ∞
+            best = torch.topk(t, min(k, len(t)), largest=False).indices
+            best = best[torch.isfinite(t[best])]
+            found.append(best + r0 * self.shape[1])
+            found_time.append(t[best])
+        return torch.cat(found), torch.cat(found_time)
 
-    def _light_arrivals(self, k_star: float, generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """Light entries whose race time is below ``k_star``, with their times (exact, two ways)."""
-        light_mass = float(self._light_cdf[-1])
-        expected = k_star * light_mass
-        if light_mass == 0:
-            empty = torch.zeros(0, dtype=torch.long, device=self.P.device)
-            return empty, torch.zeros(0, dtype=torch.float64, device=self.P.device)
-        if expected < self.P.numel() / 16:
-            # Their superposed arrivals form a Poisson process of rate Σp picking entries ∝ p.
-            n = int(torch.poisson(torch.tensor(expected, dtype=torch.float64), generator=generator))
-            drawn = self._draw(n, generator, light=True)
-            times = torch.rand(n, generator=generator, dtype=torch.float64, device=drawn.device) * k_star
-            return self._first_occurrences(drawn, times)
-        # Each arrives before k* with probability 1 − exp(−k*·p); its time is then a truncated exponential.
-        found = []
-        for r0, w in self._row_chunks():
-            base = r0 * self.shape[1]
-            w = w.reshape(-1)
-            lo, hi = torch.searchsorted(
-                self._heavy, torch.tensor([base, base + len(w)], device=w.device)
-            ).tolist()
-            heavy = self._heavy[lo:hi] - base
-            w = w.index_fill(0, heavy, 0.0)
-            u = torch.rand(len(w), generator=generator, dtype=torch.float32, device=w.device)
-            found.append((torch.log(u).neg_() < w * k_star).nonzero()[:, 0] + base)
-        idx = torch.cat(found)
-        p = self._weights_at(idx).double()  # (float32 light probabilities, float64 times)
-        beat = -torch.expm1(-k_star * p)
-        v = torch.rand(len(idx), generator=generator, dtype=torch.float64, device=p.device)
-        return idx, -torch.log1p(-v * beat) / p
+
+def _expected_horizon(heavy_weight: torch.Tensor, light_mass: float, target: int) -> float:
+    """About (within 1 %) the time T at which ``target`` distinct arrivals are expected:
+    Σ_heavy (1 − exp(−p·T)) + light_mass·T = target (∞ when the entries cannot reach it)."""
+    if light_mass == 0 and target > len(heavy_weight):
+        return math.inf
+
+    def expected(t: float) -> float:
+        return float(fixed_order_sum(1.0 - torch.exp(heavy_weight * -t))) + light_mass * t
+
+    hi = target / (light_mass + float(fixed_order_sum(heavy_weight)))
+    while expected(hi) < target:
+        hi *= 2
+    lo = hi / 2
+    while hi > 1.01 * lo:
+        mid = math.sqrt(lo * hi)
+        lo, hi = (mid, hi) if expected(mid) < target else (lo, mid)
+    return hi
+
+
+def _horizons(sorted_keys: torch.Tensor, light_mass: float, target: int) -> torch.Tensor:
+    """Per round (rows of the heavy keys (rounds, m), sorted), the time by which ``target`` arrivals are
+    expected: the heavy ones whose keys precede it plus light_mass × time light ones (∞ without light
+    entries: then every heavy key counts)."""
+    rounds, m = sorted_keys.shape
+    if light_mass == 0:
+        return torch.full((rounds,), math.inf, dtype=torch.float64, device=sorted_keys.device)
+    if m == 0:
+        return torch.full((rounds,), target / light_mass, dtype=torch.float64, device=sorted_keys.device)
+    arrived = torch.arange(1, m + 1, dtype=torch.float64, device=sorted_keys.device)
+    hit = (arrived + light_mass * sorted_keys) >= target
+    j = torch.argmax(hit.int(), 1)  # j heavy keys precede sorted_keys[:, j]
+    before = torch.where(j > 0, sorted_keys.gather(1, (j - 1).clamp_min(0)[:, None])[:, 0], 0.0)
+    at = sorted_keys.gather(1, j[:, None])[:, 0]
+    reached = torch.minimum(at, torch.maximum(before, (target - j) / light_mass))
+    short = torch.maximum(sorted_keys[:, -1], torch.full_like(at, (target - m) / light_mass))
+    return torch.where(hit.any(1), reached, short)
+
+
+def _first_arrivals(
+    heavy: torch.Tensor,
+    keys: torch.Tensor,
+    end: torch.Tensor,
+    light_rows: torch.Tensor,
+    light: torch.Tensor,
+    light_time: torch.Tensor,
+    numel: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The entries that arrived before each round's ``end`` (rounds,): (round, row-major index, first arrival
+    time) of the heavy ones whose keys (rounds, m) are below it and of each light entry at its earliest."""
+    early = keys < end[:, None]
+    heavy_rows, heavy_at = early.nonzero().unbind(1)
+    uniq, inverse = torch.unique(light_rows * numel + light, return_inverse=True)
+    first = torch.full((len(uniq),), math.inf, dtype=torch.float64, device=keys.device)
+    first.scatter_reduce_(0, inverse, light_time, reduce="amin")
+    rows = torch.cat([heavy_rows, uniq // numel])
+    return rows, torch.cat([heavy[heavy_at], uniq % numel]), torch.cat([keys[early], first])
 
 
 def sample_correspondences(

@@ -166,7 +166,8 @@ def _sampler_job() -> dict[str, dict]:
             pairs = [torch.stack(sampler.draw(count, draws)) for count in (8192, 8192, 20000)]
             result[name] = {
                 "total": sampler.total.hex(),
-                "collision": float(sampler._collision).hex(),
+                "block maxima": _digest(sampler.block_max),
+                "rounds": _digest(torch.stack(sampler.draw_rounds(20, 8192, draws))),
                 "blocks": _digest(sampler.block_cdf),
                 "pairs": [_digest(p) for p in pairs],
             }

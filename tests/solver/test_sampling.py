@@ -1,6 +1,9 @@
 """Correspondences drawn from P: exact sampling without replacement, the sampler's blocks and race, minimal
 sets (``core/solver/sampling.py``)."""
 
+import collections
+import math
+
 import pytest
 import torch
 
@@ -8,30 +11,88 @@ import loc2.core.solver.sampling as sampling
 from loc2.core.solver.sampling import CorrespondenceSampler, minimal_sets
 
 
-def _first_draw_frequencies(sampler_fn, n=12000):
-    counts = torch.zeros(6)
-    for _ in range(n):
-        counts[sampler_fn()[0]] += 1
-    return counts / n
+def _chi_square_bound(df: int, z: float = 3.29) -> float:
+    """The chi-square quantile at the standard normal quantile ``z`` (3.29: 1 − 0.0005), Wilson–Hilferty."""
+    return df * (1 - 2 / (9 * df) + z * math.sqrt(2 / (9 * df))) ** 3
 
 
-def test_sampler_is_sequential_sampling_without_replacement():
-    q = torch.tensor([[0.4, 0.25, 0.15, 0.1, 0.05, 0.05]])
+def _exact_first_and_pairs(q: torch.Tensor) -> tuple[torch.Tensor, dict[tuple[int, int], float]]:
+    """Sequential sampling of two without replacement ∝ q, by enumeration: the first draw's probabilities and
+    each unordered pair's."""
+    q = (q / q.sum()).double()
+    pairs = {}
+    for i in range(len(q)):
+        for j in range(i + 1, len(q)):
+            pairs[(i, j)] = float(q[i] * q[j] / (1 - q[i]) + q[j] * q[i] / (1 - q[j]))
+    return q, pairs
+
+
+def _chi_square(first: torch.Tensor, second: torch.Tensor, q: torch.Tensor) -> tuple[float, float]:
+    """Chi-square statistics of the first draws and of the unordered pairs against the exact probabilities."""
+    n = len(first)
+    p_first, p_pairs = _exact_first_and_pairs(q)
+    counts = torch.bincount(first, minlength=len(q)).double()
+    chi_first = float(((counts - n * p_first) ** 2 / (n * p_first)).sum())
+    low, high = torch.minimum(first, second).tolist(), torch.maximum(first, second).tolist()
+    observed = collections.Counter(zip(low, high, strict=True))
+    chi_pairs = sum((observed.get(pair, 0) - n * p) ** 2 / (n * p) for pair, p in p_pairs.items())
+    return chi_first, chi_pairs
+
+
+WEIGHTS_4x5 = {
+    "spread": torch.tensor([7, 3, 12, 1, 9, 4, 15, 2, 6, 11, 5, 8, 14, 10, 3, 13, 6, 2, 9, 4.0]),  # all light
+    "peaked": torch.tensor([60, 1, 2, 1, 3, 45, 1, 2, 2, 1, 30, 3, 1, 2, 1, 1, 2, 3, 1, 2.0]),  # heavy race
+}
+
+
+@pytest.mark.parametrize(
+    ("weights", "explicit"), [("spread", False), ("peaked", False), ("spread", True), ("peaked", True)]
+)
+def test_draws_follow_sequential_sampling_without_replacement_exactly(weights, explicit, monkeypatch):
+    """First draws and unordered pairs of 6,000 rounds of two draws from a 4 × 5 P against the exact
+    probabilities (enumeration), by chi-square at the 1 − 0.0005 quantile; ``explicit``: the light
+    entries race one by one instead of arriving as a Poisson process."""
+    if explicit:
+        monkeypatch.setattr(sampling, "_EXPLICIT_SHARE", 1e9)
+    q = WEIGHTS_4x5[weights]
+    sampler = CorrespondenceSampler(q.view(4, 5))
+    a, g = sampler.draw_rounds(6000, 2, torch.Generator().manual_seed(0))
+    idx = a * 5 + g
+    assert bool((idx[:, 0] != idx[:, 1]).all())
+    if weights == "peaked":
+        assert len(sampler._plans[2].heavy) > 0  # the explicit race of the heavy entries ran
+    chi_first, chi_pairs = _chi_square(idx[:, 0], idx[:, 1], q)
+    assert chi_first < _chi_square_bound(19)
+    assert chi_pairs < _chi_square_bound(189)
+
+
+def test_the_chi_square_bounds_fail_a_sampler_that_is_slightly_wrong():
+    """The same statistics reject draws ∝ q^1.5 (without replacement) where q is meant: the test has teeth."""
+    q = WEIGHTS_4x5["spread"]
     gen = torch.Generator().manual_seed(0)
-    sampler = CorrespondenceSampler(q)
-    expected_second = torch.tensor(
-        [sum(q[0, i] * q[0, j] / (1 - q[0, i]) for i in range(6) if i != j) for j in range(6)]
+    wrong = torch.stack([torch.multinomial(q**1.5, 2, replacement=False, generator=gen) for _ in range(6000)])
+    chi_first, chi_pairs = _chi_square(wrong[:, 0], wrong[:, 1], q)
+    assert chi_first > _chi_square_bound(19) and chi_pairs > _chi_square_bound(189)
+
+
+@pytest.mark.slow
+def test_draws_of_a_peaked_P_match_torch_multinomial_without_replacement():
+    """On a VIGOR-like peaked P (a few hundred strong matches in many weak entries) the mean P of the draws
+    at each position of the sequence matches torch.multinomial's (the published sampling)."""
+    gen = torch.Generator().manual_seed(3)
+    logits = torch.randn(300, 400, generator=gen)
+    logits[torch.randint(0, 300, (400,), generator=gen), torch.arange(400)] += 8.0
+    P = torch.softmax(logits, 0) * torch.softmax(logits, 1)
+    k, rounds = 600, 200
+    a, g = CorrespondenceSampler(P).draw_rounds(rounds, k, gen)
+    ours = P[a, g].double()
+    theirs = torch.stack(
+        [P.reshape(-1)[torch.multinomial(P.reshape(-1), k, generator=gen)] for _ in range(rounds)]
     )
-    for draw in (lambda: sampler.draw(2, gen)[1], lambda: sampler._draw_peaked(2, gen)):
-        firsts, seconds = torch.zeros(6), torch.zeros(6)
-        n = 6000  # frequencies within 0.025 are > 3.5 standard deviations
-        for _ in range(n):
-            idx = draw()
-            assert idx[0] != idx[1]
-            firsts[idx[0]] += 1
-            seconds[idx[1]] += 1
-        assert torch.allclose(firsts / n, q[0], atol=0.025)
-        assert torch.allclose(seconds / n, expected_second, atol=0.025)
+    for part in (slice(0, 100), slice(350, 450), slice(500, 600)):  # strong, the change-over, weak
+        m_ours, m_theirs = float(ours[:, part].mean()), float(theirs[:, part].double().mean())
+        assert m_ours == pytest.approx(m_theirs, rel=0.05)
+    assert len({tuple(r) for r in (a * 400 + g).tolist()}) == rounds  # rounds differ
 
 
 def test_sampler_returns_distinct_pairs_and_caps_at_support():
@@ -81,10 +142,13 @@ def test_sampler_never_draws_masked_columns_even_when_peaked():
     columns[[5, 66]] = False
     sampler = CorrespondenceSampler(P, columns)
     gen = torch.Generator().manual_seed(0)
-    for drawn in (sampler._draw_peaked(300, gen), sampler._draw_peaked(1200, gen)):
-        assert len(drawn) == len(set(drawn.tolist())) and bool(columns[drawn % 70].all())
+    for count in (300, 1200):
+        a, g = sampler.draw_rounds(3, count, gen)
+        for row in (a * 70 + g).tolist():
+            assert len(row) == len(set(row)) == count
+        assert bool(columns[g].all())
     a, g = sampler.draw(5, gen)
-    assert (int(a[0]), int(g[0])) != (3, 5) and bool(columns[g].all())
+    assert (int(a[0]), int(g[0])) == (7, 10) and bool(columns[g].all())
 
 
 def test_the_sampler_reads_a_float32_P_without_copying_it():
@@ -103,12 +167,26 @@ def test_sampler_scans_P_a_chunk_at_a_time_and_keeps_its_race_small(monkeypatch)
     columns = torch.rand(150, generator=gen) < 0.6
     weights = (P * columns).reshape(-1)
     sampler = CorrespondenceSampler(P, columns)
-    assert sampler.total == pytest.approx(float(weights.double().sum()), rel=1e-9)
-    assert torch.equal(sampler._heaviest(50), torch.sort(torch.topk(weights, 50).indices).values)
-    sampler._split_heavy(50)  # the threshold rule: all above 16^-k × 16 × the mean
-    assert len(sampler._heavy) >= 50 and bool((weights[sampler._heavy] > 0).all())
-    monkeypatch.setattr(sampling, "HEAVY_CAP", 1)  # more than 1 × 50 above the threshold: the 50 heaviest
-    sampler._split_heavy(50)
-    assert torch.equal(sampler._heavy, sampler._heaviest(50))
-    light = sampler._draw(5000, gen, light=True)
-    assert not bool(torch.isin(light, sampler._heavy).any()) and bool(columns[light % 150].all())
+    assert sampler.total == pytest.approx(float(weights.double().sum()), rel=1e-6)
+    block = sampling.SAMPLER_BLOCK
+    first_blocks = sampler.block_max.view(37, -(-150 // block))[:, 0]
+    assert torch.equal(first_blocks, (P * columns)[:, :block].amax(1))
+    plan = sampler._plan(50)
+    heavy = (weights.double() > plan.tau).nonzero()[:, 0]
+    assert torch.equal(plan.heavy, heavy) and len(heavy) <= sampling.HEAVY_CAP * 50
+    assert float(plan.light_cdf[-1]) == pytest.approx(
+        float(weights.double().sum() - weights[heavy].double().sum())
+    )
+    light = sampler._draw(5000, gen, plan)
+    assert not bool(torch.isin(light, plan.heavy).any()) and bool(columns[light % 150].all())
+
+
+def test_rounds_are_independent_and_draw_their_count_even_from_a_support_just_large_enough():
+    P = torch.zeros(30, 40)
+    P.view(-1)[torch.randperm(1200, generator=torch.Generator().manual_seed(2))[:100]] = torch.logspace(
+        0, -12, 100
+    )  # weights over 12 decades: the light tail needs the explicit race
+    a, g = CorrespondenceSampler(P).draw_rounds(4, 100, torch.Generator().manual_seed(0))
+    assert a.shape == (4, 100)
+    for row in (a * 40 + g).tolist():
+        assert sorted(row) == sorted((P.view(-1) > 0).nonzero()[:, 0].tolist())
