@@ -17,6 +17,7 @@ from ..errors import Loc2Error
 from ..inputs.ortho import Orthophoto
 from ..inputs.priors import collect_items
 from ..output.export import ResultWriter
+from ..output.lock import output_lock
 from ..output.results import PhotoResult
 from ..types import MODE_APPEND, LocalizeRequest
 from .batch import load_localizer, localize_batch
@@ -91,9 +92,34 @@ def run_localize(
         detail = "; ".join(m for _, m in errors[:3])
         raise Loc2Error("no photos to localize" + (f" ({detail})" if detail else ""))
     out = request.output
-    writer = ResultWriter(
-        out.path, out.format, crs=crs_wkt, include_matches=options.include_matches, mode=out.mode
+    writer = ResultWriter(  # checks the output; its files are touched once the model is loaded
+        out.path,
+        out.format,
+        crs=crs_wkt,
+        include_matches=options.include_matches,
+        mode=out.mode,
+        defer_create=True,
     )
+    with output_lock(writer.path):  # a second run into the same output is refused, never interleaved
+        return _run_job(
+            request, writer, items, unreadable, crs_wkt, t0, on_result, report, is_canceled, get_localizer
+        )
+
+
+def _run_job(
+    request: LocalizeRequest,
+    writer: ResultWriter,
+    items: list,
+    unreadable: list[tuple[Path, str]],
+    crs_wkt: str,
+    t0: float,
+    on_result: Callable[[PhotoResult], None] | None,
+    report: Callable[[Progress], None],
+    is_canceled: Callable[[], bool] | None,
+    get_localizer: Callable,
+) -> JobSummary:
+    """:func:`run_localize` once the inputs are read and the output is locked: the model, then the rows."""
+    options, out = request.options, request.output
     summary = JobSummary(output=str(writer.path), sources=writer.sources())
     if out.mode == MODE_APPEND:
         done = writer.done_photos()
@@ -120,6 +146,7 @@ def run_localize(
     if items:  # the model first: when it cannot be loaded, nothing is written
         report(Progress(0, summary.total, "model", 0.0))
         localizer = get_localizer(options)
+    writer.create_layers()  # only now: a model that cannot be loaded leaves the output as it was
     for path, message in unreadable:
         record(_unreadable_result(path, message, crs_wkt, options.model_name))
     n_items = len(items)
