@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import Loc2Error
+from ..errors import ExportError, Loc2Error
 from ..inputs.ortho import Orthophoto
 from ..inputs.priors import collect_items
 from ..output.export import ResultWriter
@@ -63,6 +63,15 @@ class JobSummary:
         if self.cancelled:
             parts.append("cancelled")
         return ", ".join(parts) + f"; results in {self.output}"
+
+
+def _write_failed_message(exc: ExportError, summary: JobSummary, output: Path) -> str:
+    """What a failed write (disk full, file limit, removed drive) says: the cause, what is kept, what to do."""
+    kept = summary.localized + summary.failed + summary.skipped
+    return (
+        f"{exc} (is the disk full or the file no longer writable?); the {kept} photo(s) written before "
+        f"are kept in {output}: make room and run again with --resume (append) to go on"
+    )
 
 
 def _unreadable_result(path: Path, message: str, crs_wkt: str, model: str) -> PhotoResult:
@@ -130,7 +139,10 @@ def _run_job(
     summary.total = len(items) + len(unreadable)
 
     def record(result: PhotoResult) -> None:
-        writer.write(result)  # before anyone hears of it: a result reported is a result kept
+        try:
+            writer.write(result)  # before anyone hears of it: a result reported is a result kept
+        except ExportError as exc:
+            raise ExportError(_write_failed_message(exc, summary, writer.path)) from None
         if result.ok:
             summary.localized += 1
         else:
