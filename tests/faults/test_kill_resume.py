@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 from fuzz.test_fuzz_cli import loc2_command
-from fuzz.test_fuzz_worker import Pipes
 from plugin_fixtures import make_city
+from worker_client import Worker
 
 from loc2.core.output.lock import lock_path
 from loc2.core.worker import protocol as p
@@ -94,30 +94,27 @@ def test_the_worker_killed_after_a_result_then_resumed_by_a_new_worker(city, tmp
         "output": {"path": str(out), "mode": "append"},
         "options": {"device": "cpu", "search_radius_m": 1.0},
     }
-    first = Pipes()
+    first = Worker(stderr=subprocess.DEVNULL)
     try:
-        first.send(p.encode({"cmd": p.CMD_LOCALIZE, "job": "a", "request": request}))
-        wait_for(lambda: sum(e["event"] == p.EVENT_RESULT for e in first.all) >= 3, "three results")
+        first.send({"cmd": p.CMD_LOCALIZE, "job": "a", "request": request})
+        wait_for(lambda: sum(e["event"] == p.EVENT_RESULT for e in first.seen) >= 3, "three results")
     finally:
-        first.proc.kill()
-        first.proc.wait(30)
+        first.kill()
     gpkg_is_sound(out)
     assert poses_rows(out) >= 3  # a result reported is a result kept
 
-    second = Pipes()
+    second = Worker(stderr=subprocess.DEVNULL)
     try:
-        second.send(p.encode({"cmd": p.CMD_LOCALIZE, "job": "b", "request": request}))
+        second.send({"cmd": p.CMD_LOCALIZE, "job": "b", "request": request})
         wait_for(
-            lambda: any(e["event"] in (p.EVENT_DONE, p.EVENT_FAILED) for e in second.all), "the job's end"
+            lambda: any(e["event"] in (p.EVENT_DONE, p.EVENT_FAILED) for e in second.seen), "the job's end"
         )
-        end = second.all[-1]
+        end = second.seen[-1]
         assert end["event"] == p.EVENT_DONE, end
         assert end["summary"]["skipped"] >= 3
-        second.send(p.encode({"cmd": p.CMD_SHUTDOWN}))
+        second.send({"cmd": p.CMD_SHUTDOWN})
         assert second.proc.wait(60) == 0
     finally:
-        if second.proc.poll() is None:
-            second.proc.kill()
-            second.proc.wait(30)
+        second.kill()
     gpkg_is_sound(out)
     assert_each_photo_once(out, _photos(city))

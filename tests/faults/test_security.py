@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import io
+import subprocess
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from fuzz.test_fuzz_worker import Pipes
+from worker_client import Worker
 
 from loc2.core.errors import ModelNotFoundError
 from loc2.core.model import weights
@@ -112,14 +113,13 @@ def test_weights_are_loaded_only_as_tensors_and_no_shell_is_run():
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_the_worker_opens_no_socket():
-    worker = Pipes()
+    worker = Worker(stderr=subprocess.DEVNULL)
     try:
-        assert worker.events.get(timeout=60)["event"] == p.EVENT_READY
-        worker.send(p.encode({"cmd": p.CMD_DESCRIBE, "job": "d", "device": "cpu"}))
+        assert worker.next()["event"] == p.EVENT_READY
+        worker.send({"cmd": p.CMD_DESCRIBE, "job": "d", "device": "cpu"})
         worker.pong()
         fds = Path(f"/proc/{worker.proc.pid}/fd")
         targets = [str(link.readlink()) for link in fds.iterdir() if link.is_symlink()]
         assert targets and not [t for t in targets if t.startswith("socket:")], targets
     finally:
-        worker.proc.kill()
-        worker.proc.wait(30)
+        worker.kill()

@@ -9,71 +9,34 @@ No job may end in an ``internal`` failure (a bug), none may end twice, and stdou
 from __future__ import annotations
 
 import json
-import queue
 import subprocess
-import sys
-import threading
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from worker_client import Worker
 
 from loc2.core.worker import protocol as p
 
 from .conftest import EXAMPLES
 from .test_fuzz_options import OPTION_NAMES, json_values, numbers
 
-ENGINE_MAIN = Path(__file__).resolve().parents[2] / "core" / "__main__.py"
 ANSWER_S = 60.0  # a ping is answered within this, even under load
 TERMINAL = (p.EVENT_DONE, p.EVENT_INFO, p.EVENT_FAILED)
 
 
-class Pipes:
-    """The worker process and every event it wrote, read by a thread."""
-
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-I", str(ENGINE_MAIN), "worker"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )
-        self.events: queue.Queue = queue.Queue()
-        self.all: list[dict] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for line in iter(self.proc.stdout.readline, b""):
-            event = json.loads(line)  # a line that is no JSON fails the test (in the reader: see close)
-            assert isinstance(event, dict) and line.isascii()
-            self.all.append(event)
-            self.events.put(event)
-        self.events.put(None)
-
-    def send(self, data: bytes) -> None:
-        self.proc.stdin.write(data)
-        self.proc.stdin.flush()
-
-    def pong(self) -> None:
-        """Ping and wait for the pong: the worker is alive and has read every earlier line."""
-        self.send(p.encode({"cmd": p.CMD_PING}))
-        while True:
-            event = self.events.get(timeout=ANSWER_S)
-            assert event is not None, f"the worker exited: {self.all[-5:]}"
-            if event["event"] == p.EVENT_PONG:
-                return
-
-
 @pytest.fixture(scope="module")
 def worker(tmp_path_factory):
-    w = Pipes()
-    assert w.events.get(timeout=ANSWER_S)["event"] == p.EVENT_READY
+    w = Worker(stderr=subprocess.DEVNULL)
+    assert w.next(ANSWER_S)["event"] == p.EVENT_READY
     yield w
-    w.send(p.encode({"cmd": p.CMD_SHUTDOWN}))
+    w.send({"cmd": p.CMD_SHUTDOWN})
     assert w.proc.wait(120) == 0
+    assert all(
+        line.isascii() for line in w.lines
+    )  # every stdout line was a JSON object (or the reader failed)
     ended: dict[str, int] = {}
-    for event in w.all:
+    for event in w.seen:
         assert not (event["event"] == p.EVENT_FAILED and event.get("kind") == p.KIND_INTERNAL), event
         if event["event"] in TERMINAL:
             ended[str(event.get("job"))] = ended.get(str(event.get("job")), 0) + 1
@@ -132,4 +95,4 @@ def lines(draw) -> bytes:
 @given(line=lines())
 def test_every_bad_line_is_answered_and_survived(worker, line):
     worker.send(line)
-    worker.pong()
+    worker.pong(ANSWER_S)
