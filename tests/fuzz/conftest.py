@@ -12,7 +12,7 @@ import os
 from hypothesis import HealthCheck, settings
 
 LONG = os.environ.get("LOC2_FUZZ_LONG", "") not in ("", "0")
-EXAMPLES = 400 if LONG else 25  # per test; each test may scale it for its cost
+EXAMPLES = 2000 if LONG else 100  # per test; each test may scale it for its cost
 
 settings.register_profile(
     "loc2-fuzz",

@@ -113,6 +113,7 @@ def test_a_bad_priors_csv_gives_in_range_items_or_a_message_naming_it(folder, da
     assert time.perf_counter() - t0 < CASE_SECONDS
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bad_every", [0, 1000])
 def test_a_hundred_thousand_rows_are_read_or_refused_in_bounded_time(tmp_path, bad_every):
     """10⁵ rows: read in seconds; with a bad row every 1000, one message listing the first few lines."""
