@@ -78,10 +78,11 @@ def _gpkg_delete_rows_not_in(path: Path, table: str, photos: set[str]) -> None:
         with con:
             con.execute("CREATE TEMP TABLE _loc2_done(photo TEXT PRIMARY KEY)")
             con.executemany("INSERT OR IGNORE INTO _loc2_done VALUES (?)", [(p,) for p in photos])
-            quoted = '"' + table.replace('"', '""') + '"'
-            con.execute(
-                f"DELETE FROM {quoted} WHERE photo IS NULL OR photo NOT IN (SELECT photo FROM _loc2_done)"  # nosec B608 - our own layer name, quoted
-            )
+            if table not in LAYER_SCHEMAS:  # only our own layer names reach the statement
+                raise ExportError(f"{path}: {table!r} is not a Loc2 result layer")
+            where = "WHERE photo IS NULL OR photo NOT IN (SELECT photo FROM _loc2_done)"
+            sql = f'DELETE FROM "{table}" {where}'  # nosec B608 - a fixed layer name of LAYER_SCHEMAS
+            con.execute(sql)
     finally:
         con.close()
 

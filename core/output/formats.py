@@ -199,8 +199,8 @@ def _read_csv_poses(path: Path) -> gpd.GeoDataFrame:
         raise ExportError(f"{path}: not a Loc2 results CSV (it lacks the columns {', '.join(missing)})")
     for name, kind in POSE_FIELDS:
         if name in frame.columns and kind != "str":
-            try:
-                frame[name] = [float(v) if v.strip() else math.nan for v in frame[name]]  # exact, unlike pandas
+            try:  # exact, unlike pandas
+                frame[name] = [float(v) if v.strip() else math.nan for v in frame[name]]
             except ValueError as exc:
                 raise ExportError(f"{path}: not a Loc2 results CSV (column {name}: {exc})") from None
     frame = normalise_frame(frame, POSE_FIELDS)
