@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,11 +110,15 @@ class JobOptions:
     def __post_init__(self) -> None:
         self.model = str(self.model)
         if self.weights is not None:
-            if len(self.weights) != 2:
+            if not isinstance(self.weights, tuple | list) or len(self.weights) != 2:
                 raise OptionsError(f"weights must be two files (backbone, matcher), got {self.weights!r}")
             self.weights = (str(self.weights[0]), str(self.weights[1]))
         if self.figures_dir is not None:
+            if not isinstance(self.figures_dir, str | os.PathLike):
+                raise OptionsError(f"figures_dir must be a folder path, got {self.figures_dir!r}")
             self.figures_dir = Path(self.figures_dir)
+        if not isinstance(self.depth, str):
+            raise OptionsError(f"depth must be 'flat' or a folder path, got {self.depth!r}")
         if self.device not in DEVICES:
             raise OptionsError(f"unknown device {self.device!r} (use one of {', '.join(DEVICES)})")
         if self.solver not in SOLVERS:
@@ -121,7 +126,7 @@ class JobOptions:
         _check_range("search radius", self.search_radius_m, 0.0, MAX_SEARCH_RADIUS_M, "m", optional=True)
         _check_range("field of view", self.hfov_deg, 0.0, 180.0, "°", optional=True, open_low=True)
         _check_range("camera height", self.camera_height_m, 0.0, 100.0, "m", open_low=True)
-        self.seed = int(self.seed)
+        self.seed = _integer("seed", self.seed)
 
     @property
     def model_name(self) -> str:
@@ -143,12 +148,39 @@ class JobOptions:
         if unknown:
             raise OptionsError(f"unknown option(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
         values = dict(values)
-        if values.get("weights") is not None:
+        if isinstance(values.get("weights"), list):
             values["weights"] = tuple(values["weights"])
-        try:
-            return cls(**values)
-        except TypeError as exc:
-            raise OptionsError(f"bad options: {exc}") from None
+        return _build(cls, values, "options")
+
+
+def _build(cls: type, values: Any, what: str) -> Any:
+    """``cls(**values)`` for a ``from_dict``: values of the wrong type raise OptionsError naming ``what``."""
+    if not isinstance(values, dict):
+        raise OptionsError(f"the {what} must be an object, got {values!r}")
+    try:
+        return cls(**values)
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise OptionsError(f"bad {what}: {exc}") from None
+
+
+def _path_text(what: str, value: Any) -> str:
+    """A file path given as text; OptionsError for anything else (a number, a list, ...)."""
+    if not isinstance(value, str | os.PathLike) or not str(value):
+        raise OptionsError(f"the {what} must be a file path, got {value!r}")
+    return str(value)
+
+
+def _integer(what: str, value: Any) -> int:
+    """``value`` as an int (a whole float is fine); OptionsError naming ``what`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise OptionsError(f"the {what} must be a whole number, got {value!r}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise OptionsError(f"the {what} must be a whole number, got {value!r}") from None
+    if not math.isfinite(number) or number != int(number) or abs(number) >= 2**63:
+        raise OptionsError(f"the {what} must be a whole number below 2^63 in size, got {value!r}")
+    return int(value) if isinstance(value, int) else int(number)
 
 
 def _check_range(
@@ -210,7 +242,7 @@ class PhotoItem:
         unknown = sorted(set(values) - known)
         if unknown or "path" not in values:
             raise OptionsError(f"a photo item needs 'path' and only {', '.join(sorted(known))}: got {values}")
-        return cls(**values)
+        return _build(cls, values, "photo item")
 
 
 @dataclass
@@ -241,7 +273,12 @@ class PhotoSource:
             raise OptionsError(
                 "give the photos one way: image files/folders, a priors file or explicit items"
             )
-        self.images = [str(p) for p in self.images]
+        for name in ("images", "items"):
+            if not isinstance(getattr(self, name), list | tuple):
+                raise OptionsError(f"the photo source's {name} must be a list, got {getattr(self, name)!r}")
+        self.images = [_path_text("photo", p) for p in self.images]
+        if self.priors_file is not None:
+            self.priors_file = _path_text("priors file", self.priors_file)
         self.items = [i if isinstance(i, PhotoItem) else PhotoItem.from_dict(i) for i in self.items]
 
     def to_dict(self) -> dict[str, Any]:
@@ -253,7 +290,7 @@ class PhotoSource:
         unknown = sorted(set(values) - known)
         if unknown:
             raise OptionsError(f"unknown photo source field(s) {', '.join(unknown)}")
-        return cls(**values)
+        return _build(cls, values, "photo source")
 
 
 @dataclass
@@ -272,7 +309,7 @@ class OutputSpec:
     mode: str = MODE_REFUSE
 
     def __post_init__(self) -> None:
-        self.path = str(self.path)
+        self.path = _path_text("output", self.path)
         if self.mode not in MODES:
             raise OptionsError(f"unknown output mode {self.mode!r} (use one of {', '.join(MODES)})")
         if self.format is not None and self.format not in FORMATS:
@@ -287,7 +324,7 @@ class OutputSpec:
         unknown = sorted(set(values) - known)
         if unknown or "path" not in values:
             raise OptionsError(f"an output needs 'path' and only {', '.join(sorted(known))}: got {values}")
-        return cls(**values)
+        return _build(cls, values, "output")
 
 
 @dataclass
@@ -319,7 +356,7 @@ class LocalizeRequest:
             if key in values and not isinstance(values[key], dict):
                 raise OptionsError(f"{key!r} must be an object, got {type(values[key]).__name__}")
         return cls(
-            ortho=str(values["ortho"]),
+            ortho=_path_text("orthophoto", values["ortho"]),
             photos=PhotoSource.from_dict(values["photos"]),
             output=OutputSpec.from_dict(values["output"]),
             options=JobOptions.from_dict(values.get("options", {})),

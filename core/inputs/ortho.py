@@ -194,7 +194,7 @@ class Orthophoto:
     # --------------------------------------------------------------------------------------- cropping
     def _local_frame(self, center_xy_crs: tuple[float, float]) -> ProjectedCRS:
         lon, lat = self._to_geodetic.transform(*center_xy_crs)
-        if not (math.isfinite(lon) and math.isfinite(lat)):
+        if not _valid_lonlat(lon, lat):
             raise OrthoError(
                 f"{self.path}: the prior {center_xy_crs} is not a valid position in {self.crs.name}"
             )
@@ -387,6 +387,11 @@ class Orthophoto:
                 for b in range(len(idx)):
                     parts[b].append(data[b][mask].astype(np.float64))
         return [np.concatenate(p) if p else np.zeros(0) for p in parts]
+
+
+def _valid_lonlat(lon: float, lat: float) -> bool:
+    """True for a finite WGS84 position: |lon| ≤ 180°, |lat| ≤ 90° (degrees)."""
+    return math.isfinite(lon) and math.isfinite(lat) and abs(lon) <= 180.0 and abs(lat) <= 90.0
 
 
 def _plan_bands(ds: rasterio.io.DatasetReader) -> _BandPlan:

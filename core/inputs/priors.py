@@ -147,8 +147,14 @@ class _CrsCache:
                 crs = pyproj.CRS.from_user_input(int(key) if key.isdigit() else key)
             except pyproj.exceptions.CRSError:
                 raise ValueError(f"unknown CRS {key!r}") from None
-            self._cache[key] = pyproj.Transformer.from_crs(crs, 4326, always_xy=True)
-        lon, lat = self._cache[key].transform(x, y)
+            try:
+                self._cache[key] = pyproj.Transformer.from_crs(crs, 4326, always_xy=True)
+            except pyproj.exceptions.ProjError:
+                raise ValueError(f"the CRS {key!r} cannot be converted to longitude/latitude") from None
+        try:
+            lon, lat = self._cache[key].transform(x, y)
+        except pyproj.exceptions.ProjError:
+            raise ValueError(f"({x}, {y}) is not a valid position in {key}") from None
         if not (math.isfinite(lon) and math.isfinite(lat)):
             raise ValueError(f"({x}, {y}) is not a valid position in {key}")
         return float(lon), float(lat)

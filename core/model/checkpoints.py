@@ -27,7 +27,26 @@ def load_weights(path: str | Path) -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle, zip and torch errors all mean "not a usable checkpoint"
-        raise CheckpointError(f"{path}: not a readable PyTorch weights file ({exc})") from exc
+        raise CheckpointError(_unreadable_weights_message(path, exc)) from None
+
+
+def _unreadable_weights_message(path: Path, exc: BaseException) -> str:
+    """Our own message for a file torch.load(weights_only=True) refused: it names the file and the reason
+    in a few words and never repeats PyTorch's advice to load it with weights_only=False (which would run
+    any code the file holds)."""
+    text = str(exc)
+    if "Weights only load failed" in text or "WeightsUnpickler" in text:
+        reason = (
+            "it holds objects other than tensors, numbers, strings, lists and dicts, or is not a checkpoint"
+        )
+    elif isinstance(exc, EOFError) or "EOF" in text:
+        reason = "the file ends too early (truncated?)"
+    else:
+        reason = text.splitlines()[0].split(". ")[0][:160] if text.strip() else type(exc).__name__
+    return (
+        f"{path}: not a readable PyTorch weights file ({reason}); Loc2 loads weights only as plain tensors "
+        "and never runs code from a weights file"
+    )
 
 
 def unwrap_state_dict(obj: dict) -> dict:

@@ -33,6 +33,7 @@ import os
 import torch
 
 from ..errors import Loc2Error
+from ..types import DEVICES
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -43,8 +44,15 @@ def resolve_device(device: str = "auto") -> torch.device:
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
+    if isinstance(device, torch.device):
+        return device
+    if device not in DEVICES:
+        raise Loc2Error(f"unknown device {device!r} (use one of {', '.join(DEVICES)})")
     if device == "cuda" and not torch.cuda.is_available():
         raise Loc2Error("device 'cuda' was asked for but PyTorch sees no CUDA GPU (use --device cpu or auto)")
+    mps = getattr(torch.backends, "mps", None)
+    if device == "mps" and (mps is None or not mps.is_available()):
+        raise Loc2Error("device 'mps' was asked for but PyTorch sees no Apple GPU (use --device cpu or auto)")
     return torch.device(device)
 
 

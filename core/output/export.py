@@ -13,6 +13,7 @@ import csv
 import math
 import os
 import shutil
+import sqlite3
 import warnings
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,23 @@ def _same_crs(a: pyproj.CRS, b: pyproj.CRS) -> bool:
         return a.to_proj4() == b.to_proj4()
 
 
+def _gpkg_delete_rows_not_in(path: Path, table: str, photos: set[str]) -> None:
+    """Delete, in one SQLite transaction, the rows of a GeoPackage table whose ``photo`` is not in
+    ``photos`` (the GeoPackage's own triggers keep its spatial index in step)."""
+    con = sqlite3.connect(path, timeout=30.0)
+    try:
+        with con:
+            con.execute("CREATE TEMP TABLE _loc2_done(photo TEXT PRIMARY KEY)")
+            con.executemany("INSERT OR IGNORE INTO _loc2_done VALUES (?)", [(p,) for p in photos])
+            if table not in LAYER_SCHEMAS:  # only our own layer names reach the statement
+                raise ExportError(f"{path}: {table!r} is not a Loc2 result layer")
+            where = "WHERE photo IS NULL OR photo NOT IN (SELECT photo FROM _loc2_done)"
+            sql = f'DELETE FROM "{table}" {where}'  # nosec B608 - a fixed layer name of LAYER_SCHEMAS
+            con.execute(sql)
+    finally:
+        con.close()
+
+
 def _writable_folder(path: Path) -> None:
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.exists():
@@ -105,6 +123,7 @@ class ResultWriter:
         crs: Any,
         include_matches: bool = False,
         mode: str = MODE_REFUSE,
+        defer_create: bool = False,
     ) -> None:
         if Path(path).is_dir():
             raise ExportError(
@@ -136,12 +155,55 @@ class ResultWriter:
                 f"{self.path} already holds results ({self._describe(existing)}); choose append (resume) "
                 "or overwrite, or another output"
             )
-        if mode == MODE_OVERWRITE:
+        if existing and mode != MODE_OVERWRITE:
+            self._check_compatible(existing)
+        self._existing = existing
+        if not defer_create:
+            self.create_layers()
+
+    def create_layers(self) -> None:
+        """Make the output ready for :meth:`write`: replace it (overwrite), drop a killed run's rows that
+        have no poses row (append), create the missing layers. Done on creation unless ``defer_create``
+        (the job checks the output, loads the model, and only then touches the files)."""
+        existing = self._existing
+        if self.mode == MODE_OVERWRITE:
             self._remove_outputs()
             existing = {}
         elif existing:
-            self._check_compatible(existing)
+            self._drop_unfinished_photos(existing)
         self._create_missing_layers(existing)
+        self._existing = {}
+
+    def _drop_unfinished_photos(self, existing: dict[str, LayerTarget]) -> None:
+        """Delete detail rows of photos that have no poses row (a run killed between a photo's layers), so
+        the resumed run writes each photo exactly once in every layer."""
+        if LAYER_POSES not in existing:
+            done: set[str] = set()
+        else:
+            done = self.done_photos()
+        for name, target in existing.items():
+            if name == LAYER_POSES or self.format == FORMAT_CSV:
+                continue
+            try:
+                if self.format == FORMAT_GPKG:
+                    _gpkg_delete_rows_not_in(target.path, target.layer or name, done)
+                else:
+                    self._rewrite_without(target, done)
+            except (*IO_ERRORS, sqlite3.Error) as exc:
+                raise ExportError(f"cannot resume {target.uri}: {exc}") from exc
+
+    def _rewrite_without(self, target: LayerTarget, done: set[str]) -> None:
+        """Shapefile / GeoJSON: rewrite the layer keeping only the rows of photos in ``done``."""
+        frame = read_layer(target.path, target.name, self.format)
+        keep = frame["photo"].isin(done)
+        if bool(keep.all()):
+            return
+        geometry_type, fields = LAYER_SCHEMAS[target.name]
+        rows = [
+            (frame.geometry.iloc[i], {n: frame[n].iloc[i] for n, _ in fields}) for i in np.flatnonzero(keep)
+        ]
+        self._write_empty(target)
+        self._ogr_write(target, LayerTable(target.name, geometry_type, list(fields), rows), append=True)
 
     # -- set-up -------------------------------------------------------------------------------------------
 

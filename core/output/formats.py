@@ -185,14 +185,24 @@ def layer_exists(target: LayerTarget) -> bool:
 # -- reading ----------------------------------------------------------------------------------------------
 
 
+# The columns a poses CSV must have to be read back (the rest are filled in when missing).
+_CSV_REQUIRED = ("photo", "status", "x", "y", "prior_x", "prior_y")
+
+
 def _read_csv_poses(path: Path) -> gpd.GeoDataFrame:
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
     except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         raise ExportError(f"cannot read {path}: {exc}") from exc
+    missing = [n for n in _CSV_REQUIRED if n not in frame.columns]
+    if missing:
+        raise ExportError(f"{path}: not a Loc2 results CSV (it lacks the columns {', '.join(missing)})")
     for name, kind in POSE_FIELDS:
         if name in frame.columns and kind != "str":
-            frame[name] = [float(v) if v.strip() else math.nan for v in frame[name]]  # exact, unlike pandas
+            try:  # exact, unlike pandas
+                frame[name] = [float(v) if v.strip() else math.nan for v in frame[name]]
+            except ValueError as exc:
+                raise ExportError(f"{path}: not a Loc2 results CSV (column {name}: {exc})") from None
     frame = normalise_frame(frame, POSE_FIELDS)
     geoms = []
     for row in frame.itertuples(index=False):

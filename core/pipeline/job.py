@@ -13,10 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import Loc2Error
+from ..errors import ExportError, Loc2Error
 from ..inputs.ortho import Orthophoto
 from ..inputs.priors import collect_items
 from ..output.export import ResultWriter
+from ..output.lock import output_lock
 from ..output.results import PhotoResult
 from ..types import MODE_APPEND, LocalizeRequest
 from .batch import load_localizer, localize_batch
@@ -64,6 +65,15 @@ class JobSummary:
         return ", ".join(parts) + f"; results in {self.output}"
 
 
+def _write_failed_message(exc: ExportError, summary: JobSummary, output: Path) -> str:
+    """What a failed write (disk full, file limit, removed drive) says: the cause, what is kept, what to do."""
+    kept = summary.localized + summary.failed + summary.skipped
+    return (
+        f"{exc} (is the disk full or the file no longer writable?); the {kept} photo(s) written before "
+        f"are kept in {output}: make room and run again with --resume (append) to go on"
+    )
+
+
 def _unreadable_result(path: Path, message: str, crs_wkt: str, model: str) -> PhotoResult:
     return PhotoResult.failed(str(path), message, crs_wkt=crs_wkt, model=model)
 
@@ -91,9 +101,34 @@ def run_localize(
         detail = "; ".join(m for _, m in errors[:3])
         raise Loc2Error("no photos to localize" + (f" ({detail})" if detail else ""))
     out = request.output
-    writer = ResultWriter(
-        out.path, out.format, crs=crs_wkt, include_matches=options.include_matches, mode=out.mode
+    writer = ResultWriter(  # checks the output; its files are touched once the model is loaded
+        out.path,
+        out.format,
+        crs=crs_wkt,
+        include_matches=options.include_matches,
+        mode=out.mode,
+        defer_create=True,
     )
+    with output_lock(writer.path):  # a second run into the same output is refused, never interleaved
+        return _run_job(
+            request, writer, items, unreadable, crs_wkt, t0, on_result, report, is_canceled, get_localizer
+        )
+
+
+def _run_job(
+    request: LocalizeRequest,
+    writer: ResultWriter,
+    items: list,
+    unreadable: list[tuple[Path, str]],
+    crs_wkt: str,
+    t0: float,
+    on_result: Callable[[PhotoResult], None] | None,
+    report: Callable[[Progress], None],
+    is_canceled: Callable[[], bool] | None,
+    get_localizer: Callable,
+) -> JobSummary:
+    """:func:`run_localize` once the inputs are read and the output is locked: the model, then the rows."""
+    options, out = request.options, request.output
     summary = JobSummary(output=str(writer.path), sources=writer.sources())
     if out.mode == MODE_APPEND:
         done = writer.done_photos()
@@ -104,7 +139,10 @@ def run_localize(
     summary.total = len(items) + len(unreadable)
 
     def record(result: PhotoResult) -> None:
-        writer.write(result)  # before anyone hears of it: a result reported is a result kept
+        try:
+            writer.write(result)  # before anyone hears of it: a result reported is a result kept
+        except ExportError as exc:
+            raise ExportError(_write_failed_message(exc, summary, writer.path)) from None
         if result.ok:
             summary.localized += 1
         else:
@@ -120,6 +158,7 @@ def run_localize(
     if items:  # the model first: when it cannot be loaded, nothing is written
         report(Progress(0, summary.total, "model", 0.0))
         localizer = get_localizer(options)
+    writer.create_layers()  # only now: a model that cannot be loaded leaves the output as it was
     for path, message in unreadable:
         record(_unreadable_result(path, message, crs_wkt, options.model_name))
     n_items = len(items)

@@ -94,6 +94,65 @@ def test_the_command_line_writes_the_same_poses_at_any_thread_count(tmp_path):
             assert not differing, f"{Path(a['photo']).name}, 1 thread vs {name}: {differing}"
 
 
+def _worker_poses(request: dict, threads: str) -> None:
+    """Run one localize job through ``loc2 worker`` (the plugin's engine process) at ``threads`` threads;
+    stdin is closed once the job is done (a shutdown would cancel it)."""
+    engine_main = Path(__file__).resolve().parents[2] / "core" / "__main__.py"
+    worker = subprocess.Popen(
+        [sys.executable, "-I", str(engine_main), "worker"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=_env(OMP_NUM_THREADS=threads),
+        text=True,
+    )
+    try:
+        worker.stdin.write(json.dumps({"cmd": "localize", "job": "j", "request": request}) + "\n")
+        worker.stdin.flush()
+        events = []
+        for line in worker.stdout:
+            events.append(json.loads(line))
+            if events[-1]["event"] in ("done", "failed"):
+                break
+        assert events and events[-1]["event"] == "done", events[-3:]
+        worker.stdin.close()
+        assert worker.wait(60) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait(30)
+
+
+def test_the_worker_writes_the_command_lines_poses_at_1_and_2_threads(tmp_path):
+    """A whole batch through the worker (as the plugin runs it) at 1 and 2 threads: the CLI's rows."""
+    from loc2.core.synthetic.datasets import generate_dataset
+
+    city = tmp_path / "city"
+    generate_dataset(city, CITY_SEED, n_panoramas=1, n_pinhole=1, prior_sigma_m=5.0)
+    cli_out = tmp_path / "cli.csv"
+    args = ["localize", "--ortho", str(city / "ortho.tif"), "--images", str(city / "photos")]
+    done = subprocess.run(
+        _loc2_command() + [*args, "--device", "cpu", "--out", str(cli_out)],
+        env=_env(OMP_NUM_THREADS="2"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    expected = _poses(cli_out)
+    assert len(expected) == 2 and any(row["status"] == "ok" for row in expected)
+    for threads in ("1", "2"):
+        out = tmp_path / f"worker {threads}.csv"
+        request = {
+            "ortho": str(city / "ortho.tif"),
+            "photos": {"images": [str(city / "photos")]},
+            "output": {"path": str(out), "mode": "refuse"},
+            "options": {"device": "cpu"},
+        }
+        _worker_poses(request, threads)
+        assert _poses(out) == expected, f"worker at {threads} thread(s) vs the CLI at 2"
+
+
 # ------------------------------------------------------------------------------------ the networks
 def test_published_networks_give_the_same_matching_probabilities_at_any_thread_count():
     """DINOv2 ViT-L/14 and the matcher (random weights in the published layouts) on a small input."""

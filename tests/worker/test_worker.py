@@ -8,66 +8,14 @@ timeout; and that nothing but protocol lines reaches stdout.
 
 from __future__ import annotations
 
-import json
-import queue
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 from plugin_fixtures import make_city
+from worker_client import Worker
 
 from loc2.core.worker import protocol as p
-
-ROOT = Path(__file__).resolve().parents[2]
-ENGINE_MAIN = ROOT / "core" / "__main__.py"
-
-
-class Worker:
-    """A worker process with a reader thread; ``lines`` keeps every stdout line as read."""
-
-    def __init__(self, *args: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-I", str(ENGINE_MAIN), "worker", *args],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        self.events: queue.Queue = queue.Queue()
-        self.lines: list[bytes] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for line in iter(self.proc.stdout.readline, b""):
-            self.lines.append(line)
-            self.events.put(json.loads(line))
-        self.events.put(None)
-
-    def send(self, message: dict | bytes) -> None:
-        data = message if isinstance(message, bytes) else p.encode(message)
-        self.proc.stdin.write(data)
-        self.proc.stdin.flush()
-
-    def next(self, timeout: float = 60.0) -> dict | None:
-        return self.events.get(timeout=timeout)
-
-    def until(self, kind: str, job: str | None = None, timeout: float = 120.0) -> tuple[dict, list[dict]]:
-        """The first event of ``kind`` (for ``job``), and every event before it."""
-        seen = []
-        deadline = time.monotonic() + timeout
-        while True:
-            event = self.next(max(0.1, deadline - time.monotonic()))
-            assert event is not None, f"the worker exited before {kind}: {seen}"
-            if event["event"] == kind and (job is None or event.get("job") == job):
-                return event, seen
-            seen.append(event)
-
-    def close(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.stdin.close()
-        return self.proc.wait(30)
 
 
 @pytest.fixture
