@@ -268,7 +268,8 @@ def tile_resolution_m(zoom: int) -> float:
 
 
 def cut_xyz_tiles(ortho: Path, out_dir: Path, zooms: tuple[int, ...], margin_m: float = 80.0) -> int:
-    """Cut ``ortho`` into Web Mercator ``z/x/y.png`` RGBA tiles (transparent where it has no data) covering
+    """Cut ``ortho`` into Web Mercator ``z/x/y.png`` RGBA tiles (average resampling, as map tile pipelines do;
+    transparent where it has no data) covering
     its extent plus ``margin_m`` at each zoom; returns the number of tiles written."""
     import numpy as np
     import rasterio
@@ -302,7 +303,7 @@ def cut_xyz_tiles(ortho: Path, out_dir: Path, zooms: tuple[int, ...], margin_m: 
                             src_crs=src.crs,
                             dst_transform=transform,
                             dst_crs="EPSG:3857",
-                            resampling=Resampling.bilinear,
+                            resampling=Resampling.average,
                         )
                     path = out_dir / str(zoom) / str(x) / f"{y}.png"
                     path.parent.mkdir(parents=True, exist_ok=True)
@@ -408,3 +409,24 @@ def wait_for(predicate: Callable[[], bool], timeout_s: float = 5.0) -> bool:
 
 if __name__ == "__main__":  # the child process of LoopbackServer: serve the folder given
     _Site(Path(sys.argv[1])).serve()
+
+
+CITY_SEED = 1004  # never used in training (below 1000), nor by the demo (1001) or determinism (1002)
+
+
+def make_city_site(root: Path, seed: int = CITY_SEED) -> Path:
+    """A small generated city under ``root/city`` (3 panoramas with EXIF priors 3 m off, a 200 m orthophoto
+    at 0.1 m) and what the loopback server serves of it under ``root/site`` (:func:`make_tile_site`)."""
+    from loc2.core.synthetic.datasets import generate_dataset
+
+    generate_dataset(root / "city", seed, n_panoramas=3, n_pinhole=0, prior_sigma_m=3.0, size_m=200.0)
+    make_tile_site(root / "city" / "ortho.tif", root / "site")
+    return root
+
+
+def qgis_wmts_uri(server: LoopbackServer) -> str:
+    """The QGIS ``wms`` provider URI of the loopback WMTS layer ``city``."""
+    return (
+        "contextualWMSLegend=0&crs=EPSG:3857&dpiMode=7&featureCount=10&format=image/png&layers=city"
+        f"&styles=default&tileMatrixSet=gm&url={server.url}/wmts/WMTSCapabilities.xml"
+    )

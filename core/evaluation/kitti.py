@@ -35,7 +35,7 @@ from ..errors import DatasetError
 from ..geometry.cameras import Pinhole
 from ..geometry.pose import Similarity2D, rotation_matrix
 from ..inputs.depth import DepthMap
-from ..model.presets import KITTI_METRES_PER_PIXEL_512
+from ..types import KITTI_METRES_PER_PIXEL_512
 from .datasets import Sample, _read_lines, parse_orientation, read_depth, read_rgb, resize_rgb
 
 KITTI_RAW_SIZE_WH = (1242, 375)  # the intrinsics are scaled from this size, as the published code does

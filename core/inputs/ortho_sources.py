@@ -41,8 +41,6 @@ HTTP_DEFAULTS = {
     "GDAL_HTTP_TIMEOUT": "30",  # seconds for one whole request
     "GDAL_HTTP_CONNECTTIMEOUT": "10",  # seconds to connect
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",  # a COG over HTTP: no directory listing
-    "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": "",  # any extension
-    "GDAL_HTTP_MULTIRANGE": "YES",
 }
 CACHE_DEFAULT_MB = 1024  # size bound of the window cache (LOC2_TILE_CACHE_MB overrides; 0 disables it)
 _STATUS = re.compile(r"HTTP (?:status|response) code\s*:?\s*(\d{3})", re.IGNORECASE)
