@@ -30,7 +30,7 @@ from ..model.presets import Preset
 from ..output.figures import figure_kwargs_from_localization, figure_text, save_match_figure
 from ..output.results import PhotoResult, photo_result_from_localization
 from ..solver.config import SolverConfig, solver_config
-from ..types import DEFAULT_SEARCH_RADIUS_M, DEPTH_FLAT, JobOptions, PhotoItem
+from ..types import DEPTH_FLAT, JobOptions, PhotoItem, search_radius_m
 
 # One crop is trusted to hold the camera within this fraction of its footprint from its centre.
 SEARCH_REACH_FRACTION = 0.25
@@ -93,7 +93,7 @@ def localize_item(
     # once for every crop; the precise solver also runs a panorama's half-token-shifted grids
     view = localizer.prepare_ground(photo.rgb, depth_map, photo.camera, dense=config.dense_grids)
     timings = dict(view.timings_s)  # the crops' stages add up here
-    radius = options.search_radius_m or item.uncertainty_m or DEFAULT_SEARCH_RADIUS_M
+    radius = search_radius_m(options.search_radius_m, item.uncertainty_m)
     crops, matches = match_search_crops(localizer, view, ortho, photo, radius, timings, stage)
     stage("solve", 0.8)
     spread_m = None

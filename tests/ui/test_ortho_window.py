@@ -22,6 +22,7 @@ from loc2.ui.ortho_window import (  # noqa: E402
     WindowError,
     needs_window,
     plan_windows,
+    snapshot,
     window_half_m,
     write_windows,
 )
@@ -69,7 +70,7 @@ def test_a_local_gdal_file_goes_to_the_engine_as_it_is_and_a_service_does_not(ci
 def test_windows_cover_the_search_and_sit_on_one_grid(city, server):
     layer = QgsRasterLayer(qgis_wmts_uri(server), "wmts", "wms")
     priors = _priors(city)
-    grid, windows = plan_windows(layer, priors, MODEL_DEMO, _context())
+    grid, windows = plan_windows(snapshot(layer, _context()), priors, MODEL_DEMO)
     lat = priors[0].lat
     # Web Mercator: one unit is cos(lat) ground metres; half the model's 0.28 m pixel
     assert grid.res_x == pytest.approx(MODEL_M_PER_PX / 2 / math.cos(math.radians(lat)), rel=2e-3)
@@ -80,7 +81,7 @@ def test_windows_cover_the_search_and_sit_on_one_grid(city, server):
             cols, abs=2
         )
     with pytest.raises(WindowError, match="no photo prior"):
-        plan_windows(layer, [], MODEL_DEMO, _context())
+        plan_windows(snapshot(layer, _context()), [], MODEL_DEMO)
 
 
 @pytest.mark.parametrize("kind", ["wmts", "xyz"])
@@ -93,7 +94,7 @@ def test_a_web_layer_window_gives_the_engine_the_crop_of_the_local_file(city, se
     assert layer.isValid(), layer.error().summary()
     prior = _priors(city)[0 if kind == "wmts" else 2]
     server.reset_log()
-    path = write_windows(layer, [prior], MODEL_DEMO, tmp_path / "windows", _context())
+    path = write_windows(snapshot(layer, _context()), [prior], MODEL_DEMO, tmp_path / "windows")
     assert path.suffix == ".tif" and path.is_file()
     requests, _ = server.fetched("/xyz/")
     # the tiles around one photo, not the city's (QGIS's network cache may hold some already)
@@ -108,7 +109,7 @@ def test_several_priors_make_a_mosaic_the_engine_reads(city, tmp_path):
     # a GDAL layer read through QGIS (the same path a file-less provider takes), several priors
     layer = QgsRasterLayer(str(city / "city" / "ortho.tif"), "ortho")
     priors = _priors(city)
-    path = write_windows(layer, priors, MODEL_DEMO, tmp_path / "windows", _context())
+    path = write_windows(snapshot(layer, _context()), priors, MODEL_DEMO, tmp_path / "windows")
     assert path.suffix == ".vrt" and len(list((tmp_path / "windows").glob("window_*.tif"))) == len(priors)
     for prior in priors:
         difference = np.abs(_crop(path, prior) - _crop(city / "city" / "ortho.tif", prior))
