@@ -28,6 +28,10 @@ from loc2.core.types import MODE_OVERWRITE, JobOptions, LocalizeRequest, OutputS
 FOOTPRINT_M = 72.0
 CROP_PX = 256  # the demo model's crop: 72 m over 256 px, 0.28 m per pixel
 _GEOD = pyproj.Geod(ellps="WGS84")
+# Largest (shift m, turn °) from the pose on the local GeoTIFF. The COG holds the same pixels; the tiles are
+# the city resampled to 0.2 m Web Mercator pixels (zoom 19), on which the demo model's pose moves by up to
+# 0.21 m and 1.04° here (its own error on this city, from the local GeoTIFF: 0.2-1.2 m and 0.1-2.7°).
+POSE_TOLERANCE = {"cog": (0.2, 0.5), "xyz": (0.3, 1.5), "wmts": (0.3, 1.5)}
 FAST_HTTP = {"GDAL_HTTP_MAX_RETRY": "1", "GDAL_HTTP_RETRY_DELAY": "0.1", "GDAL_HTTP_TIMEOUT": "2"}
 
 
@@ -215,7 +219,13 @@ def test_poses_from_the_cog_xyz_and_wmts_match_the_local_geotiff(city, server, c
             assert result.status == "ok", (name, result.message)
             shift_m = _shift_m(ref, result)
             turn_deg = _heading_difference_deg(result.heading_deg, ref.heading_deg)
-            assert shift_m <= 0.2 and turn_deg <= 0.5, (name, Path(result.photo).name, shift_m, turn_deg)
+            most_m, most_deg = POSE_TOLERANCE[name]
+            assert shift_m <= most_m and turn_deg <= most_deg, (
+                name,
+                Path(result.photo).name,
+                shift_m,
+                turn_deg,
+            )
 
 
 @pytest.mark.slow
