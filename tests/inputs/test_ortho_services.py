@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pyproj
 import pytest
-from servers import Behaviour, LoopbackServer, make_city_site
+from servers import Behaviour, LoopbackServer, city_fixture, server_fixture  # noqa: F401 - the module's fixtures
 
 from loc2.core.errors import OrthoFetchError
 from loc2.core.inputs.ortho import Orthophoto
@@ -33,17 +33,6 @@ _GEOD = pyproj.Geod(ellps="WGS84")
 # 0.21 m and 1.04° here (its own error on this city, from the local GeoTIFF: 0.2-1.2 m and 0.1-2.7°).
 POSE_TOLERANCE = {"cog": (0.2, 0.5), "xyz": (0.3, 1.5), "wmts": (0.3, 1.5)}
 FAST_HTTP = {"GDAL_HTTP_MAX_RETRY": "1", "GDAL_HTTP_RETRY_DELAY": "0.1", "GDAL_HTTP_TIMEOUT": "2"}
-
-
-@pytest.fixture(scope="module")
-def city(tmp_path_factory) -> Path:
-    return make_city_site(tmp_path_factory.mktemp("services"))
-
-
-@pytest.fixture(scope="module")
-def server(city):
-    with LoopbackServer(city / "site") as running:
-        yield running
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pyproj
 import pytest
-from qgis.core import Qgis, QgsApplication, QgsProject, QgsRasterLayer
-from qgis_helpers import StubIface, clear_project, process_events_until, qgis_app
-from servers import LoopbackServer, make_city_site, qgis_wmts_uri
+from qgis.core import Qgis, QgsProject, QgsRasterLayer
+from qgis_helpers import StubIface, clear_project, loc2_processing_provider, process_events_until, qgis_app
+from servers import city_fixture, qgis_wmts_uri, server_fixture  # noqa: F401 - the module's fixtures
 
 qgis_app()
 
@@ -19,23 +19,11 @@ import processing  # noqa: E402
 
 from loc2.core.types import DEMO_CHECKPOINT  # noqa: E402
 from loc2.ui.dialog import Loc2Dialog  # noqa: E402
-from loc2.ui.processing.provider import Loc2Provider  # noqa: E402
 
 pytestmark = pytest.mark.slow  # a worker runs the demo model: 20-60 s each
 ALG = "loc2:localizeimages"
 _GEOD = pyproj.Geod(ellps="WGS84")
 TOLERANCE_M = 1.5  # from the truth: the demo model on this city is 0.2-1.2 m off from the local GeoTIFF
-
-
-@pytest.fixture(scope="module")
-def city(tmp_path_factory) -> Path:
-    return make_city_site(tmp_path_factory.mktemp("layers"))
-
-
-@pytest.fixture(scope="module")
-def server(city):
-    with LoopbackServer(city / "site") as running:
-        yield running
 
 
 @pytest.fixture
@@ -50,14 +38,8 @@ def wmts(server):
 
 @pytest.fixture(scope="module", autouse=True)
 def provider():
-    registry = QgsApplication.processingRegistry()
-    own = None
-    if registry.providerById("loc2") is None:
-        own = Loc2Provider()
-        registry.addProvider(own)
-    yield
-    if own is not None:
-        registry.removeProvider(own)
+    with loc2_processing_provider():
+        yield
 
 
 def _truth(city: Path) -> dict[str, dict]:

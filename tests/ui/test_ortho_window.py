@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from qgis.core import QgsProject, QgsRasterLayer
 from qgis_helpers import qgis_app
-from servers import LoopbackServer, make_city_site, qgis_wmts_uri
+from servers import LoopbackServer, city_fixture, qgis_wmts_uri, server_fixture  # noqa: F401 - the module's fixtures
 
 qgis_app()
 
@@ -28,17 +28,6 @@ from loc2.ui.ortho_window import (  # noqa: E402
 )
 
 FOOTPRINT_M, MODEL_M_PER_PX = aerial_crop(MODEL_DEMO)
-
-
-@pytest.fixture(scope="module")
-def city(tmp_path_factory) -> Path:
-    return make_city_site(tmp_path_factory.mktemp("window"))
-
-
-@pytest.fixture(scope="module")
-def server(city):
-    with LoopbackServer(city / "site") as running:
-        yield running
 
 
 def _priors(city: Path) -> list[Prior]:
