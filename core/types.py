@@ -93,6 +93,8 @@ def search_radius_m(option_m: float | None, uncertainty_m: float | None) -> floa
     """The radius searched around a prior, metres: the option, else the photo's EXIF accuracy, else
     ``DEFAULT_SEARCH_RADIUS_M``."""
     return float(option_m or uncertainty_m or DEFAULT_SEARCH_RADIUS_M)
+
+
 MAX_SEARCH_RADIUS_M = 500.0
 
 
