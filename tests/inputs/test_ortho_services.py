@@ -254,3 +254,45 @@ def test_a_failing_service_fails_only_the_photo_it_was_reading(
         "pano_001.jpg",
         "pano_002.jpg",
     ]  # every photo's row is in the output, the failed one with its message
+
+
+# ------------------------------------------------------------------------------------------- resolution
+def _raster(path: Path, metres_per_pixel: float) -> Path:
+    import rasterio
+    from rasterio.transform import from_origin
+
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=64,
+        height=64,
+        count=3,
+        dtype="uint8",
+        crs="EPSG:32632",
+        transform=from_origin(465000.0, 5247000.0, metres_per_pixel, metres_per_pixel),
+    ) as ds:
+        ds.write(np.full((3, 64, 64), 128, np.uint8))
+    return path
+
+
+def test_a_coarse_orthophoto_is_refused_or_warned_about_naming_both_resolutions(tmp_path, caplog):
+    from loc2.core.errors import PhotoError
+    from loc2.core.model.presets import demo_preset
+    from loc2.core.pipeline.search import check_resolution
+
+    preset = demo_preset()  # 72 m over 256 px: 0.28 m per pixel
+    photo = tmp_path / "photo.jpg"
+    for metres, outcome in ((0.1, "quiet"), (0.4, "warning"), (1.0, "error")):
+        with Orthophoto.open(_raster(tmp_path / f"{metres}.tif", metres)) as ortho:
+            centre = (465000.0 + 32 * metres, 5247000.0 - 32 * metres)
+            caplog.clear()
+            if outcome == "error":
+                with pytest.raises(PhotoError, match=r"has 1\.00 m per pixel .* needs 0\.28 m per pixel"):
+                    check_resolution(ortho, centre, preset, photo)
+                continue
+            check_resolution(ortho, centre, preset, photo)
+            warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+            assert bool(warned) == (outcome == "warning"), warned
+            if warned:
+                assert "0.40 m per pixel" in warned[0] and "needs 0.28 m per pixel" in warned[0]
