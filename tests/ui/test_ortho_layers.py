@@ -75,14 +75,14 @@ def test_processing_localizes_a_folder_on_a_wmts_layer(city, server, wmts):
 
 def test_the_dialog_localizes_a_photo_on_a_wmts_layer(city, server, wmts, tmp_path):
     dlg = Loc2Dialog(StubIface())
-    dlg.ortho_combo.setLayer(wmts)
+    dlg.inputs.ortho_combo.setLayer(wmts)
     photo = city / "city" / "photos" / "pano_001.jpg"
-    dlg.photo_widget.setFilePath(str(photo))
-    dlg.model_combo.setCurrentIndex(dlg.model_combo.findData("checkpoint"))
-    dlg.checkpoint_widget.setFilePath(str(DEMO_CHECKPOINT))
-    dlg.device_combo.setCurrentIndex(2)  # CPU
-    dlg.results_widget.setFilePath(str(tmp_path / "runs"))
-    process_events_until(lambda: dlg.photo_info.text() != "Reading the photo…", 60)
+    dlg.inputs.photo_widget.setFilePath(str(photo))
+    dlg.model.model_combo.setCurrentIndex(dlg.model.model_combo.findData("checkpoint"))
+    dlg.model.checkpoint_widget.setFilePath(str(DEMO_CHECKPOINT))
+    dlg.model.device_combo.setCurrentIndex(2)  # CPU
+    dlg.model.results_widget.setFilePath(str(tmp_path / "runs"))
+    process_events_until(lambda: dlg.inputs.photo_info.text() != "Reading the photo…", 60)
     task = dlg.start()
     assert task is not None, dlg.last_message
     assert process_events_until(lambda: dlg.task is None, timeout_s=300), "the task did not finish"
