@@ -30,6 +30,7 @@ demo: setup  ## The main job: localize a generated synthetic city with the demo 
 bench: setup  ## Benchmarks (figures printed; see README)
 	$(PY) benchmarks/solver.py
 	$(PY) benchmarks/search_memory.py
+	$(PY) benchmarks/ortho_fetch.py
 
 package:  ## Zip the plugin for the QGIS plugin repository (no weights over the limit, no caches)
 	$(PY) scripts/package_plugin.py

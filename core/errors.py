@@ -27,6 +27,11 @@ class OrthoError(Loc2Error):
     """An orthophoto that cannot be used (no CRS, rotation terms, prior outside, ...)."""
 
 
+class OrthoFetchError(OrthoError):
+    """An orthophoto service (COG over HTTP, WMTS, WMS, XYZ tiles) whose data could not be fetched: an HTTP
+    error, a timeout or a refused password. The message names the service and the status."""
+
+
 class PriorError(Loc2Error):
     """A prior position file (CSV, point layer) that cannot be used."""
 

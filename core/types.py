@@ -24,6 +24,27 @@ MODEL_VIGOR = "vigor"  # panoramas (the published VIGOR weights)
 MODEL_KITTI = "kitti"  # pinhole photos (the published KITTI weights)
 PUBLISHED_MODELS = (MODEL_VIGOR, MODEL_KITTI)
 MODELS = (MODEL_DEMO, *PUBLISHED_MODELS)
+
+# KITTI's aerial images: zoom-18 tiles at latitude 49.015°, 2x scale, 512 px cropped (resized to 504 px).
+KITTI_METRES_PER_PIXEL_512 = 156543.03392 * math.cos(math.radians(49.015)) / 2**18 / 2
+# Each named model's aerial crop: (ground footprint in metres, pixels across); the presets are built on it,
+# and the plugin sizes the orthophoto windows it reads from web services with it.
+AERIAL_CROPS: dict[str, tuple[float, int]] = {
+    MODEL_DEMO: (72.0, 256),
+    MODEL_VIGOR: (72.0, 630),
+    MODEL_KITTI: (512 * KITTI_METRES_PER_PIXEL_512, 504),
+}
+
+
+def aerial_crop(model: str) -> tuple[float, float]:
+    """(footprint in ground metres, ground metres per crop pixel) of a named model; for a checkpoint file
+    (unknown here) the largest footprint and the finest pixel of the named models."""
+    if model in AERIAL_CROPS:
+        footprint_m, size_px = AERIAL_CROPS[model]
+        return footprint_m, footprint_m / size_px
+    return max(f for f, _ in AERIAL_CROPS.values()), min(f / n for f, n in AERIAL_CROPS.values())
+
+
 # The demo model shipped with the plugin (trained on synthetic cities only).
 DEMO_CHECKPOINT = Path(__file__).resolve().parent.parent / "resources" / "models" / "loc2_demo.pt"
 DEVICES = ("auto", "cuda", "mps", "cpu")
@@ -67,6 +88,14 @@ MODE_OVERWRITE = "overwrite"
 MODES = (MODE_REFUSE, MODE_APPEND, MODE_OVERWRITE)
 
 DEFAULT_SEARCH_RADIUS_M = 10.0
+
+
+def search_radius_m(option_m: float | None, uncertainty_m: float | None) -> float:
+    """The radius searched around a prior, metres: the option, else the photo's EXIF accuracy, else
+    ``DEFAULT_SEARCH_RADIUS_M``."""
+    return float(option_m or uncertainty_m or DEFAULT_SEARCH_RADIUS_M)
+
+
 MAX_SEARCH_RADIUS_M = 500.0
 
 

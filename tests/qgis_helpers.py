@@ -8,6 +8,7 @@ the same application. Only ``iface`` is faked, since no QGIS desktop runs in tes
 from __future__ import annotations
 
 import atexit
+import contextlib
 import importlib.util
 import os
 import shutil
@@ -128,3 +129,20 @@ class StubIface:
 
     def removePluginRasterMenu(self, menu: str, action) -> None:  # noqa: N802
         self.raster_menu.remove((menu, action))
+
+
+@contextlib.contextmanager
+def loc2_processing_provider():
+    """The plugin's Processing provider registered for the block (unless it already is), removed after."""
+    from loc2.ui.processing.provider import Loc2Provider
+
+    registry = QgsApplication.processingRegistry()
+    own = None
+    if registry.providerById("loc2") is None:
+        own = Loc2Provider()
+        registry.addProvider(own)
+    try:
+        yield
+    finally:
+        if own is not None:
+            registry.removeProvider(own)

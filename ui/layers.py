@@ -47,9 +47,7 @@ def orthophoto_file(layer: QgsMapLayer | None) -> str:
         )
     path = layer.source().split("|")[0]
     if not isinstance(layer, QgsRasterLayer) or layer.providerType() != "gdal":
-        raise LayerChoiceError(
-            f"{layer.name()}: choose a raster file layer (GeoTIFF, VRT, …), not a web service ({layer.source()})"
-        )
+        raise LayerChoiceError(f"{layer.name()}: choose a raster layer (a file, or a WMS/WMTS/XYZ service)")
     if not Path(path).is_file():
         raise LayerChoiceError(f"{layer.name()}: its source {path} is not a file on disk")
     if not layer.crs().isValid():

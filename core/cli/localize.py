@@ -34,7 +34,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "GIS layers (poses, priors, inliers, outlines, shifts), one photo at a time.",
     )
     p.add_argument(
-        "--ortho", required=True, type=Path, help="orthophoto raster (GeoTIFF, VRT, ...) with a CRS"
+        "--ortho",
+        required=True,
+        help="orthophoto with a CRS: a raster file (GeoTIFF, VRT, ...), any GDAL dataset name, a COG URL "
+        "(http(s)://...tif), a WMTS capabilities URL or WMTS:..., a WMS URL (SERVICE=WMS) or WMS:..., or an "
+        "XYZ tile template (https://.../{z}/{x}/{y}.png); only the tiles around each photo are fetched",
     )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--images", nargs="+", type=Path, help="photo files or folders (priors from EXIF GPS)")

@@ -41,7 +41,7 @@ from ..geometry.cameras import Pinhole
 from ..geometry.pose import Similarity2D, rotation_matrix
 from ..inputs.depth import DepthMap, nearest_resize
 from ..inputs.images import resize_rgb
-from ..model.presets import KITTI_METRES_PER_PIXEL_512
+from ..types import KITTI_METRES_PER_PIXEL_512
 from .datasets import Sample, _read_lines, open_rgb, parse_orientation, read_depth, read_rgb
 
 KITTI_RAW_SIZE_WH = (1242, 375)  # the intrinsics are scaled from this size, as the published code does

@@ -8,7 +8,10 @@ factors, CRS units and meridian convergence are therefore handled exactly by PRO
 
 Reading is windowed: only the window covering the (possibly rotated) crop plus a small margin is read,
 and when the raster is much finer than the crop it is read decimated (``out_shape``, average
-resampling, which lets GDAL use overviews). The whole raster is never read.
+resampling, which lets GDAL use overviews, or a web service's zoom levels). The whole raster is never read.
+Sources over the network (COG over HTTP, WMTS, WMS, XYZ tiles: :mod:`.ortho_sources`) are read with GDAL's
+retries and timeouts; their windows are kept in a size-bounded cache, and a read that fails raises
+:class:`OrthoFetchError` naming the service and the HTTP status.
 """
 
 from __future__ import annotations
@@ -26,10 +29,11 @@ from rasterio.enums import ColorInterp, Resampling
 from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
-from ..errors import OrthoError
+from ..errors import OrthoError, OrthoFetchError
 from ..geometry.cameras import pixel_to_aerial_xy
 from ..geometry.frames import WGS84, aerial_to_local_en, horizontal_crs, local_frame_crs
 from .crop import AerialCrop
+from .ortho_sources import OrthoSource, WindowCache, fetch_failure, gdal_http_env, resolve_source
 
 # Percentile stretch of rasters that are not 8-bit (QGIS's default "cumulative count cut").
 STRETCH_PERCENTILES = (2.0, 98.0)
@@ -64,9 +68,11 @@ class Orthophoto:
     is held between crops, and crops from several threads do not share a GDAL handle.
     """
 
-    def __init__(self, path: Path, source: str, dataset: rasterio.io.DatasetReader, crs: pyproj.CRS) -> None:
-        self.path = path
-        self._source = source
+    def __init__(self, source: OrthoSource, dataset: rasterio.io.DatasetReader, crs: pyproj.CRS) -> None:
+        self.source = source
+        self.path = Path(source.text)
+        self.name = source.service  # how messages name it: the file, or the service's URL
+        self._cache = WindowCache() if source.remote else None
         self.crs = crs
         self._width = dataset.width
         self._height = dataset.height
@@ -85,28 +91,40 @@ class Orthophoto:
     def open(cls, path: str | Path) -> Orthophoto:
         """Open ``path``; raises :class:`OrthoError` if unreadable, without CRS or with rotation terms.
 
-        ``path`` may also be a GDAL path such as ``/vsizip/...`` (passed to GDAL as given).
+        ``path`` may also be a GDAL path such as ``/vsizip/...``, a URL or an XYZ template
+        (:func:`.ortho_sources.resolve_source`).
         """
-        source = str(path)
-        path = Path(path)
+        source = resolve_source(path)
         try:
-            with rasterio.open(source) as dataset:
-                crs = cls._check(path, dataset)
-                return cls(path, source, dataset, crs)
+            with gdal_http_env(), rasterio.open(source.gdal_path) as dataset:
+                crs = cls._check(source.service, dataset)
+                return cls(source, dataset, crs)
         except (RasterioError, OSError, ValueError) as exc:
-            raise OrthoError(f"{path}: cannot be read as a raster ({exc})") from exc
+            failure = fetch_failure(source, exc)
+            if failure is not None:
+                raise OrthoFetchError(failure) from exc
+            raise OrthoError(f"{source.service}: cannot be read as a raster ({exc})") from exc
 
     def _dataset(self) -> rasterio.io.DatasetReader:
-        """A fresh read handle (close it after use: closing drops its blocks from GDAL's cache)."""
+        """A fresh read handle (close it after use: closing drops its blocks from GDAL's cache); use it
+        inside :func:`.ortho_sources.gdal_http_env`."""
         if self.closed:
-            raise OrthoError(f"{self.path}: the orthophoto was closed")
+            raise OrthoError(f"{self.name}: the orthophoto was closed")
         try:
-            return rasterio.open(self._source)
+            return rasterio.open(self.source.gdal_path)
         except (RasterioError, OSError) as exc:
-            raise OrthoError(f"{self.path}: cannot be read any more ({exc})") from exc
+            raise self._read_error(exc, "cannot be read any more") from exc
+
+    def _read_error(self, exc: BaseException, what: str) -> OrthoError:
+        """The error of a failed open or read: :class:`OrthoFetchError` (service, HTTP status) for an HTTP
+        failure, else :class:`OrthoError` saying ``what``."""
+        failure = fetch_failure(self.source, exc)
+        if failure is not None:
+            return OrthoFetchError(failure)
+        return OrthoError(f"{self.name}: {what} ({exc})")
 
     @staticmethod
-    def _check(path: Path, ds: rasterio.io.DatasetReader) -> pyproj.CRS:
+    def _check(path: str, ds: rasterio.io.DatasetReader) -> pyproj.CRS:
         if ds.count < 1:
             raise OrthoError(f"{path}: has no raster bands (a container of subdatasets? open one of them)")
         if ds.crs is None:
@@ -144,7 +162,7 @@ class Orthophoto:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Orthophoto({str(self.path)!r}, {self.width}x{self.height}, {self.crs.to_string()})"
+        return f"Orthophoto({self.name!r}, {self.width}x{self.height}, {self.crs.to_string()})"
 
     # ------------------------------------------------------------------------------------ properties
     @property
@@ -196,7 +214,7 @@ class Orthophoto:
         lon, lat = self._to_geodetic.transform(*center_xy_crs)
         if not _valid_lonlat(lon, lat):
             raise OrthoError(
-                f"{self.path}: the prior {center_xy_crs} is not a valid position in {self.crs.name}"
+                f"{self.name}: the prior {center_xy_crs} is not a valid position in {self.crs.name}"
             )
         return local_frame_crs(self.crs, lon, lat)
 
@@ -223,7 +241,7 @@ class Orthophoto:
         inside = (col_r >= 0) & (col_r <= self.width) & (row_r >= 0) & (row_r <= self.height)
         if not inside.any():
             raise OrthoError(
-                f"{self.path}: the {footprint_m:g} m crop around {center} ({self.crs.name}) lies entirely "
+                f"{self.name}: the {footprint_m:g} m crop around {center} ({self.crs.name}) lies entirely "
                 f"outside the raster (bounds {tuple(round(v, 3) for v in self.bounds)})"
             )
         image, valid, info = self._resample(col_r, row_r, size_px)
@@ -282,14 +300,7 @@ class Orthophoto:
         decimated = (out_w, out_h) != (window.width, window.height)
         plan = self._bands
         resampling = Resampling.average if decimated and plan.palette is None else Resampling.nearest
-        with self._dataset() as ds:
-            data = ds.read(
-                list(plan.indexes),
-                window=window,
-                out_shape=(len(plan.indexes), out_h, out_w),
-                resampling=resampling,
-            )
-            mask = ds.dataset_mask(window=window, out_shape=(out_h, out_w)) > 0
+        data, mask = self._read_window(window, (out_h, out_w), resampling)
         if np.issubdtype(data.dtype, np.floating):
             mask &= np.isfinite(data).all(axis=0)
             data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
@@ -316,6 +327,31 @@ class Orthophoto:
             "bands": plan.indexes,
         }
         return image, valid, info
+
+    def _read_window(
+        self, window: Window, out_hw: tuple[int, int], resampling: Resampling
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The planned bands (bands, h, w) and the validity mask (h, w) of ``window`` read at ``out_hw``;
+        from the window cache for a remote source when it holds them. Raises :class:`OrthoFetchError` (or
+        :class:`OrthoError`) when the read fails."""
+        indexes = list(self._bands.indexes)
+        key = None
+        if self._cache is not None:
+            key = WindowCache.key(self.source, tuple(window.flatten()), out_hw, indexes, resampling.name)
+            cached = self._cache.get(key)
+            if cached is not None:
+                return cached[0], cached[1] > 0
+        try:
+            with gdal_http_env(), self._dataset() as ds:
+                data = ds.read(
+                    indexes, window=window, out_shape=(len(indexes), *out_hw), resampling=resampling
+                )
+                mask = ds.dataset_mask(window=window, out_shape=out_hw) > 0
+        except (RasterioError, OSError) as exc:
+            raise self._read_error(exc, f"the window {tuple(window.flatten())} cannot be read") from exc
+        if key is not None:
+            self._cache.put(key, data, mask.astype(np.uint8))
+        return data, mask
 
     # ------------------------------------------------------------------------------------ colours
     def _to_source_image(self, data: np.ndarray) -> np.ndarray:
@@ -378,7 +414,7 @@ class Orthophoto:
             windows = [Window(int(c), int(r), side, side) for r in rows for c in cols]
             shape = (side, side)
         parts: list[list[np.ndarray]] = [[] for _ in idx]
-        with self._dataset() as ds:
+        with gdal_http_env(), self._dataset() as ds:
             for w in windows:
                 data = ds.read(idx, window=w, out_shape=(len(idx), *shape), resampling=Resampling.nearest)
                 mask = ds.dataset_mask(window=w, out_shape=shape) > 0

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ..solver.confidence import PAPER_MIN_RATIOS
-from ..types import MODEL_DEMO, MODEL_KITTI, MODEL_VIGOR
+from ..types import AERIAL_CROPS, MODEL_DEMO, MODEL_KITTI, MODEL_VIGOR
 
 CameraKind = Literal["panorama", "pinhole"]
 
@@ -106,22 +106,20 @@ VIGOR = Preset(
     name=MODEL_VIGOR,
     camera="panorama",
     ground_size_hw=(714, 1428),
-    aerial_size_px=630,
-    aerial_footprint_m=72.0,
+    aerial_size_px=AERIAL_CROPS[MODEL_VIGOR][1],
+    aerial_footprint_m=AERIAL_CROPS[MODEL_VIGOR][0],
     max_depth_m=35.0,
     depth_kind="radial",
     resize_filter="pillow_bilinear",
     fp16_backbone=True,
 )
 
-# KITTI: zoom-18 tiles at latitude 49.015°, 2x scale, 512 px cropped, resized to 504 px.
-KITTI_METRES_PER_PIXEL_512 = 156543.03392 * math.cos(math.radians(49.015)) / 2**18 / 2
 KITTI = Preset(
     name=MODEL_KITTI,
     camera="pinhole",
     ground_size_hw=(364, 1232),
-    aerial_size_px=504,
-    aerial_footprint_m=512 * KITTI_METRES_PER_PIXEL_512,
+    aerial_size_px=AERIAL_CROPS[MODEL_KITTI][1],
+    aerial_footprint_m=AERIAL_CROPS[MODEL_KITTI][0],
     max_depth_m=40.0,
     depth_kind="z",
     aerial_heading_aligned=True,
@@ -142,8 +140,8 @@ def demo_preset() -> Preset:
         desc_dim=64,
         head_widths=(96, 64),
         ground_size_hw=(160, 320),
-        aerial_size_px=256,
-        aerial_footprint_m=72.0,
+        aerial_size_px=AERIAL_CROPS[MODEL_DEMO][1],
+        aerial_footprint_m=AERIAL_CROPS[MODEL_DEMO][0],
         max_depth_m=35.0,
         published_grid=False,
         resize_filter="area",

@@ -7,6 +7,7 @@ one pose from all of them (:func:`joint_pose`), the result in the orthophoto's C
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -17,7 +18,7 @@ import numpy as np
 import pyproj
 import torch
 
-from ..errors import Loc2Error, PhotoError
+from ..errors import Loc2Error, OrthoFetchError, PhotoError
 from ..geometry.cameras import Camera, Equirectangular, aerial_grid_xy
 from ..geometry.lifting import flat_ground_spread_m
 from ..geometry.pose import Similarity2D
@@ -29,11 +30,15 @@ from ..model.presets import Preset
 from ..output.figures import figure_kwargs_from_localization, figure_text, save_match_figure
 from ..output.results import PhotoResult, photo_result_from_localization
 from ..solver.config import SolverConfig, solver_config
-from ..types import DEFAULT_SEARCH_RADIUS_M, DEPTH_FLAT, JobOptions, PhotoItem
+from ..types import DEPTH_FLAT, JobOptions, PhotoItem, search_radius_m
 
 # One crop is trusted to hold the camera within this fraction of its footprint from its centre.
 SEARCH_REACH_FRACTION = 0.25
 MAX_SEARCH_CROPS = 49
+# An orthophoto coarser than the model's crop resolution by these factors gets a warning / is refused.
+RESOLUTION_WARN_FACTOR = 1.25
+RESOLUTION_ERROR_FACTOR = 2.0
+_LOG = logging.getLogger("loc2")
 
 # The stages of one photo, in order, as ``localize_item`` reports them (``on_stage``).
 STAGES = ("read", "depth", "backbone", "match", "solve", "figure")
@@ -88,7 +93,7 @@ def localize_item(
     # once for every crop; the precise solver also runs a panorama's half-token-shifted grids
     view = localizer.prepare_ground(photo.rgb, depth_map, photo.camera, dense=config.dense_grids)
     timings = dict(view.timings_s)  # the crops' stages add up here
-    radius = options.search_radius_m or item.uncertainty_m or DEFAULT_SEARCH_RADIUS_M
+    radius = search_radius_m(options.search_radius_m, item.uncertainty_m)
     crops, matches = match_search_crops(localizer, view, ortho, photo, radius, timings, stage)
     stage("solve", 0.8)
     spread_m = None
@@ -129,12 +134,37 @@ def read_item(item: PhotoItem, ortho: Orthophoto, preset: Preset, hfov_deg: floa
     rgb = load_rgb(path)
     camera = camera_for_photo(photo, hfov_deg)
     prior_xy_crs = ortho.lonlat_to_crs(item.lon, item.lat)
+    check_resolution(ortho, prior_xy_crs, preset, path)
     up_heading = 0.0
     if preset.aerial_heading_aligned:
         if item.heading_deg is None:
             raise PhotoError(f"{path}: the {preset.name} model needs a heading prior (EXIF GPSImgDirection)")
         up_heading = (item.heading_deg - 90.0) % 360.0  # the prior heading points to the crop's right
     return PhotoInput(path, rgb, camera, prior_xy_crs, up_heading)
+
+
+def check_resolution(
+    ortho: Orthophoto, prior_xy_crs: tuple[float, float], preset: Preset, photo: Path
+) -> None:
+    """Compare the orthophoto's ground resolution at the prior (m/px, its coarser axis) with the model's crop
+    resolution (footprint / crop pixels): PhotoError when it is more than ``RESOLUTION_ERROR_FACTOR`` times
+    coarser, a logged warning when more than ``RESOLUTION_WARN_FACTOR`` times. A prior off the raster's
+    CRS domain is left to the crops, which name it."""
+    needed_m = preset.aerial_footprint_m / preset.aerial_size_px
+    try:
+        found_m = max(ortho.ground_resolution_m(prior_xy_crs))
+    except Loc2Error:
+        return
+    if not math.isfinite(found_m) or found_m <= needed_m * RESOLUTION_WARN_FACTOR:
+        return
+    message = (
+        f"the orthophoto {ortho.name} has {found_m:.2f} m per pixel at the prior; the {preset.name} model "
+        f"needs {needed_m:.2f} m per pixel ({preset.aerial_footprint_m:g} m over {preset.aerial_size_px} "
+        "pixels) or finer"
+    )
+    if found_m > needed_m * RESOLUTION_ERROR_FACTOR:
+        raise PhotoError(f"{photo}: {message}; use a finer orthophoto (or a finer zoom level of the service)")
+    _LOG.warning("%s: %s; the pose may be less precise", photo, message)
 
 
 def photo_solver_config(
@@ -173,6 +203,8 @@ def match_search_crops(
         centre = _offset_in_crs(ortho, photo.prior_xy_crs, d_east, d_north)
         try:
             crop = ortho.crop(centre, footprint, preset.aerial_size_px, up_heading_deg=photo.up_heading_deg)
+        except OrthoFetchError as exc:  # the service failed: this photo fails, with the service's status
+            raise PhotoError(f"{photo.path}: {exc}") from exc
         except Loc2Error as exc:
             outside.append(str(exc))
             continue

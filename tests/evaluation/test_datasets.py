@@ -21,7 +21,7 @@ from loc2.core.evaluation.kitti import KITTI_CAMERA_GPS_SHIFT_M, KittiDataset, k
 from loc2.core.evaluation.vigor import VIGOR_METRES_PER_PIXEL, VigorDataset
 from loc2.core.geometry.cameras import Equirectangular, Pinhole, pixel_to_aerial_xy
 from loc2.core.geometry.pose import Similarity2D
-from loc2.core.model.presets import KITTI_METRES_PER_PIXEL_512
+from loc2.core.types import KITTI_METRES_PER_PIXEL_512
 
 PANO_HW = (128, 256)
 CITIES = ("NewYork", "Seattle", "SanFrancisco", "Chicago")

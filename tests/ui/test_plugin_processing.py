@@ -15,14 +15,13 @@ from pathlib import Path
 import pytest
 from plugin_fixtures import CRS, make_city, write_ortho
 from qgis.core import (
-    QgsApplication,
     QgsCoordinateReferenceSystem,
     QgsProcessingException,
     QgsProcessingFeedback,
     QgsVectorLayer,
     QgsWkbTypes,
 )
-from qgis_helpers import qgis_app
+from qgis_helpers import loc2_processing_provider, qgis_app
 
 qgis_app()
 
@@ -31,7 +30,6 @@ import processing  # noqa: E402
 from loc2.core.model.presets import demo_preset  # noqa: E402
 from loc2.core.output.tables import LAYER_SCHEMAS  # noqa: E402
 from loc2.core.types import DEMO_CHECKPOINT  # noqa: E402
-from loc2.ui.processing.provider import Loc2Provider  # noqa: E402
 
 ALG = "loc2:localizeimages"
 SINKS = ("POSES", "INLIERS", "OUTLINES", "SHIFTS")
@@ -67,14 +65,8 @@ class RecordingFeedback(QgsProcessingFeedback):
 
 @pytest.fixture(scope="module", autouse=True)
 def provider():
-    registry = QgsApplication.processingRegistry()
-    own = None
-    if registry.providerById("loc2") is None:
-        own = Loc2Provider()
-        registry.addProvider(own)
-    yield
-    if own is not None:
-        registry.removeProvider(own)
+    with loc2_processing_provider():
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -40,7 +40,8 @@ from ...core.worker import protocol
 from ..engine.client import JobOutcome
 from ..engine.environment import find_engine
 from ..jobs import EngineTask, TaskKeeper
-from ..layers import LayerChoiceError, orthophoto_file
+from ..layers import LayerChoiceError
+from ..ortho_window import LayerSnapshot, orthophoto_choice
 from ..settings import set_settings_value, settings_value
 from .job import (
     HEADING_TYPED,
@@ -170,10 +171,11 @@ class InputsBox(QGroupBox):
         if len(rasters) == 1:
             self.ortho_combo.setLayer(rasters[0])
 
-    def ortho_path(self) -> str:
-        """The chosen orthophoto's file; InputError saying what to choose."""
+    def ortho_source(self) -> tuple[str, LayerSnapshot | None]:
+        """The chosen orthophoto's file, or a snapshot of a layer the engine cannot open (a web service:
+        its window around the prior is read on the task's thread); InputError saying what to choose."""
         try:
-            return orthophoto_file(self.ortho_combo.currentLayer())
+            return orthophoto_choice(self.ortho_combo.currentLayer(), self.project.transformContext())
         except LayerChoiceError as exc:
             raise InputError(str(exc)) from None
 

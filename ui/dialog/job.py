@@ -15,6 +15,7 @@ from ...core.types import MODE_REFUSE, JobOptions, LocalizeRequest, OutputSpec, 
 from ...core.worker import protocol
 from ..engine.client import OUTCOME_FAILED, JobOutcome
 from ..jobs import EngineTask
+from ..ortho_window import LayerSnapshot, prior_of, write_windows
 
 # where the prior position and heading come from (the dialog's combo boxes, in their order)
 PRIOR_EXIF, PRIOR_CLICKED, PRIOR_TYPED = range(3)
@@ -64,6 +65,7 @@ class PhotoJob:
     heading_deg: float | None = None
     depth_file: str | None = None
     title: str = "Loc2"
+    ortho_layer: LayerSnapshot | None = None  # a layer the engine cannot open: its window is read first
     workdir: str = field(default_factory=lambda: tempfile.mkdtemp(prefix="loc2_"))
 
 
@@ -105,9 +107,12 @@ class LocalizePhotoTask(EngineTask):
         if job.depth_file:
             options = JobOptions.from_dict({**options.to_dict(), "depth": str(self._depth_folder())})
         output = OutputSpec(job.output, "gpkg", MODE_REFUSE)
-        return LocalizeRequest(
-            ortho=job.ortho, photos=PhotoSource(items=[item]), output=output, options=options
-        )
+        ortho = job.ortho
+        if job.ortho_layer is not None:  # the window around the prior, through the layer's provider
+            prior = prior_of(item.lon, item.lat, options.search_radius_m, item.uncertainty_m)
+            folder = Path(job.workdir) / "orthophoto"
+            ortho = str(write_windows(job.ortho_layer, [prior], options.model_name, folder, self.isCanceled))
+        return LocalizeRequest(ortho=ortho, photos=PhotoSource(items=[item]), output=output, options=options)
 
     def _depth_folder(self) -> Path:
         """A folder holding the chosen depth map under the photo's name (the engine finds maps by name)."""

@@ -183,7 +183,7 @@ class Loc2Dialog(QDialog):
         """Check every input on the main thread and copy it into a PhotoJob; raises InputError."""
         if find_engine() is None:
             raise InputError(NO_ENGINE_MESSAGE)
-        ortho = self.inputs.ortho_path()
+        ortho, ortho_layer = self.inputs.ortho_source()
         photo = self.inputs.photo_path()
         lonlat = self.inputs.prior_lonlat(photo)
         depth_file = self.model.depth_file()
@@ -199,6 +199,7 @@ class Loc2Dialog(QDialog):
             heading_deg=heading_deg,
             depth_file=depth_file,
             title=f"Loc2 — {Path(photo).name}",
+            ortho_layer=ortho_layer,
         )
         job.options.figures_dir = Path(job.workdir) / "figures"
         return job

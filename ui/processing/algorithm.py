@@ -57,7 +57,8 @@ from ..engine.client import OUTCOME_CANCELLED, OUTCOME_CRASHED, OUTCOME_DONE, sh
 from ..engine.environment import find_engine
 from ..icon import plugin_icon
 from ..jobs import progress_text
-from ..layers import LayerChoiceError, orthophoto_file
+from ..layers import LayerChoiceError
+from ..ortho_window import WindowError, folder_priors, layer_priors, orthophoto_choice, write_windows
 from ..settings import DEVICE_CHOICES, DEVICE_LABELS, MODEL_LABELS
 from .outputs import copy_outputs
 from .photo_layer import HEADING_FIELD, PHOTO_FIELD, layer_folder, write_photo_layer
@@ -302,11 +303,36 @@ class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
         self.addOutput(QgsProcessingOutputNumber(self.FAILED_COUNT, self.tr("Photos that failed")))
 
     # ------------------------------------------------------------------ inputs
-    def _ortho(self, parameters, context) -> str:
+    def _ortho(self, parameters, context, feedback, options: JobOptions, workdir: Path) -> str:
+        """The orthophoto file; for a layer the engine cannot open (a web service), the windows around the
+        photos' priors read through the layer's provider (``ortho_window``)."""
+        layer = self.parameterAsRasterLayer(parameters, self.ORTHOPHOTO, context)
         try:
-            return orthophoto_file(self.parameterAsRasterLayer(parameters, self.ORTHOPHOTO, context))
-        except LayerChoiceError as exc:
+            ortho, ortho_layer = orthophoto_choice(layer, context.transformContext())
+            if ortho_layer is None:
+                return ortho
+            option_m = options.search_radius_m
+            priors = []
+            folder = self.parameterAsFile(parameters, self.PHOTOS, context)
+            if folder and Path(folder).is_dir():
+                priors += folder_priors(folder, lambda photo: self._inspect(photo, feedback), option_m)
+            source = self.parameterAsSource(parameters, self.PHOTO_LAYER, context)
+            if source is not None:
+                priors += layer_priors(source, option_m, context.transformContext())
+            feedback.pushInfo(f"Reading {layer.name()} around {len(priors)} photo(s)")
+            folder_out = workdir / "orthophoto"
+            return str(
+                write_windows(ortho_layer, priors, options.model_name, folder_out, feedback.isCanceled)
+            )
+        except (LayerChoiceError, WindowError) as exc:
             raise QgsProcessingException(str(exc)) from None
+
+    def _inspect(self, photo: str, feedback) -> dict | None:
+        """The engine's ``inspect`` of one photo (its EXIF prior), None when it cannot be read."""
+        outcome = shared_worker().run_job(
+            self._engine, protocol.CMD_INSPECT, {"photo": photo}, None, feedback.isCanceled
+        )
+        return outcome.summary if outcome.ok else None
 
     def _options(self, parameters, context) -> JobOptions:
         checkpoint = self.parameterAsFile(parameters, self.CHECKPOINT, context)
@@ -394,9 +420,9 @@ class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
         return True
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 - QGIS API
-        ortho = self._ortho(parameters, context)
         options = self._options(parameters, context)
         workdir = Path(tempfile.mkdtemp(prefix="loc2_", dir=QgsProcessingUtils.tempFolder()))
+        ortho = self._ortho(parameters, context, feedback, options, workdir)
         sources = self._photo_sources(parameters, context, feedback, workdir)
         kept = self.parameterAsFileOutput(parameters, self.ENGINE_RESULTS, context)
         output = Path(kept) if kept else workdir / f"loc2_{uuid.uuid4().hex[:8]}.gpkg"
