@@ -125,11 +125,20 @@ class LocalizeActor:
         self.options = JobOptions.from_dict(options)
         self.parts_dir = Path(parts_dir)
         self.localizer = load_localizer(self.options)
-        record = self.parts_dir / WORKERS_DIR / f"{socket.gethostname()}-{os.getpid()}.json"
-        record.parent.mkdir(parents=True, exist_ok=True)
-        record.write_text(
-            json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "started": time.time()})
-        )
+        self.record = self.parts_dir / WORKERS_DIR / f"{socket.gethostname()}-{os.getpid()}.json"
+        self.record.parent.mkdir(parents=True, exist_ok=True)
+        host, pid = socket.gethostname(), os.getpid()
+        self.work = {"host": host, "pid": pid, "started": time.time(), "batches": 0, "photos": 0}
+        self._write_record()
+
+    def _write_record(self) -> None:
+        """This actor's process, work done and peak memory (``ru_maxrss``, MB) in the parts folder."""
+        import resource
+
+        self.work["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        tmp = self.record.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.work))
+        os.replace(tmp, self.record)  # a reader never sees half a record
 
     def __call__(self, rows: dict[str, Any]) -> dict[str, list]:
         """Localize each batch of ``rows`` (columns ``name``, ``items``), write its part, return one row per
@@ -148,6 +157,9 @@ class LocalizeActor:
                 out["status"].append(r.status)
                 out["message"].append(r.message)
                 out["part"].append(part.name)
+            self.work["batches"] += 1
+            self.work["photos"] += len(results)
+        self._write_record()
         return out
 
 
