@@ -10,7 +10,6 @@ import numpy as np
 import pandas
 import pytest
 
-from loc2.core.cli import main
 from loc2.core.inputs.priors import PriorError, items_from_images
 from loc2.core.output.formats import read_layer, read_poses
 from loc2.core.output.results import PhotoResult
@@ -125,12 +124,12 @@ def test_a_parts_folder_is_refused_resumed_or_cleared(tmp_path):
         check_parts_dir(tmp_path / "file", MODE_REFUSE)
 
 
-def test_bad_parts_are_named(tmp_path, capsys):
+def test_bad_parts_are_named(tmp_path):
     (tmp_path / "part-x.parquet").write_bytes(b"not parquet")
     with pytest.raises(PartsError, match="part-x.parquet: not a Loc2 result part"):
         done_photos(tmp_path)
-    assert main(["merge", str(tmp_path / "empty"), "--out", str(tmp_path / "m.gpkg")]) == 1
-    assert "no result parts to merge" in capsys.readouterr().err
+    with pytest.raises(PartsError, match="empty: no result parts to merge"):
+        merge_parts(tmp_path / "empty", tmp_path / "m.gpkg")
 
 
 def test_batches_hold_one_tile_each_in_a_fixed_order(scale_scene):
@@ -176,3 +175,29 @@ def test_a_parquet_photo_index_gives_the_photos_priors(scale_scene, tmp_path):
     (tmp_path / "junk.parquet").write_bytes(b"junk")
     with pytest.raises(PriorError, match="junk.parquet: cannot be read as a Parquet photo index"):
         items_from_parquet(tmp_path / "junk.parquet")
+
+
+def test_a_job_plans_from_a_parquet_index_and_skips_the_photos_done(scale_scene, tmp_path):
+    from conftest import N_PHOTOS, TILE_M
+
+    from loc2.core.scale.ray_engine import RayConfig, plan_job
+    from loc2.core.types import JobOptions, LocalizeRequest, OutputSpec, PhotoSource
+
+    items, _ = items_from_images([str(scale_scene / "photos")])
+    frame = pandas.DataFrame({"photo": [str(i.path) for i in items] + [str(tmp_path / "gone.jpg")]})
+    frame["lon"] = [i.lon for i in items] + [items[0].lon]
+    frame["lat"] = [i.lat for i in items] + [items[0].lat]
+    frame.to_parquet(tmp_path / "index.parquet")
+    request = LocalizeRequest(
+        ortho=str(scale_scene / "ortho.tif"),
+        photos=PhotoSource(priors_file=str(tmp_path / "index.parquet")),
+        output=OutputSpec(str(tmp_path / "parts"), None, MODE_APPEND),
+        options=JobOptions(device="cpu"),
+    )
+    config = RayConfig(parts_dir=tmp_path / "parts", batch_size=16, tile_m=TILE_M)
+    done = {str(items[0].path), str(items[1].path)}
+    batches, unreadable, skipped, crs_wkt = plan_job(request, config, done)
+    planned = [str(it.path) for b in batches for it in b.items]
+    assert skipped == 2 and unreadable == [] and "32632" in crs_wkt
+    assert len(planned) == N_PHOTOS + 1 - 2 and not done & set(planned)
+    assert [len(b.items) for b in batches] == [16, 4, 16, 3]  # the missing photo fails in its batch
