@@ -207,11 +207,23 @@ def run_batches(
             if on_photo is not None:
                 on_photo(str(row["photo"]), str(row["status"]), str(row["message"]))
     except Exception as exc:  # RayTaskError, ActorDiedError...: the parts written so far are kept
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise Loc2Error(
-            f"the Ray job stopped ({type(exc).__name__}: {first_line}); the finished batches are kept in "
+            f"the Ray job stopped ({_reason(exc)}); the finished batches are kept in "
             f"{config.parts_dir}: run the same command with --resume to go on"
         ) from exc
+
+
+def _reason(exc: BaseException) -> str:
+    """The engine's own message when a Loc2Error is behind Ray's wrappers, else the error's first line."""
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen and len(seen) < 10:
+        if isinstance(current, Loc2Error):
+            return str(current)
+        seen.append(current)
+        current = getattr(current, "cause", None) or current.__cause__
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
 
 
 def init_ray(address: str | None):

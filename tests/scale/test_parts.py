@@ -201,3 +201,16 @@ def test_a_job_plans_from_a_parquet_index_and_skips_the_photos_done(scale_scene,
     assert skipped == 2 and unreadable == [] and "32632" in crs_wkt
     assert len(planned) == N_PHOTOS + 1 - 2 and not done & set(planned)
     assert [len(b.items) for b in batches] == [16, 4, 16, 3]  # the missing photo fails in its batch
+
+
+def test_a_ray_failure_names_the_engines_own_reason():
+    from loc2.core.errors import Loc2Error
+    from loc2.core.scale.ray_engine import _reason
+
+    class Wrapped(Exception):  # as Ray's RayTaskError holds the worker's exception
+        def __init__(self, cause):
+            super().__init__("ray::MapWorker.submit() (pid=1)\nTraceback ...")
+            self.cause = cause
+
+    assert _reason(Wrapped(Loc2Error("tiny.pt: no such checkpoint"))) == "tiny.pt: no such checkpoint"
+    assert _reason(Wrapped(ValueError("x"))) == "Wrapped: ray::MapWorker.submit() (pid=1)"
