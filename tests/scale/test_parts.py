@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 
 import geopandas
 import numpy as np
@@ -214,3 +215,13 @@ def test_a_ray_failure_names_the_engines_own_reason():
 
     assert _reason(Wrapped(Loc2Error("tiny.pt: no such checkpoint"))) == "tiny.pt: no such checkpoint"
     assert _reason(Wrapped(ValueError("x"))) == "Wrapped: ray::MapWorker.submit() (pid=1)"
+
+
+def test_without_ray_the_engine_says_how_to_install_it(tmp_path, monkeypatch, capsys):
+    from loc2.core.cli import main
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray → ImportError
+    argv = ["localize", "--ortho", str(tmp_path / "ortho.tif"), "--images", str(tmp_path / "photos")]
+    assert main([*argv, "--engine", "ray", "--out", str(tmp_path / "r.gpkg")]) == 1
+    assert "pip install 'loc2[ray]'" in capsys.readouterr().err
+    assert not (tmp_path / "r.parts").exists()

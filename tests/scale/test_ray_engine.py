@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sys
 import threading
 import time
 
@@ -142,11 +141,3 @@ def test_a_worker_killed_mid_run_loses_nothing_and_the_rerun_duplicates_nothing(
     assert skipped == len(before)
     assert progress.done == N_PHOTOS - len(before) > 0
     _assert_all_once(parts_dir, single_process)
-
-
-def test_without_ray_the_engine_says_how_to_install_it(scale_scene, tmp_path, monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "ray", None)  # import ray → ImportError
-    argv = ["localize", "--ortho", str(scale_scene / "ortho.tif"), "--images", str(scale_scene / "photos")]
-    assert main([*argv, "--engine", "ray", "--out", str(tmp_path / "r.gpkg")]) == 1
-    assert "pip install 'loc2[ray]'" in capsys.readouterr().err
-    assert not (tmp_path / "r.parts").exists()
