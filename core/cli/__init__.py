@@ -1,6 +1,6 @@
 """The ``loc2`` command line: one module per subcommand, as rasterio's ``rio``.
 
-Subcommands: ``localize`` (the pipeline), ``demo``, ``train``, ``eval``, ``depth``, ``models``, ``worker``.
+Subcommands: ``localize`` (the pipeline), ``merge`` (a Ray job's result parts into one output), ``demo``, ``train``, ``eval``, ``depth``, ``models``, ``worker``.
 Each module of this package provides ``add_parser(subparsers)``, which registers its subcommand and sets
 ``func`` (``SUBCOMMANDS``); the library modules hold no argparse code.
 """
@@ -17,7 +17,7 @@ from ..errors import Loc2Error
 # (command, the module that adds its parser), in the order ``loc2 --help`` lists them
 SUBCOMMANDS = tuple(
     (command, f"loc2.core.cli.{command}")
-    for command in ("localize", "demo", "train", "eval", "depth", "models", "worker")
+    for command in ("localize", "merge", "demo", "train", "eval", "depth", "models", "worker")
 )
 
 

@@ -24,6 +24,7 @@ from ..types import (
     PhotoSource,
 )
 from .progress import ProgressBar
+from .ray_localize import add_ray_arguments, run_ray
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -93,6 +94,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--resume", action="store_true", help="keep the output's results and skip photos already in it"
     )
     mode.add_argument("--overwrite", action="store_true", help="replace an output that already holds results")
+    add_ray_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -139,6 +141,8 @@ def request_from_args(args) -> LocalizeRequest:
 
 def run(args) -> int:
     request = request_from_args(args)
+    if getattr(args, "engine", "local") == "ray":
+        return run_ray(args, request)
     bar: ProgressBar | None = None
 
     def on_progress(progress: Progress) -> None:

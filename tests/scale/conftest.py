@@ -1,0 +1,16 @@
+"""The scale tests' scene (``benchmarks/scale.py``): a random GeoTIFF orthophoto, 40 random JPEG photos with
+EXIF GPS on two orthophoto tiles and a tiny random-weight checkpoint (fast on two cores)."""
+
+from __future__ import annotations
+
+import pytest
+
+from loc2.benchmarks.scale import TILE_M, make_scene
+
+N_PHOTOS = 40
+__all__ = ["N_PHOTOS", "TILE_M"]
+
+
+@pytest.fixture(scope="session")
+def scale_scene(tmp_path_factory):
+    return make_scene(tmp_path_factory.mktemp("scale"), N_PHOTOS)
