@@ -14,7 +14,7 @@ from loc2.core.evaluation.datasets import DATASET_SOLVER, read_depth
 from loc2.core.evaluation.kitti import kitti_aerial_image, kitti_aerial_steps
 from loc2.core.evaluation.vigor import VigorDataset
 from loc2.core.inputs.depth import nearest_resize
-from loc2.core.model.presets import KITTI_METRES_PER_PIXEL_512
+from loc2.core.types import KITTI_METRES_PER_PIXEL_512
 
 SIZE_HW = (64, 128)  # the fixture's 128 × 256 panoramas are halved, as 714 × 1428 is prepared in the release
 
