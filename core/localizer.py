@@ -29,7 +29,7 @@ from .geometry.cameras import (
 from .geometry.lifting import lift_tokens
 from .geometry.pose import Similarity2D
 from .inputs.depth import DepthMap, DepthProvider, check_depth_size
-from .inputs.images import resize_rgb
+from .inputs.images import as_rgb_uint8, image_tensor
 from .model.backbone import build_backbone
 from .model.checkpoints import load_into, load_weights, read_checkpoint
 from .model.matcher import CrossViewMatcher
@@ -91,39 +91,14 @@ class LocalizationResult:
         return self.status == STATUS_OK
 
 
-def _as_rgb_uint8(image: np.ndarray, what: str) -> np.ndarray:
-    """Check an (H, W, 3) RGB image; floats in [0, 1] are converted to uint8."""
-    if not isinstance(image, np.ndarray):
-        raise ImageError(f"{what}: expected a numpy array (H, W, 3), got {type(image).__name__}")
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise ImageError(f"{what}: expected shape (H, W, 3) RGB, got {image.shape}")
-    if image.dtype == np.uint8:
-        return image
-    if np.issubdtype(image.dtype, np.floating):
-        if np.nanmin(image) < 0 or np.nanmax(image) > 1:
-            raise ImageError(f"{what}: float images must lie in [0, 1]")
-        return (image * 255 + 0.5).astype(np.uint8)
-    raise ImageError(f"{what}: unsupported dtype {image.dtype} (use uint8 or float in [0, 1])")
-
-
 def _checked_aerial(aerial_rgb: np.ndarray, footprint_m: float) -> np.ndarray:
     """A square RGB uint8 aerial image and a positive footprint in metres, or ImageError."""
-    aerial_rgb = _as_rgb_uint8(aerial_rgb, "aerial image")
+    aerial_rgb = as_rgb_uint8(aerial_rgb, "aerial image")
     if aerial_rgb.shape[0] != aerial_rgb.shape[1]:
         raise ImageError(f"aerial image: must be square, got {aerial_rgb.shape[1]}×{aerial_rgb.shape[0]} px")
     if not (footprint_m > 0 and math.isfinite(footprint_m)):
         raise ImageError(f"aerial footprint must be a positive number of metres, got {footprint_m}")
     return aerial_rgb
-
-
-def image_tensor(
-    image: np.ndarray, size_hw: tuple[int, int], device: torch.device, resize_filter: str = "area"
-) -> torch.Tensor:
-    """Resize an RGB uint8 image to ``size_hw`` with ``resize_filter`` (``inputs.images``) and make a
-    (1, 3, H, W) float tensor in [0, 1]."""
-    image = resize_rgb(image, size_hw, resize_filter)
-    t = torch.from_numpy(np.ascontiguousarray(image)).to(device)
-    return t.permute(2, 0, 1)[None].float().div_(255.0)
 
 
 @dataclass
@@ -285,7 +260,7 @@ class Localizer:
 
         ``dense``: a panorama also runs the half-token-shifted grids (:meth:`token_shifts`)."""
         timings: dict[str, float] = {}
-        ground_rgb = _as_rgb_uint8(ground_rgb, "ground image")
+        ground_rgb = as_rgb_uint8(ground_rgb, "ground image")
         h_img, w_img = ground_rgb.shape[:2]
         camera = camera or self.default_camera(w_img, h_img)
         if (camera.width, camera.height) != (w_img, h_img):

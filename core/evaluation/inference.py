@@ -16,7 +16,8 @@ import torch
 
 from ..errors import Loc2Error
 from ..inputs.depth import DepthMap, check_depth_size
-from ..localizer import GroundView, LocalizationResult, Localizer, image_tensor
+from ..inputs.images import image_tensor
+from ..localizer import GroundView, LocalizationResult, Localizer
 from ..solver.config import PUBLISHED, SolverConfig
 from .datasets import DATASET_SOLVER, Sample, collate_samples
 from .metrics import EvalReport, Outcome, outcome_for, summarize

@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from loc2.core.inputs.images import resize_rgb
-from loc2.core.localizer import image_tensor
+from loc2.core.inputs.images import image_tensor, resize_rgb
 from loc2.core.model.presets import KITTI, VIGOR, demo_preset
 
 
