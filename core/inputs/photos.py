@@ -20,9 +20,11 @@ Conventions:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -274,6 +276,23 @@ def _ifd(exif: Image.Exif, tag: int) -> dict:
         return {}
 
 
+@contextlib.contextmanager
+def _open_image(path: Path) -> Iterator[Image.Image]:
+    """``Image.open(path)``; whatever Pillow raises while the image is open or used becomes a
+    :class:`PhotoError` naming the file and the reason (not an image, too large, corrupt or truncated)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                yield img
+    except UnidentifiedImageError as exc:
+        raise PhotoError(f"{path}: not an image file Pillow can read") from exc
+    except Image.DecompressionBombError as exc:
+        raise PhotoError(f"{path}: the image is too large to open safely ({exc})") from exc
+    except _DECODE_ERRORS as exc:
+        raise PhotoError(f"{path}: corrupt or truncated image ({exc})") from exc
+
+
 def _verify_pixels(img: Image.Image) -> None:
     """Decode the image (JPEG at 1/8 scale through draft mode) so truncated or corrupt data raise here."""
     if img.format == "JPEG":
@@ -293,25 +312,16 @@ def read_photo(path: str | Path, verify: bool = True) -> Photo:
         raise PhotoError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise PhotoError(f"{path}: the file is empty")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                raw_w, raw_h = img.size
-                fmt = img.format
-                try:
-                    exif = img.getexif()
-                except Exception:  # unreadable EXIF block: no metadata, pixels may still be fine
-                    exif = Image.Exif()
-                gpano = read_gpano(getattr(img, "applist", []))
-                if verify:
-                    _verify_pixels(img)
-    except UnidentifiedImageError as exc:
-        raise PhotoError(f"{path}: not an image file Pillow can read") from exc
-    except Image.DecompressionBombError as exc:
-        raise PhotoError(f"{path}: the image is too large to open safely ({exc})") from exc
-    except _DECODE_ERRORS as exc:
-        raise PhotoError(f"{path}: corrupt or truncated image ({exc})") from exc
+    with _open_image(path) as img:
+        raw_w, raw_h = img.size
+        fmt = img.format
+        try:
+            exif = img.getexif()
+        except Exception:  # unreadable EXIF block: no metadata, pixels may still be fine
+            exif = Image.Exif()
+        gpano = read_gpano(getattr(img, "applist", []))
+        if verify:
+            _verify_pixels(img)
     if raw_w <= 0 or raw_h <= 0:
         raise PhotoError(f"{path}: the image has no pixels")
     return _photo_from_exif(path, raw_w, raw_h, fmt, exif, gpano)
@@ -447,20 +457,10 @@ def load_rgb(path: str | Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise PhotoError(f"{path}: no such file")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                img.load()
-                upright = ImageOps.exif_transpose(img)
-                rgb = upright.convert("RGB")
-                return np.asarray(rgb, dtype=np.uint8).copy()
-    except UnidentifiedImageError as exc:
-        raise PhotoError(f"{path}: not an image file Pillow can read") from exc
-    except Image.DecompressionBombError as exc:
-        raise PhotoError(f"{path}: the image is too large to open safely ({exc})") from exc
-    except _DECODE_ERRORS as exc:
-        raise PhotoError(f"{path}: corrupt or truncated image ({exc})") from exc
+    with _open_image(path) as img:
+        img.load()
+        upright = ImageOps.exif_transpose(img)
+        return np.asarray(upright.convert("RGB"), dtype=np.uint8).copy()
 
 
 def camera_for_photo(photo: Photo, hfov_deg: float | None = None) -> Equirectangular | Pinhole:

@@ -153,16 +153,6 @@ def north_column_heading_deg(pano: np.ndarray) -> float:
     return math.degrees(math.pi - phi_north) % 360
 
 
-@pytest.fixture(scope="module")
-def vigor_root(tmp_path_factory):
-    return write_vigor(tmp_path_factory.mktemp("vigor"))
-
-
-@pytest.fixture(scope="module")
-def kitti_root(tmp_path_factory):
-    return write_kitti(tmp_path_factory.mktemp("kitti"))
-
-
 # ------------------------------------------------------------------------------------------------ VIGOR
 def test_vigor_known_orientation_ground_truth_by_hand(vigor_root):
     ds = VigorDataset(vigor_root, "same", "known", ground_size_hw=(64, 128), aerial_size_px=630)

@@ -14,7 +14,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from test_datasets import find_dot, north_column_heading_deg, write_kitti, write_vigor
+from test_datasets import find_dot, north_column_heading_deg
 
 from loc2.core import cli
 from loc2.core.errors import Loc2Error
@@ -106,16 +106,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def vigor_root(tmp_path_factory):
-    return write_vigor(tmp_path_factory.mktemp("vigor"))
-
-
-@pytest.fixture(scope="module")
-def kitti_root(tmp_path_factory):
-    return write_kitti(tmp_path_factory.mktemp("kitti"))
 
 
 def test_pose_errors_by_hand():

@@ -8,7 +8,6 @@ import math
 import numpy as np
 import pytest
 from PIL import Image
-from test_datasets import write_vigor
 
 from loc2.core.evaluation.datasets import DATASET_SOLVER, read_depth
 from loc2.core.evaluation.kitti import kitti_aerial_image, kitti_aerial_steps
@@ -17,11 +16,6 @@ from loc2.core.inputs.depth import nearest_resize
 from loc2.core.types import KITTI_METRES_PER_PIXEL_512
 
 SIZE_HW = (64, 128)  # the fixture's 128 × 256 panoramas are halved, as 714 × 1428 is prepared in the release
-
-
-@pytest.fixture(scope="module")
-def vigor_root(tmp_path_factory):
-    return write_vigor(tmp_path_factory.mktemp("vigor"))
 
 
 def test_vigor_unknown_orientation_resizes_then_rolls(vigor_root):

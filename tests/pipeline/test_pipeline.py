@@ -196,9 +196,9 @@ def _lonlat(dx, dy):
     return pyproj.Transformer.from_crs(32632, 4326, always_xy=True).transform(ORIGIN[0] + dx, ORIGIN[1] - dy)
 
 
-def test_cli_writes_refuses_resumes_and_survives_an_interrupt(scene, tmp_path, monkeypatch, capsys):
-    out = tmp_path / "res.gpkg"
-    args = [
+def _localize_args(scene) -> list[str]:
+    """``loc2 localize`` on the scene's orthophoto with its tiny model, on the CPU (photos and output to add)."""
+    return [
         "localize",
         "--ortho",
         str(scene / "ortho.tif"),
@@ -207,6 +207,11 @@ def test_cli_writes_refuses_resumes_and_survives_an_interrupt(scene, tmp_path, m
         "--device",
         "cpu",
     ]
+
+
+def test_cli_writes_refuses_resumes_and_survives_an_interrupt(scene, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "res.gpkg"
+    args = _localize_args(scene)
     photos = [str(scene / "photos" / n) for n in ("a.jpg", "d.jpg", "b_nogps.jpg")]
 
     real = batch.localize_item
@@ -239,15 +244,7 @@ def test_cli_writes_refuses_resumes_and_survives_an_interrupt(scene, tmp_path, m
 
 
 def test_cli_exit_status_nonzero_only_when_nothing_localized(scene, tmp_path, capsys):
-    args = [
-        "localize",
-        "--ortho",
-        str(scene / "ortho.tif"),
-        "--model",
-        str(scene / "tiny.pt"),
-        "--device",
-        "cpu",
-    ]
+    args = _localize_args(scene)
     bad = [str(scene / "photos" / "b_nogps.jpg")]
     assert main([*args, "--images", *bad, "--out", str(tmp_path / "x.gpkg")]) == 1
     assert "no photo could be localized" in capsys.readouterr().err
