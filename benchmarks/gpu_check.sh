@@ -7,8 +7,9 @@
 #   benchmarks/gpu_check.sh                      # on a CUDA machine (runs `make setup` if .venv is missing)
 #   benchmarks/gpu_check.sh --device cpu --quick # the same steps, small, on the CPU (run by make test)
 #
-# --quick: the tiny backbone size, batch 1 and 2, a city of 1 panorama; the "device" run is the CPU at one
-# thread against the CPU at two, which must agree bit for bit (the reproducibility the CPU promises).
+# --quick: the tiny backbone size, batch 1 and 2, a city of 3 panoramas; the "device" run is the CPU at one
+# thread in batches of 2 against the CPU at two threads one photo at a time, which must agree bit for bit
+# (the reproducibility the CPU promises, at any thread count and batch size).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEVICE=cuda
@@ -33,7 +34,7 @@ echo "== throughput and backbone (random weights)"
 "$PY" benchmarks/gpu_check.py figures "${FLAGS[@]}"
 
 echo "== loc2 localize on a synthetic city"
-PHOTOS=$([ "$QUICK" = 1 ] && echo 1 || echo 50)
+PHOTOS=$([ "$QUICK" = 1 ] && echo 3 || echo 50)
 "${LOC2[@]}" demo --city-only --panoramas "$PHOTOS" --pinhole 0 --out "$WORK" > /dev/null 2>&1
 CITY="$WORK/city"
 mkdir -p "$WORK/cpu_photos"
@@ -41,7 +42,7 @@ for photo in $(ls "$CITY/photos" | head -n 3); do cp "$CITY/photos/$photo" "$WOR
 COMMON=(--ortho "$CITY/ortho.tif" --solver published --seed 7)
 t0=$SECONDS
 if [ "$QUICK" = 1 ]; then
-  OMP_NUM_THREADS=1 "${LOC2[@]}" localize "${COMMON[@]}" --images "$CITY/photos" --device cpu --out "$WORK/device.csv" > /dev/null 2>&1
+  OMP_NUM_THREADS=1 "${LOC2[@]}" localize "${COMMON[@]}" --images "$CITY/photos" --device cpu --batch-size 2 --out "$WORK/device.csv" > /dev/null 2>&1
 else
   "${LOC2[@]}" localize "${COMMON[@]}" --images "$CITY/photos" --device "$DEVICE" --out "$WORK/device.csv" > /dev/null 2>&1
 fi

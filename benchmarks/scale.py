@@ -12,7 +12,7 @@ Printed: wall seconds, photos/s, the ratio to ``single, 1 thread``, the overhead
 same CPUs (``ray, 1 worker`` − ``single, 1 thread``, over the photos), the driver's peak RSS and each Ray
 worker's (``ru_maxrss`` of the actor process, from the parts folder's ``_workers`` records).
 
-    python -m loc2.benchmarks.scale [--photos 200] [--batch-size 16] [--ransac] [--configs ...]
+    python -m loc2.benchmarks.scale [--photos 200] [--part-size 16] [--ransac] [--configs ...]
 """
 
 from __future__ import annotations
@@ -165,19 +165,19 @@ def _in_process(*args) -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--photos", type=int, default=200)
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--part-size", type=int, default=16, help="photos per Ray batch (part)")
     parser.add_argument("--ransac", action="store_true", help="RANSAC (default: the direct solve)")
     parser.add_argument("--configs", nargs="+", choices=CONFIGS, default=list(CONFIGS))
     args = parser.parse_args(argv)
     print(
         f"# {platform.processor() or platform.machine()}, {mp.cpu_count()} CPUs; {args.photos} photos, "
-        f"batches of {args.batch_size}, solver: {'RANSAC' if args.ransac else 'direct'}; no GPU"
+        f"batches of {args.part_size}, solver: {'RANSAC' if args.ransac else 'direct'}; no GPU"
     )
     with tempfile.TemporaryDirectory(prefix="loc2-scale-") as tmp:
         scene = make_scene(Path(tmp) / "scene", args.photos)
         rows = {}
         for i, name in enumerate(args.configs):
-            rows[name] = _in_process(name, scene, Path(tmp) / f"out{i}", args.batch_size, args.ransac)
+            rows[name] = _in_process(name, scene, Path(tmp) / f"out{i}", args.part_size, args.ransac)
     base = rows.get(CONFIGS[0])
     print(
         f"{'configuration':<20} {'seconds':>8} {'start s':>8} {'photos/s':>9} {'ratio':>6} {'driver MB':>10}  worker MB"

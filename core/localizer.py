@@ -1,7 +1,8 @@
 """The match–lift–align pipeline on one ground image and one aerial image (no geography here).
 
 :class:`Localizer` holds a model (backbone, matcher, preset). :meth:`Localizer.prepare_ground` makes a
-ground image ready once (depth, features, descriptors, lifted tokens: a :class:`GroundView`);
+ground image ready once (depth, features, descriptors, lifted tokens: a :class:`GroundView`; for several
+photos in one backbone pass, :meth:`Localizer.ground_input` then :meth:`Localizer.ground_views`);
 :meth:`Localizer.match_view` matches it with an aerial image (the matching probabilities P);
 :meth:`Localizer.solve` turns P into a pose (``solver/``) and a :class:`LocalizationResult`.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -27,9 +28,9 @@ from .geometry.cameras import (
     aerial_grid_xy,
 )
 from .geometry.lifting import lift_tokens
-from .geometry.pose import Similarity2D
 from .inputs.depth import DepthMap, DepthProvider, check_depth_size
 from .inputs.images import as_rgb_uint8, image_tensor
+from .localization import GroundInput, GroundView, LocalizationResult
 from .model.backbone import build_backbone
 from .model.checkpoints import load_into, load_weights, read_checkpoint
 from .model.matcher import CrossViewMatcher
@@ -38,57 +39,6 @@ from .model.runtime import make_cpu_reproducible, resolve_device
 from .solver.config import PUBLISHED, SolverConfig
 from .solver.ransac import PoseEstimate, direct_pose, ransac_pose
 from .types import DEMO_CHECKPOINT, STATUS_NO_POSE, STATUS_NO_VALID_DEPTH, STATUS_OK
-
-
-@dataclass
-class LocalizationResult:
-    """The pose of a ground image on an aerial image, with everything that explains it.
-
-    Frames (:mod:`loc2.core.geometry`): aerial (metres, origin at the crop centre, x down, y right) and
-    ground BEV (metres, camera at the origin, looking along −x, y to its right).
-
-    Attributes:
-        status: ``ok``, ``no_valid_depth`` or ``no_pose``.
-        message: human-readable explanation when status is not ``ok``.
-        pose: ``xy_aerial_m ≈ s·R·xy_ground_m + t`` (float64; NaN without a pose): ``pose.t`` is the camera
-            position in the aerial frame, ``pose.heading_aerial_deg`` its heading clockwise from the aerial
-            image's up direction, ``pose.s`` the scale (≈ 1 with metric depth).
-        num_inliers: hard inliers (within the inlier threshold) among the sampled correspondences.
-        inlier_ratio: num_inliers / number of sampled correspondences (with several search crops, of those on
-            one aerial footprint around the pose: :meth:`PoseEstimate.inlier_ratio_on`).
-        score: soft inlier score of the kept hypothesis.
-        inliers_ground_px: (N, 2) ground-image pixel (u column, v row) of each inlier, in the input image.
-        inliers_xy_ground_m: (N, 2) their ground BEV points.
-        inliers_xy_aerial_m: (N, 2) their aerial points.
-        inliers_aerial_index: (N,) their rows of P (aerial grid points, row-major; with several search crops
-            stacked, crop k's rows are k·grid² … (k+1)·grid² − 1).
-        inliers_prob: (N,) matching probability P.
-        inliers_residual_m: (N,) distance between the moved ground point and its aerial point.
-        layout_xy_aerial_m: (M, 2) every valid lifted ground point moved by the pose (the re-scaled
-            ground layout).
-        num_valid_tokens: ground tokens with valid depth.
-        timings_s: seconds spent per stage.
-    """
-
-    status: str
-    message: str = ""
-    pose: Similarity2D = field(default_factory=Similarity2D.undefined)
-    num_inliers: int = 0
-    inlier_ratio: float = 0.0
-    score: float = 0.0
-    inliers_ground_px: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
-    inliers_xy_ground_m: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
-    inliers_xy_aerial_m: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
-    inliers_aerial_index: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    inliers_prob: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    inliers_residual_m: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    layout_xy_aerial_m: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
-    num_valid_tokens: int = 0
-    timings_s: dict = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return self.status == STATUS_OK
 
 
 def _checked_aerial(aerial_rgb: np.ndarray, footprint_m: float) -> np.ndarray:
@@ -101,30 +51,12 @@ def _checked_aerial(aerial_rgb: np.ndarray, footprint_m: float) -> np.ndarray:
     return aerial_rgb
 
 
-@dataclass
-class GroundView:
-    """A ground image made ready for matching: what :meth:`Localizer.prepare_ground` computes once.
-
-    Attributes:
-        desc_ground: (1, G, D) unit ground descriptors, or None when no token has valid depth.
-        xy_ground_m: (G, 2) lifted BEV points (metres, camera at the origin, x back, y right), NaN invalid.
-        valid: (G,) bool, tokens with valid depth.
-        grid_rc: token grid (rows, cols).
-        input_hw: backbone input size (H, W) px.
-        image_hw: the ground image's own size (H, W) px.
-        timings_s: seconds spent per stage.
-        shifts: the token grids, (columns, rows) in tokens (``geometry.cameras.TOKEN_SHIFTS``); the G tokens are
-            their rows·cols blocks one after the other, each matched on its own.
-    """
-
-    desc_ground: torch.Tensor | None
-    xy_ground_m: np.ndarray
-    valid: np.ndarray
-    grid_rc: tuple[int, int]
-    input_hw: tuple[int, int]
-    image_hw: tuple[int, int]
-    timings_s: dict = field(default_factory=dict)
-    shifts: tuple[tuple[float, float], ...] = TOKEN_SHIFTS[:1]
+def _groups_by_size(images: Sequence[torch.Tensor]) -> list[tuple[tuple[int, int], list[int]]]:
+    """Indices of ``images`` (…, H, W) grouped by size (H, W), in order of first appearance."""
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, image in enumerate(images):
+        groups.setdefault(tuple(image.shape[-2:]), []).append(i)
+    return list(groups.items())
 
 
 class Localizer:
@@ -231,14 +163,17 @@ class Localizer:
 
     @torch.inference_mode()
     def features(self, image: torch.Tensor) -> torch.Tensor:
-        """Backbone features (float32) of images (B, 3, H, W) in [0, 1]: on CUDA through the fp16 backbone
-        (``fp16_backbone``) or under fp16 autocast; float32 elsewhere."""
+        """Backbone features (B, C, rows, cols) float32 of images (B, 3, H, W) in [0, 1]: on CUDA through the
+        fp16 backbone (``fp16_backbone``) or under fp16 autocast; float32 elsewhere.
+
+        Returned contiguous, so that one image's slice of a batch is laid out as that image alone: the heads'
+        convolutions choose their CPU kernel (and so their rounding) by the memory layout."""
         if self.fp16_backbone:
-            return self.backbone(image.half()).float()
+            return self.backbone(image.half()).float().contiguous()
         if self.device.type == "cuda":
             with torch.autocast("cuda", dtype=torch.float16):
-                return self.backbone(image).float()
-        return self.backbone(image).float()
+                return self.backbone(image).float().contiguous()
+        return self.backbone(image).float().contiguous()
 
     def token_shifts(self, camera: Camera, dense: bool) -> tuple[tuple[float, float], ...]:
         """The token grids to run (``geometry.cameras.TOKEN_SHIFTS``): all four for a panorama when ``dense`` and
@@ -247,7 +182,62 @@ class Localizer:
             return TOKEN_SHIFTS
         return TOKEN_SHIFTS[:1]
 
+    def ground_input(
+        self,
+        ground_rgb: np.ndarray,
+        depth: DepthProvider | DepthMap,
+        camera: Camera | None = None,
+        dense: bool = False,
+    ) -> GroundInput:
+        """A ground image made ready for the backbone: its depth map and its resized (and, for ``dense``,
+        rolled: :meth:`token_shifts`) image on the device. No network runs here."""
+        ground_rgb = as_rgb_uint8(ground_rgb, "ground image")
+        h_img, w_img = ground_rgb.shape[:2]
+        camera = camera or self.default_camera(w_img, h_img)
+        if (camera.width, camera.height) != (w_img, h_img):
+            camera = camera.scaled(w_img, h_img)
+        t0 = time.perf_counter()
+        depth_map = depth if isinstance(depth, DepthMap) else depth.depth_for(ground_rgb, camera)
+        check_depth_size(depth_map.depth_m, (h_img, w_img), "depth map")
+        timings = {"depth": time.perf_counter() - t0}
+        in_hw = self.input_size(w_img, h_img)
+        shifts = self.token_shifts(camera, dense)
+        image = image_tensor(ground_rgb, in_hw, self.device, self.preset.resize_filter)
+        rolled = [
+            torch.roll(image, (round(dv * self.stride), round(du * self.stride)), (2, 3)) for du, dv in shifts
+        ]
+        return GroundInput(torch.cat(rolled), depth_map, camera, (h_img, w_img), shifts, timings)
+
     @torch.inference_mode()
+    def ground_views(self, inputs: Sequence[GroundInput]) -> list[GroundView]:
+        """The backbone on several ground images in one forward pass per input size, then each one's
+        descriptors and lifted tokens. The CPU backbone gives each image the same bits as alone; the heads run
+        per image (batched, they would not)."""
+        views: list[GroundView | None] = [None] * len(inputs)
+        for size, group in _groups_by_size([g.image for g in inputs]):
+            t0 = time.perf_counter()
+            feats = self.features(torch.cat([inputs[i].image for i in group]))  # (Σ grids, C, rows, cols)
+            share = (time.perf_counter() - t0) / len(group)
+            for i, g_feat in zip(group, feats.split([len(inputs[i].shifts) for i in group]), strict=True):
+                views[i] = self._ground_view(inputs[i], g_feat, size, share)
+        return views  # type: ignore[return-value]
+
+    def _ground_view(
+        self, ground: GroundInput, g_feat: torch.Tensor, input_hw: tuple[int, int], backbone_s: float
+    ) -> GroundView:
+        """A GroundView from one image's backbone features (grids, C, rows, cols)."""
+        timings = {**ground.timings_s, "backbone_ground": backbone_s}
+        grid_rc = tuple(g_feat.shape[-2:])
+        lifted = [self.lift(ground.depth_map, ground.camera, grid_rc, input_hw, s) for s in ground.shifts]
+        xy_ground_m = np.concatenate([xy for xy, _ in lifted])
+        valid = np.concatenate([ok for _, ok in lifted])
+        t0 = time.perf_counter()
+        desc_g = self.matcher.describe_ground(g_feat).flatten(0, 1)[None] if valid.any() else None
+        timings["heads"] = time.perf_counter() - t0
+        return GroundView(
+            desc_g, xy_ground_m, valid, grid_rc, input_hw, ground.image_hw, timings, ground.shifts
+        )
+
     def prepare_ground(
         self,
         ground_rgb: np.ndarray,
@@ -259,35 +249,20 @@ class Localizer:
         features, ground descriptors and lifted BEV points. Reuse it for several crops (the search).
 
         ``dense``: a panorama also runs the half-token-shifted grids (:meth:`token_shifts`)."""
-        timings: dict[str, float] = {}
-        ground_rgb = as_rgb_uint8(ground_rgb, "ground image")
-        h_img, w_img = ground_rgb.shape[:2]
-        camera = camera or self.default_camera(w_img, h_img)
-        if (camera.width, camera.height) != (w_img, h_img):
-            camera = camera.scaled(w_img, h_img)
+        return self.ground_views([self.ground_input(ground_rgb, depth, camera, dense)])[0]
 
-        t0 = time.perf_counter()
-        depth_map = depth if isinstance(depth, DepthMap) else depth.depth_for(ground_rgb, camera)
-        check_depth_size(depth_map.depth_m, (h_img, w_img), "depth map")
-        timings["depth"] = time.perf_counter() - t0
-
-        in_h, in_w = self.input_size(w_img, h_img)
-        shifts = self.token_shifts(camera, dense)
-        image = image_tensor(ground_rgb, (in_h, in_w), self.device, self.preset.resize_filter)
-        rolled = [
-            torch.roll(image, (round(dv * self.stride), round(du * self.stride)), (2, 3)) for du, dv in shifts
+    @torch.inference_mode()
+    def aerial_features(self, aerial_rgbs: Sequence[np.ndarray], aerial_footprint_m: float) -> torch.Tensor:
+        """Backbone features (N, C, rows, cols) of N aerial crops in one forward pass (each with the same bits
+        as alone on the CPU); ImageError for a crop that is not a square RGB image."""
+        size = self.preset.aerial_size_px
+        images = [
+            image_tensor(
+                _checked_aerial(rgb, aerial_footprint_m), (size, size), self.device, self.preset.resize_filter
+            )
+            for rgb in aerial_rgbs
         ]
-        t0 = time.perf_counter()
-        g_feat = self.features(torch.cat(rolled))  # (grids, C, rows, cols)
-        timings["backbone_ground"] = time.perf_counter() - t0
-        grid_rc = tuple(g_feat.shape[-2:])
-        lifted = [self.lift(depth_map, camera, grid_rc, (in_h, in_w), shift) for shift in shifts]
-        xy_ground_m = np.concatenate([xy for xy, _ in lifted])
-        valid = np.concatenate([ok for _, ok in lifted])
-        t0 = time.perf_counter()
-        desc_g = self.matcher.describe_ground(g_feat).flatten(0, 1)[None] if valid.any() else None
-        timings["heads"] = time.perf_counter() - t0
-        return GroundView(desc_g, xy_ground_m, valid, grid_rc, (in_h, in_w), (h_img, w_img), timings, shifts)
+        return self.features(torch.cat(images))
 
     @torch.inference_mode()
     def match_view(
@@ -297,22 +272,24 @@ class Localizer:
         aerial_footprint_m: float,
         aerial_valid: np.ndarray | None = None,
         timings: dict | None = None,
+        aerial_feat: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The matching probability P (A, G) of a prepared ground view on one aerial crop (A = aerial
-        grid points, row-major; G = ground tokens); ``timings`` (if given) adds up the stages' seconds."""
+        grid points, row-major; G = ground tokens); ``timings`` (if given) adds up the stages' seconds.
+        ``aerial_feat`` (1, C, rows, cols): the crop's backbone features when already computed
+        (:meth:`aerial_features`)."""
         timings = timings if timings is not None else {}
-        aerial_rgb = _checked_aerial(aerial_rgb, aerial_footprint_m)
-        t0 = time.perf_counter()
-        size = self.preset.aerial_size_px
-        a_feat = self.features(image_tensor(aerial_rgb, (size, size), self.device, self.preset.resize_filter))
-        timings["backbone_aerial"] = timings.get("backbone_aerial", 0.0) + time.perf_counter() - t0
+        if aerial_feat is None:
+            t0 = time.perf_counter()
+            aerial_feat = self.aerial_features([aerial_rgb], aerial_footprint_m)
+            timings["backbone_aerial"] = timings.get("backbone_aerial", 0.0) + time.perf_counter() - t0
         a_valid = None
         if aerial_valid is not None:
             a_valid = aerial_grid_valid(aerial_valid, aerial_footprint_m, self.preset.aerial_grid)
             a_valid = torch.from_numpy(a_valid)[None].to(self.device)
         t0 = time.perf_counter()
         valid_t = torch.from_numpy(view.valid)[None].to(self.device)
-        desc_a = self.matcher.describe_aerial(a_feat)
+        desc_a = self.matcher.describe_aerial(aerial_feat)
         scores = self.matcher.scores(desc_a, view.desc_ground)
         per_grid = view.grid_rc[0] * view.grid_rc[1]  # each grid's dual softmax on its own, as trained
         P = torch.cat(

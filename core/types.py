@@ -97,6 +97,9 @@ def search_radius_m(option_m: float | None, uncertainty_m: float | None) -> floa
 
 
 MAX_SEARCH_RADIUS_M = 500.0
+# Photos per backbone pass on a GPU when the options do not say (JobOptions.batch_size), and the most allowed.
+DEFAULT_GPU_BATCH = 8
+MAX_BATCH_SIZE = 256
 
 
 class OptionsError(Loc2Error, ValueError):
@@ -121,6 +124,9 @@ class JobOptions:
         solver: ``precise`` (default) or ``published`` (the paper's protocol exactly); ``solver/config.py``.
         seed: RANSAC seed (the same photo, options and seed give the same pose).
         include_matches: also produce the ``matches`` layer.
+        batch_size: photos per backbone pass, with reading and solving on their own threads beside the
+            networks (``pipeline/stream.py``); None = ``DEFAULT_GPU_BATCH`` on a GPU, 1 (one photo after the
+            other, no threads) on the CPU, where batching gains nothing. The poses do not depend on it on the CPU.
     """
 
     model: str = MODEL_DEMO
@@ -135,6 +141,7 @@ class JobOptions:
     solver: str = DEFAULT_SOLVER
     seed: int = 0
     include_matches: bool = False
+    batch_size: int | None = None
 
     def __post_init__(self) -> None:
         self.model = str(self.model)
@@ -156,6 +163,9 @@ class JobOptions:
         _check_range("field of view", self.hfov_deg, 0.0, 180.0, "°", optional=True, open_low=True)
         _check_range("camera height", self.camera_height_m, 0.0, 100.0, "m", open_low=True)
         self.seed = _integer("seed", self.seed)
+        if self.batch_size is not None:
+            self.batch_size = _integer("batch size", self.batch_size)
+            _check_range("batch size", self.batch_size, 1, MAX_BATCH_SIZE, "photos")
 
     @property
     def model_name(self) -> str:

@@ -11,6 +11,7 @@ from ..output.results import PhotoResult, candidate_summary
 from ..pipeline.job import Progress, run_localize
 from ..solver.config import DEFAULT_SOLVER, SOLVER_HELP, SOLVERS
 from ..types import (
+    DEFAULT_GPU_BATCH,
     DEVICES,
     FORMATS,
     MODE_APPEND,
@@ -75,6 +76,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--figures", type=Path, metavar="DIR", help="write one match figure PNG per photo here")
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument(
+        "--batch-size",
+        type=int,
+        metavar="N",
+        help=f"photos per backbone pass, read and solved on threads beside it (default: {DEFAULT_GPU_BATCH} on "
+        "a GPU, 1 on the CPU; the CPU's poses do not depend on it)",
+    )
+    p.add_argument(
         "--hfov", type=float, metavar="DEG", help="horizontal field of view for photos without focal length"
     )
     p.add_argument(
@@ -133,6 +141,7 @@ def request_from_args(args) -> LocalizeRequest:
         solver=args.solver,
         seed=args.seed,
         include_matches=args.matches,
+        batch_size=args.batch_size,
     )
     mode = MODE_APPEND if args.resume else MODE_OVERWRITE if args.overwrite else MODE_REFUSE
     output = OutputSpec(str(args.out), args.format, mode)

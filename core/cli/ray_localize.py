@@ -28,10 +28,11 @@ def add_ray_arguments(p: argparse.ArgumentParser) -> None:
         "--gpus-per-worker", type=float, default=0.0, metavar="N", help="GPUs per actor (0.5: two per GPU)"
     )
     g.add_argument(
-        "--batch-size",
+        "--part-size",
         type=int,
         default=DEFAULT_BATCH_SIZE,
-        help=f"photos per batch and part ({DEFAULT_BATCH_SIZE})",
+        metavar="N",
+        help=f"photos per Ray batch: one task, one retry unit, one GeoParquet part ({DEFAULT_BATCH_SIZE})",
     )
     g.add_argument(
         "--tile-size",
@@ -81,7 +82,7 @@ def run_ray(args, request) -> int:
         address=args.address,
         workers=args.workers,
         gpus_per_worker=args.gpus_per_worker,
-        batch_size=args.batch_size,
+        batch_size=args.part_size,
         tile_m=args.tile_size,
     )
     progress, skipped = run_localize_ray(request, config, on_progress=progress_printer())

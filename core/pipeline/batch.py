@@ -14,13 +14,14 @@ from pathlib import Path
 
 import torch
 
-from ..errors import Loc2Error, ModelNotFoundError
+from ..errors import ModelNotFoundError
 from ..inputs.ortho import Orthophoto
 from ..localizer import Localizer
 from ..model.presets import PRESETS
 from ..output.results import PhotoResult
-from ..types import MODEL_DEMO, MODELS, JobOptions, PhotoItem
-from .search import Cancelled, localize_item
+from ..types import DEFAULT_GPU_BATCH, MODEL_DEMO, MODELS, JobOptions, PhotoItem
+from .search import Cancelled, failed_result, localize_item
+from .stream import localize_stream
 
 
 def _file_stamp(path: str) -> tuple:
@@ -58,6 +59,13 @@ def load_localizer(options: JobOptions) -> Localizer:
     return Localizer.from_checkpoint(options.model, device=options.device)
 
 
+def batch_size_for(options: JobOptions, localizer: Localizer) -> int:
+    """Photos per backbone pass: the options', else ``DEFAULT_GPU_BATCH`` on CUDA and 1 elsewhere."""
+    if options.batch_size is not None:
+        return options.batch_size
+    return DEFAULT_GPU_BATCH if localizer.device.type == "cuda" else 1
+
+
 def localize_batch(
     items: Iterable[PhotoItem],
     ortho_path: str | Path,
@@ -71,15 +79,30 @@ def localize_batch(
 ) -> list[PhotoResult]:
     """Localize every item; a photo that fails yields a ``failed`` result and the batch goes on.
 
-    ``on_result(result)`` is called as soon as each photo is done (write it there, so nothing is lost);
-    ``progress(done, total, result)`` after each; ``on_stage(index, stage, fraction)`` as each photo's
-    stages start (:func:`localize_item`); ``is_canceled()`` is checked before each photo and between its
-    stages. Raises Loc2Error only when nothing can be done (unusable orthophoto, missing weights).
+    ``on_result(result)`` is called as soon as each photo is done, in the items' order (write it there, so
+    nothing is lost); ``progress(done, total, result)`` after each; ``on_stage(index, stage, fraction)`` as
+    each photo's stages start (:func:`localize_item`); ``is_canceled()`` is checked before each photo and
+    between its stages. With a batch size above 1 (:func:`batch_size_for`) the photos go through
+    ``stream.py``'s three threads. Raises Loc2Error only when nothing can be done (unusable orthophoto,
+    missing weights).
     """
     items = list(items)
     localizer = localizer or load_localizer(options)
     results: list[PhotoResult] = []
+
+    def emit(index: int, result: PhotoResult) -> None:
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+        if progress is not None:
+            progress(index + 1, len(items), result)
+
+    batch = batch_size_for(options, localizer)
     with Orthophoto.open(ortho_path) as ortho:
+        if batch > 1:
+            canceled = is_canceled or (lambda: False)
+            localize_stream(items, ortho, localizer, options, batch, emit, canceled, on_stage)
+            return results
         crs_wkt = ortho.crs.to_wkt()
         for i, item in enumerate(items):
             if is_canceled is not None and is_canceled():
@@ -92,24 +115,6 @@ def localize_batch(
             except Cancelled:
                 break
             except Exception as exc:  # noqa: BLE001 - a photo's failure must never stop the batch
-                message = (
-                    str(exc)
-                    if isinstance(exc, Loc2Error)
-                    else f"{Path(item.path)}: {type(exc).__name__}: {exc}"
-                )
-                result = PhotoResult.failed(
-                    str(item.path),
-                    message,
-                    prior_lon=item.lon,
-                    prior_lat=item.lat,
-                    prior_heading_deg=item.heading_deg,
-                    crs_wkt=crs_wkt,
-                    model=options.model_name,
-                    runtime_s=time.perf_counter() - t0,
-                )
-            results.append(result)
-            if on_result is not None:
-                on_result(result)
-            if progress is not None:
-                progress(i + 1, len(items), result)
+                result = failed_result(item, exc, crs_wkt, options, time.perf_counter() - t0)
+            emit(i, result)
     return results

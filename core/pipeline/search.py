@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -61,6 +61,30 @@ class PhotoInput:
     up_heading_deg: float
 
 
+@dataclass
+class ReadyPhoto:
+    """A photo with everything read from disk (:func:`read_stage`): its pixels and prior, its depth, its
+    solver and its search crops; ``started_s`` is ``time.perf_counter()`` when its reading began."""
+
+    item: PhotoItem
+    photo: PhotoInput
+    depth_map: DepthMap
+    depth_name: str
+    config: SolverConfig
+    crops: list[AerialCrop]
+    started_s: float
+
+
+@dataclass
+class MatchedPhoto:
+    """A photo after the networks (:func:`network_stage`): its ground view, its matches on every search crop
+    and the seconds spent per stage so far."""
+
+    view: GroundView
+    matches: _CropMatches
+    timings_s: dict
+
+
 def localize_item(
     item: PhotoItem,
     ortho: Orthophoto,
@@ -72,11 +96,11 @@ def localize_item(
 ) -> PhotoResult:
     """Localize one photo; raises Loc2Error (with the photo and the reason) when it cannot be done.
 
-    ``is_canceled()`` is checked as each stage starts (and between search crops): a cancelled photo raises
-    :class:`Cancelled` and gives no result. ``on_stage(stage, fraction)`` is told each stage as it starts
-    (``STAGES``) with the share of the photo's work done before it.
+    The three stages in turn: :func:`read_stage` (CPU, disk), :func:`network_stage` (the model's device),
+    :func:`solve_stage` (the solver). ``is_canceled()`` is checked as each stage starts (and between search
+    crops): a cancelled photo raises :class:`Cancelled` and gives no result. ``on_stage(stage, fraction)`` is
+    told each stage as it starts (``STAGES``) with the share of the photo's work done before it.
     """
-    t0 = time.perf_counter()
 
     def stage(name: str, fraction: float) -> None:
         if is_canceled is not None and is_canceled():
@@ -84,23 +108,88 @@ def localize_item(
         if on_stage is not None:
             on_stage(name, fraction)
 
+    ready = read_stage(item, ortho, localizer.preset, options, stage)
+    matched = network_stage(localizer, [ready], 1, stage)[0]
+    return solve_stage(localizer, ready, matched, options, generator, stage)
+
+
+def read_stage(
+    item: PhotoItem,
+    ortho: Orthophoto,
+    preset: Preset,
+    options: JobOptions,
+    stage: Callable[[str, float], None] = lambda name, fraction: None,
+) -> ReadyPhoto:
+    """Read a photo, its prior, its depth map and its search crops (no network runs here); PhotoError when
+    the photo cannot be read or its prior lies outside the orthophoto."""
+    t0 = time.perf_counter()
     stage("read", 0.0)
-    photo = read_item(item, ortho, localizer.preset, options.hfov_deg)
+    photo = read_item(item, ortho, preset, options.hfov_deg)
     stage("depth", 0.05)
     depth_map, depth_name = _depth_for(options, photo.path, photo.rgb, photo.camera)
     config = photo_solver_config(options, depth_map, depth_name, photo.camera)
-    stage("backbone", 0.1)
-    # once for every crop; the precise solver also runs a panorama's half-token-shifted grids
-    view = localizer.prepare_ground(photo.rgb, depth_map, photo.camera, dense=config.dense_grids)
-    timings = dict(view.timings_s)  # the crops' stages add up here
     radius = search_radius_m(options.search_radius_m, item.uncertainty_m)
-    crops, matches = match_search_crops(localizer, view, ortho, photo, radius, timings, stage)
+    crops = read_search_crops(ortho, photo, radius, preset)
+    return ReadyPhoto(item, photo, depth_map, depth_name, config, crops, t0)
+
+
+def network_stage(
+    localizer: Localizer,
+    photos: Sequence[ReadyPhoto],
+    aerial_batch: int = 1,
+    stage: Callable[[str, float], None] = lambda name, fraction: None,
+) -> list[MatchedPhoto]:
+    """The backbone on the photos' ground images (one forward pass per input size), on their search crops
+    (``aerial_batch`` crops per pass) and the matcher on every (photo, crop) pair. ``stage`` is told
+    ``backbone`` once and ``match`` before each crop's matching."""
+    stage("backbone", 0.1)
+    inputs = [
+        localizer.ground_input(p.photo.rgb, p.depth_map, p.photo.camera, dense=p.config.dense_grids)
+        for p in photos
+    ]
+    views = localizer.ground_views(inputs)  # once for every crop
+    grid_points = localizer.preset.aerial_grid**2
+    out = [
+        MatchedPhoto(
+            v, _CropMatches(len(p.crops), grid_points, len(v.valid), localizer.device), dict(v.timings_s)
+        )
+        for p, v in zip(photos, views, strict=True)
+    ]
+    pairs = [(i, crop) for i, p in enumerate(photos) if views[i].desc_ground is not None for crop in p.crops]
+    footprint = localizer.preset.aerial_footprint_m
+    for start in range(0, len(pairs), aerial_batch):
+        chunk = pairs[start : start + aerial_batch]
+        t0 = time.perf_counter()
+        feats = localizer.aerial_features([crop.image for _, crop in chunk], footprint)
+        share = (time.perf_counter() - t0) / len(chunk)
+        for (i, crop), feat in zip(chunk, feats.split(1), strict=True):
+            done = out[i].matches.count
+            stage("match", 0.4 + 0.4 * done / len(photos[i].crops))
+            timings = out[i].timings_s
+            timings["backbone_aerial"] = timings.get("backbone_aerial", 0.0) + share
+            out[i].matches.add(
+                localizer.match_view(views[i], crop.image, footprint, crop.valid, timings, feat)
+            )
+    return out
+
+
+def solve_stage(
+    localizer: Localizer,
+    ready: ReadyPhoto,
+    matched: MatchedPhoto,
+    options: JobOptions,
+    generator: torch.Generator | None = None,
+    stage: Callable[[str, float], None] = lambda name, fraction: None,
+) -> PhotoResult:
+    """One pose from the photo's matches on all its crops (:func:`joint_pose`), as a PhotoResult in the
+    orthophoto's CRS, and its match figure when the options ask for figures."""
     stage("solve", 0.8)
+    photo, item, view, crops = ready.photo, ready.item, matched.view, ready.crops
     spread_m = None
-    if config.likelihood_unit_scale:  # a panorama on flat ground: each token's footprint
+    if ready.config.likelihood_unit_scale:  # a panorama on flat ground: each token's footprint
         spread_m = _flat_ground_spread(view, photo.camera, options.camera_height_m, localizer.preset)
     loc, crop, support = joint_pose(
-        localizer, view, crops, matches.probs(), config, generator, timings, spread_m
+        localizer, view, crops, matched.matches.probs(), ready.config, generator, matched.timings_s, spread_m
     )
     result = photo_result_from_localization(
         str(photo.path),
@@ -110,8 +199,8 @@ def localize_item(
         prior_lat=item.lat,
         prior_heading_deg=item.heading_deg,
         model=options.model_name,
-        depth=depth_name,
-        runtime_s=time.perf_counter() - t0,
+        depth=ready.depth_name,
+        runtime_s=time.perf_counter() - ready.started_s,
         candidates=[(*c.center_xy_crs, float(n)) for c, n in zip(crops, support, strict=True)],
         confidence_min_ratios=localizer.preset.confidence_min_ratios_for(photo.camera.kind),
     )
@@ -121,6 +210,24 @@ def localize_item(
         figure = Path(options.figures_dir) / f"{photo.path.stem}.png"
         save_match_figure(figure, photo.rgb, crop.image, text=figure_text(result), **kwargs)
     return result
+
+
+def failed_result(
+    item: PhotoItem, exc: BaseException, crs_wkt: str, options: JobOptions, runtime_s: float
+) -> PhotoResult:
+    """The ``failed`` result of a photo that raised ``exc``: a Loc2Error's own message (it names the photo),
+    else the photo, the exception's type and its text."""
+    message = str(exc) if isinstance(exc, Loc2Error) else f"{Path(item.path)}: {type(exc).__name__}: {exc}"
+    return PhotoResult.failed(
+        str(item.path),
+        message,
+        prior_lon=item.lon,
+        prior_lat=item.lat,
+        prior_heading_deg=item.heading_deg,
+        crs_wkt=crs_wkt,
+        model=options.model_name,
+        runtime_s=runtime_s,
+    )
 
 
 def read_item(item: PhotoItem, ortho: Orthophoto, preset: Preset, hfov_deg: float | None) -> PhotoInput:
@@ -179,41 +286,31 @@ def photo_solver_config(
     return config if options.use_ransac else config.replace(ransac=False)
 
 
-def match_search_crops(
-    localizer: Localizer,
-    view: GroundView,
-    ortho: Orthophoto,
-    photo: PhotoInput,
-    radius_m: float,
-    timings: dict,
-    stage: Callable[[str, float], None],
-) -> tuple[list[AerialCrop], _CropMatches]:
-    """The search crops around the prior (:func:`search_offsets_m`; those wholly outside the orthophoto are
-    skipped) and the view's matches on each, stacked in crop order. ``stage("match", fraction)`` is called
-    before each crop; PhotoError when every crop lies outside the orthophoto."""
-    preset = localizer.preset
-    footprint = preset.aerial_footprint_m
-    offsets = search_offsets_m(radius_m, footprint)
-    # one P for all crops (the job's largest array: crops × 4 grids), each crop's matches written into it
-    matches = _CropMatches(len(offsets), preset.aerial_grid**2, len(view.valid), localizer.device)
+def read_search_crops(
+    ortho: Orthophoto, photo: PhotoInput, radius_m: float, preset: Preset
+) -> list[AerialCrop]:
+    """The search crops around the prior (:func:`search_offsets_m`), read from the orthophoto; those wholly
+    outside it are skipped. PhotoError when every crop lies outside it, or when a web service fails."""
     crops: list[AerialCrop] = []
     outside: list[str] = []
-    for i, (d_east, d_north) in enumerate(offsets):
-        stage("match", 0.4 + 0.4 * i / len(offsets))
+    for d_east, d_north in search_offsets_m(radius_m, preset.aerial_footprint_m):
         centre = _offset_in_crs(ortho, photo.prior_xy_crs, d_east, d_north)
         try:
-            crop = ortho.crop(centre, footprint, preset.aerial_size_px, up_heading_deg=photo.up_heading_deg)
+            crops.append(
+                ortho.crop(
+                    centre,
+                    preset.aerial_footprint_m,
+                    preset.aerial_size_px,
+                    up_heading_deg=photo.up_heading_deg,
+                )
+            )
         except OrthoFetchError as exc:  # the service failed: this photo fails, with the service's status
             raise PhotoError(f"{photo.path}: {exc}") from exc
         except Loc2Error as exc:
             outside.append(str(exc))
-            continue
-        crops.append(crop)
-        if view.desc_ground is not None:
-            matches.add(localizer.match_view(view, crop.image, footprint, crop.valid, timings))
     if not crops:
         raise PhotoError(f"{photo.path}: the prior lies outside the orthophoto ({outside[0]})")
-    return crops, matches
+    return crops
 
 
 def search_offsets_m(radius_m: float, footprint_m: float) -> np.ndarray:
@@ -326,11 +423,13 @@ class _CropMatches:
     def __init__(self, max_crops: int, aerial_points: int, tokens: int, device: torch.device):
         self._P = torch.empty((max_crops * aerial_points, tokens), device=device)
         self._rows = 0
+        self.count = 0  # crops added
 
     def add(self, P: torch.Tensor) -> None:
         """Append one crop's P (A, G)."""
         self._P[self._rows : self._rows + len(P)] = P
         self._rows += len(P)
+        self.count += 1
 
     def probs(self) -> list[torch.Tensor]:
         """[P of the crops added] (a view), or [] when none was."""

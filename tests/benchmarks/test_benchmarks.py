@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.slow
 def test_gpu_check_runs_on_the_cpu_and_its_poses_agree():
     """benchmarks/gpu_check.sh --device cpu --quick: throughput at batch 1 and 2, the backbone's fraction of
-    its matmul limit, and one synthetic panorama localized at one and at two threads, bit for bit."""
+    its matmul limit, and three synthetic panoramas localized at one thread in batches of two and at two
+    threads one by one, bit for bit."""
     run = subprocess.run(
         ["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), "--device", "cpu", "--quick"],
         cwd=ROOT, capture_output=True, text=True, timeout=1500, env={**os.environ, "PY": sys.executable},
@@ -25,7 +26,7 @@ def test_gpu_check_runs_on_the_cpu_and_its_poses_agree():
     out = run.stdout
     assert "batch 1:" in out and "batch 2:" in out and "photos/s" in out
     assert "of the same matrix products measured alone" in out
-    assert "largest difference 0.000 m, 0.000° (agree" in out
+    assert "poses device vs CPU on 3 photos: largest difference 0.000 m, 0.000° (agree" in out
 
 
 @pytest.mark.slow

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
-import pyproj
 import pytest
 import rasterio
 import torch
-from PIL import Image
-from rasterio.transform import from_origin
+from pipeline_scene import ORIGIN, TINY, lonlat
 
 from loc2.core.cli import main
 from loc2.core.localizer import Localizer
-from loc2.core.model.checkpoints import save_checkpoint
-from loc2.core.model.presets import VIGOR
 from loc2.core.output.formats import read_poses
 from loc2.core.pipeline import batch, search
 from loc2.core.pipeline.batch import localize_batch
@@ -21,58 +17,6 @@ from loc2.core.pipeline.search import search_offsets_m
 from loc2.core.solver.config import PRECISE, PUBLISHED
 from loc2.core.solver.ransac import PoseEstimate
 from loc2.core.types import JobOptions, PhotoItem
-
-TINY = VIGOR.replace(
-    name="tiny", backbone="dinov2_vits14", embed_dim=384, ground_size_hw=(84, 168), aerial_size_px=84
-)
-ORIGIN = (465000.0, 5247000.0)  # EPSG:32632, west/north edge
-
-
-def _dms(v: float):
-    v = abs(v)
-    d = int(v)
-    m = int((v - d) * 60)
-    return (d, m, (v - d - m / 60) * 3600)
-
-
-def _jpeg(path, lonlat=None, seed=0):
-    rng = np.random.default_rng(seed)
-    im = Image.fromarray(rng.integers(0, 255, (128, 256, 3), dtype=np.uint8))
-    exif = Image.Exif()
-    if lonlat is not None:
-        lon, lat = lonlat
-        exif[0x8825] = {1: "N", 2: _dms(lat), 3: "E", 4: _dms(lon), 16: "T", 17: 30.0}
-    im.save(path, exif=exif)
-
-
-@pytest.fixture(scope="module")
-def scene(tmp_path_factory):
-    root = tmp_path_factory.mktemp("scene")
-    rng = np.random.default_rng(0)
-    with rasterio.open(
-        root / "ortho.tif",
-        "w",
-        driver="GTiff",
-        width=800,
-        height=800,
-        count=3,
-        dtype="uint8",
-        crs="EPSG:32632",
-        transform=from_origin(*ORIGIN, 0.1, 0.1),
-    ) as ds:
-        ds.write(rng.integers(0, 255, (3, 800, 800), dtype=np.uint8))
-    to_ll = pyproj.Transformer.from_crs(32632, 4326, always_xy=True)
-    photos = root / "photos"
-    photos.mkdir()
-    _jpeg(photos / "a.jpg", to_ll.transform(ORIGIN[0] + 40, ORIGIN[1] - 40), seed=1)
-    _jpeg(photos / "b_nogps.jpg", None, seed=2)
-    (photos / "c_corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
-    _jpeg(photos / "d.jpg", to_ll.transform(ORIGIN[0] + 30, ORIGIN[1] - 50), seed=3)
-    _jpeg(photos / "e_outside.jpg", to_ll.transform(ORIGIN[0] + 5000, ORIGIN[1]), seed=4)
-    torch.manual_seed(0)
-    loc = Localizer.from_preset(TINY, device="cpu")
-    save_checkpoint(root / "tiny.pt", TINY, loc.backbone, loc.matcher, {"command": "test"})
-    return root
 
 
 def test_search_offsets_cover_the_radius():
@@ -89,11 +33,11 @@ def test_search_offsets_cover_the_radius():
 
 def test_batch_goes_on_past_bad_photos_and_reports_each(scene):
     items = [
-        PhotoItem(scene / "photos" / "a.jpg", *_lonlat(40, 40)),
+        PhotoItem(scene / "photos" / "a.jpg", *lonlat(40, 40)),
         PhotoItem(scene / "photos" / "b_nogps.jpg", None, None),
-        PhotoItem(scene / "photos" / "c_corrupt.jpg", *_lonlat(40, 40)),
-        PhotoItem(scene / "photos" / "e_outside.jpg", *_lonlat(5000, 0)),
-        PhotoItem(scene / "photos" / "d.jpg", *_lonlat(30, 50)),
+        PhotoItem(scene / "photos" / "c_corrupt.jpg", *lonlat(40, 40)),
+        PhotoItem(scene / "photos" / "e_outside.jpg", *lonlat(5000, 0)),
+        PhotoItem(scene / "photos" / "d.jpg", *lonlat(30, 50)),
     ]
     seen = []
     results = localize_batch(
@@ -115,19 +59,19 @@ def test_batch_goes_on_past_bad_photos_and_reports_each(scene):
 
 def test_search_prepares_the_ground_image_once_for_all_crops(scene, monkeypatch):
     calls = []
-    real = Localizer.prepare_ground
+    real = Localizer.ground_views
     monkeypatch.setattr(
-        Localizer, "prepare_ground", lambda self, *a, **k: calls.append(1) or real(self, *a, **k)
+        Localizer, "ground_views", lambda self, inputs: calls.append(len(inputs)) or real(self, inputs)
     )
     options = JobOptions(model=str(scene / "tiny.pt"), device="cpu", search_radius_m=20.0)
     [result] = localize_batch(
-        [PhotoItem(scene / "photos" / "a.jpg", *_lonlat(40, 40))], scene / "ortho.tif", options
+        [PhotoItem(scene / "photos" / "a.jpg", *lonlat(40, 40))], scene / "ortho.tif", options
     )
     assert (
         result.status == "ok"
         and len(result.candidates) == len(search_offsets_m(20.0, TINY.aerial_footprint_m)) > 1
     )
-    assert len(calls) == 1
+    assert calls == [1]
 
 
 def test_search_crops_matches_are_stacked_into_one_P_in_crop_order(scene, monkeypatch):
@@ -143,7 +87,7 @@ def test_search_crops_matches_are_stacked_into_one_P_in_crop_order(scene, monkey
     )
     options = JobOptions(model=str(scene / "tiny.pt"), device="cpu", search_radius_m=20.0)
     [result] = localize_batch(
-        [PhotoItem(scene / "photos" / "a.jpg", *_lonlat(40, 40))], scene / "ortho.tif", options
+        [PhotoItem(scene / "photos" / "a.jpg", *lonlat(40, 40))], scene / "ortho.tif", options
     )
     assert result.status == "ok" and len(pieces) == len(result.candidates) > 1
     [[P]] = stacked
@@ -160,7 +104,7 @@ def test_inlier_ratio_of_a_search_counts_one_footprint_around_the_pose(
     monkeypatch.setattr(PoseEstimate, "inlier_ratio_on", lambda *a: ratios.append(real(*a)) or ratios[-1])
     options = JobOptions(model=str(scene / "tiny.pt"), device="cpu", search_radius_m=radius_m)
     [result] = localize_batch(
-        [PhotoItem(scene / "photos" / "a.jpg", *_lonlat(40, 40))], scene / "ortho.tif", options
+        [PhotoItem(scene / "photos" / "a.jpg", *lonlat(40, 40))], scene / "ortho.tif", options
     )
     assert result.status == "ok" and (len(result.candidates) > 1) == windowed
     assert ratios == ([result.inlier_ratio] if windowed else [])
@@ -180,7 +124,7 @@ def test_flat_ground_panorama_gets_the_unit_scale_refinement(scene, monkeypatch)
     )
     options = JobOptions(model=str(scene / "tiny.pt"), device="cpu", search_radius_m=5.0)
     [result] = localize_batch(
-        [PhotoItem(scene / "photos" / "a.jpg", *_lonlat(40, 40))], scene / "ortho.tif", options
+        [PhotoItem(scene / "photos" / "a.jpg", *lonlat(40, 40))], scene / "ortho.tif", options
     )
     assert result.status == "ok" and result.depth == "flat"
     assert chosen == [PRECISE.for_photo(metric_depth=True, panorama=True, flat_ground=True)]
@@ -190,10 +134,6 @@ def test_flat_ground_panorama_gets_the_unit_scale_refinement(scene, monkeypatch)
     assert spread_m.shape == xy_ground_m.shape
     seen = xy_ground_m.norm(dim=1) > 0.5
     assert seen.any() and bool((spread_m[seen] > 0).all())
-
-
-def _lonlat(dx, dy):
-    return pyproj.Transformer.from_crs(32632, 4326, always_xy=True).transform(ORIGIN[0] + dx, ORIGIN[1] - dy)
 
 
 def _localize_args(scene) -> list[str]:

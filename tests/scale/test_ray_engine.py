@@ -71,7 +71,7 @@ def test_the_command_line_on_ray_gives_the_single_process_poses(
         "ray",
         "--workers",
         "2",
-        "--batch-size",
+        "--part-size",
         "8",
         "--tile-size",
         str(TILE_M),
