@@ -6,7 +6,7 @@ hand, at its first use: trust on first use)::
     sha256 <64 hex digits>
     size <bytes>
     source <url, or "local file">
-    verified <pinned sha256 | server sha256 (X-Linked-Etag) | server git-sha1 (ETag) | first use (not verified)>
+    verified <pinned sha256 | server sha256 (X-Linked-Etag) | server git-sha1 (ETag) | first use, not verified>
     commit <the Hugging Face commit that served it, when known>
 
 :func:`verify` checks a file against its pinned size and digest (from the registry) and its record: the size
@@ -27,7 +27,7 @@ from ..errors import Loc2Error
 CHUNK_BYTES = 1 << 20
 RECORD_SUFFIX = ".sha256"
 VERIFIED_PINNED = "pinned sha256"
-VERIFIED_FIRST_USE = "first use (not verified)"
+VERIFIED_FIRST_USE = "first use, not verified"
 _KEYS = ("sha256", "size", "source", "verified", "commit")
 _DIGESTS: dict[tuple[str, int, int], str] = {}  # (absolute path, size, mtime ns) → sha256 hex
 
@@ -123,10 +123,12 @@ def write_record(path: str | Path, record: Record) -> Path:
 
 
 def verify(path: str | Path, sha256: str | None = None, size: int | None = None, fix: str = "") -> Record:
-    """Check ``path`` against a pinned ``size`` (bytes) and ``sha256`` and against its record.
+    """Check ``path`` against a pinned ``size`` (bytes) and ``sha256``, or, without a pinned digest, against
+    its record (the size first, so a file of the wrong size is never hashed).
 
-    Without a record one is written (trust on first use; skipped when the folder is read-only). ``fix`` is
-    appended to every error: what the user should do (e.g. the command that downloads the file again).
+    Without a record one is written (trust on first use; skipped when the folder is read-only), and so is one
+    that a matching pinned digest contradicts. ``fix`` is appended to every error: what the user should do
+    (e.g. the command that downloads the file again).
 
     Raises:
         IntegrityError: naming the file, what was expected, what was found, and ``fix``.
@@ -137,15 +139,20 @@ def verify(path: str | Path, sha256: str | None = None, size: int | None = None,
     if size is not None and got_size != size:
         raise IntegrityError(f"{path}: {got_size} bytes, expected {size} (its pinned size){fix}")
     record = read_record(path)
-    if record is not None and record.size != got_size:
+    if sha256 is None and record is not None and record.size != got_size:
         raise IntegrityError(
             f"{path}: {got_size} bytes, but {record.size} when it was recorded in {record_path(path)}: the "
             f"file changed since{fix}"
         )
     digest = sha256_file(path)
-    if sha256 is not None and digest != sha256.lower():
-        raise IntegrityError(f"{path}: sha256 {digest}, expected {sha256.lower()} (its pinned digest){fix}")
-    if record is not None:
+    if sha256 is not None:  # the pin decides; a record that disagrees with a matching file is rewritten
+        if digest != sha256.lower():
+            raise IntegrityError(
+                f"{path}: sha256 {digest}, expected {sha256.lower()} (its pinned digest){fix}"
+            )
+        if record is not None and record.sha256 == digest:
+            return record
+    elif record is not None:
         if digest != record.sha256:
             raise IntegrityError(
                 f"{path}: sha256 {digest}, but {record.sha256} when it was recorded in {record_path(path)} "

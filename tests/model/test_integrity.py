@@ -43,7 +43,7 @@ def test_a_hand_placed_file_is_recorded_at_first_use_and_a_change_is_refused(tmp
     assert trust("loc2-kitti-10", tmp_path) == "unverified"
     assert torch.equal(load_model_weights("loc2-kitti-10", tmp_path)["layer.weight"], STATE["layer.weight"])
     record = read_record(path)
-    assert record.size == path.stat().st_size and record.verified == "first use (not verified)"
+    assert record.size == path.stat().st_size and record.verified == "first use, not verified"
     assert trust("loc2-kitti-10", tmp_path) == "recorded"
     _place(path, {"layer.weight": STATE["layer.weight"] + 1})  # same size, other numbers
     with pytest.raises(IntegrityError) as info:
@@ -87,9 +87,10 @@ def test_a_pinned_digest_is_checked(tmp_path, monkeypatch):
     for pin, ok in ((good, True), ("ab" * 32, False)):
         monkeypatch.setitem(weights.REGISTRY, "test-p", ModelSpec("test-p", "p.pth", "matcher", sha256=pin))
         record_path(path).unlink(missing_ok=True)
-        if ok:
+        if ok:  # a stale record (another file's digest and size) yields to the matching pin
+            integrity.write_record(path, integrity.Record("ef" * 32, 3))
             assert resolve_weights("test-p", tmp_path) == path and trust("test-p", tmp_path) == "pinned"
-            assert read_record(path).verified == "pinned sha256"
+            assert read_record(path) == integrity.Record(good, path.stat().st_size, verified="pinned sha256")
         else:
             with pytest.raises(IntegrityError, match=f"sha256 {good}, expected {'ab' * 32} \\(its pinned"):
                 resolve_weights("test-p", tmp_path)
@@ -118,7 +119,7 @@ def test_cli_lists_trust_and_prints_pins(tmp_path, capsys):
     out = capsys.readouterr().out.splitlines()
     digest = integrity.sha256_file(path)
     assert out[-2:] == [f'sha256="{digest}",', f"size={path.stat().st_size:_},"]
-    assert "first use (not verified)" in out[1]
+    assert "first use, not verified" in out[1]
     assert cli.main(["models", "--cache", cache, "list"]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("loc2-kitti-10 "))
     assert row.split()[3] == "recorded"

@@ -41,7 +41,7 @@ LOCAL = ("127.0.0.1",)
 CORRUPT = PAYLOAD[:1000] + bytes([PAYLOAD[1000] ^ 1]) + PAYLOAD[1001:]  # one bit flipped, same size
 SMALL = b'{"model_type": "depth_anything"}\n'
 SMALL_GIT = hashlib.sha1(b"blob %d\0" % len(SMALL) + SMALL, usedforsecurity=False).hexdigest()
-COMMIT = "0123456789abcdef0123456789abcdef01234567"
+COMMIT = hashlib.sha1(b"a test commit", usedforsecurity=False).hexdigest()  # a git commit id
 CDN_BODIES = {"w.bin": PAYLOAD, "corrupt.bin": CORRUPT}
 
 
@@ -253,7 +253,7 @@ def test_a_corrupted_body_is_refused_by_the_servers_digest(server, tmp_path):
     assert not (tmp_path / "corrupt.bin.sha256").exists()
     # the CDN's own ETag (an MD5) is never taken for a checksum: the same bytes without the redirect pass
     download_file(url(server, "/cdn/corrupt.bin"), dest, allow_http_hosts=LOCAL)
-    assert read_record(dest).verified == "first use (not verified)"
+    assert read_record(dest).verified == "first use, not verified"
 
 
 def test_a_small_hugging_face_file_is_checked_against_its_git_sha1(server, tmp_path):
