@@ -1,4 +1,4 @@
-"""``loc2 models``: list, locate and download the known weights (``model/weights.py``)."""
+"""``loc2 models``: list, locate, download and pin the known weights (``model/weights.py``)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..model.weights import CACHE_ENV, HF, REGISTRY, download, is_present, model_path
+from ..model.weights import CACHE_ENV, HF, REGISTRY, digest_lines, download, is_present, model_path, trust
 
 
 class _ByteProgress:
@@ -32,17 +32,23 @@ class _ByteProgress:
 
 
 def add_parser(subparsers) -> None:
-    """Register ``loc2 models list|path|download``."""
+    """Register ``loc2 models list|path|download|digest``."""
     p = subparsers.add_parser("models", help="list, locate and download known weights")
     p.add_argument("--cache", type=Path, help=f"cache folder (default ${CACHE_ENV} or ~/.cache/loc2)")
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    sub.add_parser("list", help="known weights, whether they are present, where they go")
+    sub.add_parser(
+        "list", help="known weights: present or not, pinned, recorded or unverified, where they go"
+    )
     path = sub.add_parser("path", help="print where a model is (or would be) stored")
     path.add_argument("name")
     dl = sub.add_parser("download", help="download a model into the cache (resumes, verifies checksums)")
     dl.add_argument("name")
     dl.add_argument("--force", action="store_true", help="download again even if present")
     dl.add_argument("--stall-timeout", type=float, default=60.0, help="seconds without data before giving up")
+    digest = sub.add_parser(
+        "digest", help="check a present model and print the SHA-256 pins to paste into the registry"
+    )
+    digest.add_argument("name")
     p.set_defaults(func=run_models)
 
 
@@ -52,8 +58,15 @@ def run_models(args) -> int:
         for spec in REGISTRY.values():
             present = "present" if is_present(spec.name, cache) else "missing"
             source = spec.url or (f"{HF}/{spec.hf_repo}" if spec.hf_repo else "no known source")
-            print(f"{spec.name:42s} {spec.kind:8s} {present:8s} {model_path(spec.name, cache)}")
-            print(f"{'':42s} {source}")
+            verified = trust(spec.name, cache)
+            print(
+                f"{spec.name:42s} {spec.kind:8s} {present:8s} {verified:10s} {model_path(spec.name, cache)}"
+            )
+            size = f" ({spec.size:,} bytes, size pinned)" if spec.size else ""
+            print(f"{'':42s} {source}{size}")
+        return 0
+    if args.action == "digest":
+        print("\n".join(digest_lines(args.name, cache)))
         return 0
     if args.action == "path":
         print(model_path(args.name, cache))

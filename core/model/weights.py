@@ -1,34 +1,51 @@
-"""Known weights, where they come from, and a resumable, verified downloader (``loc2 models``).
+"""Known weights, where they come from, and how each file is verified (``loc2 models``).
 
-Files live in a cache folder: ``$LOC2_CACHE`` or ``~/.cache/loc2``. Downloads go to ``<file>.part`` first and
-continue from its size with an HTTP Range request; the SHA-256 (where known) is checked before the file is
-moved into place; a wrong checksum deletes the partial file. Only https is used (plain http only for hosts a
-caller explicitly allows, e.g. a test server on 127.0.0.1). Weights are read with ``weights_only=True``
-(:func:`loc2.core.checkpoints.load_weights`).
+Files live in a cache folder: ``$LOC2_CACHE`` or ``~/.cache/loc2``; :mod:`.download` fetches them (resumable,
+https only). Every file is verified before use, as strongly as is known:
+
+* **pinned**: the registry holds the file's SHA-256 (``sha256=`` for a single file, ``hf_sha256=`` for the
+  files of a Hugging Face model, which is then also fetched from a pinned commit, ``hf_revision=``) and
+  possibly its size (``size=``, checked before hashing);
+* else **the server's digest**: Hugging Face states the SHA-256 of each large file (``X-Linked-Etag``) and the
+  git SHA-1 of each small one (``ETag``); a download that does not match is deleted;
+* then **recorded**: after a download (or at the first use of a file placed by hand) its SHA-256 and size are
+  written to ``<file>.sha256`` (:mod:`.integrity`), and :func:`resolve_weights` and :func:`load_model_weights`
+  refuse a registry file that no longer matches its record or pin. Weights are then read with
+  ``weights_only=True`` (:func:`loc2.core.model.checkpoints.load_weights`).
+
+``loc2 models list`` shows each model as pinned, recorded or unverified.
+
+To pin a model (a maintainer, with internet): ``loc2 models download NAME`` (verified against the server's
+digest where it states one), then ``loc2 models digest NAME``, which prints the ``sha256=``/``size=`` (or
+``hf_revision=``/``hf_sha256=``) arguments to paste into the model's entry in ``REGISTRY`` below; check them
+against the publisher's own checksums where the publisher gives any.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.client import HTTPException
 from pathlib import Path
+from typing import NamedTuple
 
-from ..errors import Loc2Error, ModelNotFoundError
+from ..errors import ModelNotFoundError
+from . import integrity
+from .download import DownloadError, check_url, download_file  # noqa: F401 - the downloader's public names
 
 CACHE_ENV = "LOC2_CACHE"
 HF = "https://huggingface.co"
 HF_FILES = ("config.json", "model.safetensors", "preprocessor_config.json")
-CHUNK_BYTES = 1 << 20
+PINNED, RECORDED, UNVERIFIED = "pinned", "recorded", "unverified"
 
 
-class DownloadError(Loc2Error):
-    """A download that failed part-way (stalled, cut, wrong checksum); the message says what to do."""
+class Source(NamedTuple):
+    """One file to fetch: its url, its path relative to the cache, its pinned SHA-256 and size (or None)."""
+
+    url: str
+    rel: str
+    sha256: str | None
+    size: int | None
 
 
 @dataclass(frozen=True)
@@ -40,9 +57,13 @@ class ModelSpec:
         filename: file name in the cache, or folder name for ``hf`` models.
         kind: ``backbone``, ``matcher`` (published Loc2 weights) or ``depth``.
         url: https source of a single file; None when unknown.
-        sha256: expected checksum of that file; None when unknown (not verified).
-        hf_repo: Hugging Face repository id of a folder model (files ``HF_FILES`` from its main branch).
+        sha256: pinned SHA-256 (hex) of that file (or of the file placed by hand); None when not pinned.
+        size: pinned size of that file in bytes; None when not pinned.
+        hf_repo: Hugging Face repository id of a folder model (its files ``files`` or ``HF_FILES``).
         note: what the weights are, and what to do when there is no source.
+        files: the files of a Hugging Face model, when not ``HF_FILES``.
+        hf_revision: the branch or commit they are fetched from (a commit id pins them).
+        hf_sha256: pinned SHA-256 of each file of a Hugging Face model: ((file, hex), ...).
     """
 
     name: str
@@ -53,19 +74,27 @@ class ModelSpec:
     hf_repo: str | None = None
     note: str = ""
     files: tuple[str, ...] = field(default=())
+    size: int | None = None
+    hf_revision: str = "main"
+    hf_sha256: tuple[tuple[str, str], ...] = field(default=())
 
     @property
     def has_source(self) -> bool:
         return bool(self.url or self.hf_repo)
 
-    def sources(self) -> list[tuple[str, str, str | None]]:
-        """(url, relative destination, sha256) of every file to fetch."""
-        if self.url:
-            return [(self.url, self.filename, self.sha256)]
+    def sources(self) -> list[Source]:
+        """Every file of the model; for a model without a source, the one file to place by hand (url '')."""
         if self.hf_repo:
+            pins = dict(self.hf_sha256)
+            base = f"{HF}/{self.hf_repo}/resolve/{self.hf_revision}"
             files = self.files or HF_FILES
-            return [(f"{HF}/{self.hf_repo}/resolve/main/{f}", f"{self.filename}/{f}", None) for f in files]
-        return []
+            return [Source(f"{base}/{f}", f"{self.filename}/{f}", pins.get(f), None) for f in files]
+        return [Source(self.url or "", self.filename, self.sha256, self.size)]
+
+    @property
+    def pinned(self) -> bool:
+        """True when every file has a pinned SHA-256."""
+        return all(src.sha256 for src in self.sources())
 
 
 _RELEASE_NOTE = (
@@ -94,6 +123,7 @@ REGISTRY: dict[str, ModelSpec] = {
             "dinov2_vitl14_pretrain.pth",
             "backbone",
             url="https://dl.fbaipublicfiles.com/dinov2/dinov2_vitl14/dinov2_vitl14_pretrain.pth",
+            size=1_217_586_395,
             note="DINOv2 ViT-L/14 backbone (Meta), the frozen backbone of both published presets (≈ 1.2 GB)",
         ),
         _loc2("loc2-vigor-same-known", "VIGOR same-area, known orientation"),
@@ -152,11 +182,8 @@ def model_path(name: str, cache: str | Path | None = None) -> Path:
 
 def is_present(name: str, cache: str | Path | None = None) -> bool:
     """True when every file of the model is in the cache."""
-    spec = get_spec(name)
     root = cache_dir(cache)
-    if not spec.has_source:
-        return (root / spec.filename).is_file()
-    return all((root / rel).is_file() for _, rel, _ in spec.sources())
+    return all((root / src.rel).is_file() for src in get_spec(name).sources())
 
 
 def missing_message(spec: ModelSpec, path: Path) -> str:
@@ -168,159 +195,92 @@ def missing_message(spec: ModelSpec, path: Path) -> str:
     return f"{path}: {spec.name} is missing — {how}, or download {origin} yourself and place it at {path}"
 
 
+def _fix_message(spec: ModelSpec, path: Path) -> str:
+    """What to do about a registry file that fails its check."""
+    record = integrity.record_path(path).name
+    if not spec.has_source:
+        return f"place the authors' file there again, or, if you replaced it on purpose, delete {record}"
+    return (
+        f"run 'loc2 models download {spec.name} --force' to fetch it again, or delete {path.name} and {record} "
+        "and download it again"
+    )
+
+
+def verify_model(name: str, cache: str | Path | None = None, spec: ModelSpec | None = None) -> None:
+    """Check every file of a present registry model against its pins and its record (recording a file that
+    has none); IntegrityError naming the file, what differs and what to do."""
+    spec = spec or get_spec(name)
+    root = cache_dir(cache)
+    for src in spec.sources():
+        path = root / src.rel
+        integrity.verify(path, src.sha256, src.size, fix=_fix_message(spec, path))
+
+
+def _verify_recorded(path: Path) -> None:
+    """Check a file given by path (or the files of a folder) against the records beside it, if any."""
+    files = [path] if path.is_file() else sorted(f for f in path.iterdir() if f.is_file())
+    for f in files:
+        if integrity.record_path(f).is_file():
+            fix = f"restore the original, or delete {integrity.record_path(f).name} if you replaced it on purpose"
+            integrity.verify(f, fix=fix)
+
+
 def resolve_weights(name_or_path: str | Path, cache: str | Path | None = None) -> Path:
-    """An existing file or folder, or the cached copy of a registry model; ModelNotFoundError otherwise."""
+    """An existing file or folder, or the cached copy of a registry model, checked against its pins and its
+    ``.sha256`` record; ModelNotFoundError when absent, IntegrityError when changed."""
     p = Path(name_or_path).expanduser()
     if p.exists():
+        _verify_recorded(p)
         return p
     name = str(name_or_path)
     if name in REGISTRY:
         path = model_path(name, cache)
-        if is_present(name, cache):
-            return path
-        raise ModelNotFoundError(missing_message(REGISTRY[name], path))
+        if not is_present(name, cache):
+            raise ModelNotFoundError(missing_message(REGISTRY[name], path))
+        verify_model(name, cache)
+        return path
     raise ModelNotFoundError(f"{p}: weights file not found (nor a known model name; see 'loc2 models list')")
 
 
 def load_model_weights(name_or_path: str | Path, cache: str | Path | None = None) -> dict:
-    """The state dict of a weights file or registry model, read with ``weights_only=True``."""
+    """The state dict of a weights file or registry model (checked as :func:`resolve_weights` does), read
+    with ``weights_only=True``."""
     from .checkpoints import load_weights
 
     return load_weights(resolve_weights(name_or_path, cache))
 
 
-# ------------------------------------------------------------------------------------------------ download
-def check_url(url: str, allow_http_hosts: tuple[str, ...] = ()) -> None:
-    """Only https, or http to a host in ``allow_http_hosts``; DownloadError otherwise."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return
-    if parts.scheme == "http" and parts.hostname in allow_http_hosts:
-        return
-    raise DownloadError(f"refusing to download {url!r}: only https URLs are allowed")
+def trust(name: str, cache: str | Path | None = None) -> str:
+    """How the model's files are verified: ``pinned`` (the registry holds every SHA-256), ``recorded`` (every
+    file is present with a ``.sha256`` record) or ``unverified``. Reads no weights."""
+    spec = get_spec(name)
+    if spec.pinned:
+        return PINNED
+    root = cache_dir(cache)
+    recorded = all(integrity.record_path(root / src.rel).is_file() for src in spec.sources())
+    return RECORDED if recorded and is_present(name, cache) else UNVERIFIED
 
 
-class _SafeRedirects(urllib.request.HTTPRedirectHandler):
-    """Follow redirects only to URLs that pass :func:`check_url`."""
-
-    def __init__(self, allow_http_hosts: tuple[str, ...]):
-        super().__init__()
-        self.allow_http_hosts = allow_http_hosts
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        check_url(newurl, self.allow_http_hosts)
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
-
-
-def _sha256_of(path: Path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(CHUNK_BYTES), b""):
-            h.update(block)
-    return h
-
-
-def _total_from(response, offset: int) -> int | None:
-    """Total size from Content-Range (``bytes a-b/total``) or Content-Length."""
-    content_range = response.headers.get("Content-Range")
-    if content_range and "/" in content_range:
-        total = content_range.rsplit("/", 1)[1].strip()
-        return int(total) if total.isdigit() else None
-    length = response.headers.get("Content-Length")
-    return offset + int(length) if length and length.isdigit() else None
-
-
-def download_file(
-    url: str,
-    dest: str | Path,
-    sha256: str | None = None,
-    *,
-    stall_timeout_s: float = 60.0,
-    progress: Callable[[int, int | None], None] | None = None,
-    allow_http_hosts: tuple[str, ...] = (),
-    user_agent: str = "loc2-qgis",
-) -> Path:
-    """Fetch ``url`` into ``dest`` via ``dest.part``, resuming a partial file, verifying ``sha256``.
-
-    Args:
-        stall_timeout_s: give up when no byte arrives for this long (the partial file is kept for a resume).
-        progress: called with (bytes so far, total bytes or None).
-        allow_http_hosts: hosts for which plain http is accepted (tests only).
-
-    Raises:
-        DownloadError: stalled or cut connection (run again to resume), HTTP error, wrong checksum (the
-            partial file is deleted) or a refused URL.
-        ModelNotFoundError: the server cannot be reached (offline).
-    """
-    check_url(url, allow_http_hosts)
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    offset = part.stat().st_size if part.is_file() else 0
-    opener = urllib.request.build_opener(_SafeRedirects(allow_http_hosts))
-    headers = {"User-Agent": user_agent}
-    if offset:
-        headers["Range"] = f"bytes={offset}-"
-    request = urllib.request.Request(url, headers=headers)
-    try:
-        response = opener.open(request, timeout=stall_timeout_s)
-    except urllib.error.HTTPError as exc:
-        if exc.code == 416 and offset:  # the partial file already holds everything
-            return _finish(part, dest, sha256, url)
-        raise DownloadError(f"{url}: HTTP {exc.code} {exc.reason}") from exc
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        if isinstance(reason, TimeoutError):
-            raise DownloadError(f"{url}: no answer within {stall_timeout_s:g} s; run again to retry") from exc
-        raise ModelNotFoundError(
-            f"{url}: cannot be reached ({reason}); download it yourself and place it at {dest}"
-        ) from exc
-    with response:
-        if offset and response.status != 206:  # the server ignored the Range: start over
-            offset = 0
-        total = _total_from(response, offset)
-        _receive(response, part, offset, total, url, stall_timeout_s, progress)
-    return _finish(part, dest, sha256, url)
-
-
-def _receive(response, part: Path, offset: int, total, url: str, stall_timeout_s: float, progress) -> None:
-    """Append the body to ``part`` (from ``offset``); DownloadError when it stalls or is cut short."""
-    done = offset
-    read = getattr(response, "read1", response.read)  # read1: what has arrived, so a stall loses nothing
-    with open(part, "ab" if offset else "wb") as out:
-        while True:
-            try:
-                block = read(CHUNK_BYTES)
-            except TimeoutError as exc:
-                raise DownloadError(
-                    f"{url}: stalled (no data for {stall_timeout_s:g} s) after {done} bytes; "
-                    f"run the download again to resume from {part}"
-                ) from exc
-            except (HTTPException, OSError) as exc:
-                raise DownloadError(
-                    f"{url}: connection lost after {done} bytes ({exc}); run again to resume"
-                ) from exc
-            if not block:
-                break
-            out.write(block)
-            done += len(block)
-            if progress is not None:
-                progress(done, total)
-    if total is not None and done < total:
-        raise DownloadError(f"{url}: connection closed after {done} of {total} bytes; run again to resume")
-
-
-def _finish(part: Path, dest: Path, sha256: str | None, url: str) -> Path:
-    """Verify the checksum of the complete ``part`` file and move it into place."""
-    if sha256 is not None:
-        got = _sha256_of(part).hexdigest()
-        if got.lower() != sha256.lower():
-            part.unlink(missing_ok=True)
-            raise DownloadError(
-                f"{url}: checksum mismatch (expected sha256 {sha256}, got {got}); the partial file was deleted"
-            )
-    part.replace(dest)
-    return dest
+def digest_lines(name: str, cache: str | Path | None = None) -> list[str]:
+    """The registry arguments that pin a present model, after checking its files against their records:
+    comment lines saying how each file was verified, then ``sha256=..., size=...,`` or, for a Hugging Face
+    model, ``hf_revision=...,`` (when the server named its commit) and ``hf_sha256=(...),``."""
+    spec = get_spec(name)
+    root = cache_dir(cache)
+    if not is_present(name, cache):
+        raise ModelNotFoundError(missing_message(spec, root / spec.filename))
+    verify_model(name, cache)
+    records = [(src, integrity.read_record(root / src.rel)) for src in spec.sources()]
+    lines = [f"# {name}: paste into its ModelSpec in core/model/weights.py"]
+    lines += [f"# {src.rel}: {rec.verified}, from {rec.source}" for src, rec in records]
+    if not spec.hf_repo:
+        rec = records[0][1]
+        return [*lines, f'sha256="{rec.sha256}",', f"size={rec.size:_},"]
+    commits = {rec.commit for _, rec in records}
+    if len(commits) == 1 and "" not in commits:
+        lines.append(f'hf_revision="{commits.pop()}",')
+    pins = ", ".join(f'("{src.rel.split("/", 1)[1]}", "{rec.sha256}")' for src, rec in records)
+    return [*lines, f"hf_sha256=({pins}),"]
 
 
 def download(
@@ -333,7 +293,8 @@ def download(
     allow_http_hosts: tuple[str, ...] = (),
     spec: ModelSpec | None = None,
 ) -> Path:
-    """Fetch every file of a registry model into the cache; returns the model's path.
+    """Fetch every missing file of a registry model into the cache (all with ``force``), verified and
+    recorded; files already present are checked against their pins and records. Returns the model's path.
 
     ``spec`` replaces the registry entry (tests point it at a local server). A model without a source
     raises ModelNotFoundError saying where to put the file.
@@ -342,19 +303,22 @@ def download(
     root = cache_dir(cache)
     path = root / spec.filename
     if not spec.has_source:
-        if path.is_file():
-            return path
-        raise ModelNotFoundError(missing_message(spec, path))
-    for url, rel, sha in spec.sources():
-        dest = root / rel
+        if not path.is_file():
+            raise ModelNotFoundError(missing_message(spec, path))
+        verify_model(name, cache, spec)
+        return path
+    for src in spec.sources():
+        dest = root / src.rel
         if dest.is_file() and not force:
+            integrity.verify(dest, src.sha256, src.size, fix=_fix_message(spec, dest))
             continue
-        if force:
-            dest.unlink(missing_ok=True)
+        dest.unlink(missing_ok=True)
+        integrity.record_path(dest).unlink(missing_ok=True)
         download_file(
-            url,
+            src.url,
             dest,
-            sha,
+            src.sha256,
+            size=src.size,
             stall_timeout_s=stall_timeout_s,
             progress=progress,
             allow_http_hosts=allow_http_hosts,

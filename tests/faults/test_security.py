@@ -111,6 +111,30 @@ def test_weights_are_loaded_only_as_tensors_and_no_shell_is_run():
     assert not problems, problems
 
 
+def _docstrings(tree: ast.AST) -> set[int]:
+    """ids of the docstring nodes of a module, its classes and functions."""
+    bodies = [n.body for n in ast.walk(tree) if isinstance(n, ast.Module | ast.ClassDef | ast.FunctionDef)]
+    return {
+        id(body[0].value)
+        for body in bodies
+        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+    }
+
+
+def test_no_message_suggests_unsafe_loading():
+    """No string the engine or plugin can show (docstrings aside) advises weights_only=False."""
+    problems = []
+    for path in _engine_sources():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docs = _docstrings(tree)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs:
+                text = node.value.replace(" ", "")
+                if "weights_only=False" in text or "weights_only`setto`False" in text:
+                    problems.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not problems, problems
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_the_worker_opens_no_socket():
     worker = Worker(stderr=subprocess.DEVNULL)

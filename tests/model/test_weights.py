@@ -1,7 +1,10 @@
 """Model registry and downloader against a local HTTP server on 127.0.0.1 (no network).
 
 The server serves one payload with Range support and can misbehave on request: cut the body short, stall,
-ignore Range, redirect. Every test is bounded by short timeouts; the server stops with the module.
+ignore Range, redirect. Under ``/hf/`` it answers as Hugging Face does: ``.../resolve/REV/FILE`` of a large
+file redirects to a CDN path with the file's SHA-256 in ``X-Linked-Etag`` and ``ETag``, its size in
+``X-Linked-Size`` and the commit in ``X-Repo-Commit``; a small file (``.json``) is served directly with its git
+blob SHA-1 as ``ETag``. Every test is bounded by short timeouts; the server stops with the module.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import torch
 
 from loc2.core import cli
 from loc2.core.errors import CheckpointError, ModelNotFoundError
+from loc2.core.model import weights
+from loc2.core.model.integrity import IntegrityError, Record, read_record
 from loc2.core.model.weights import (
     REGISTRY,
     DownloadError,
@@ -27,11 +32,47 @@ from loc2.core.model.weights import (
     load_model_weights,
     model_path,
     resolve_weights,
+    trust,
 )
 
 PAYLOAD = bytes(range(256)) * 1200  # 307,200 bytes
 SHA = hashlib.sha256(PAYLOAD).hexdigest()
 LOCAL = ("127.0.0.1",)
+CORRUPT = PAYLOAD[:1000] + bytes([PAYLOAD[1000] ^ 1]) + PAYLOAD[1001:]  # one bit flipped, same size
+SMALL = b'{"model_type": "depth_anything"}\n'
+SMALL_GIT = hashlib.sha1(b"blob %d\0" % len(SMALL) + SMALL, usedforsecurity=False).hexdigest()
+COMMIT = hashlib.sha1(b"a test commit", usedforsecurity=False).hexdigest()  # a git commit id
+CDN_BODIES = {"w.bin": PAYLOAD, "corrupt.bin": CORRUPT}
+
+
+def hf_answer(handler, server) -> bool:
+    """Answer a ``/hf/`` or ``/cdn/`` request the way Hugging Face and its CDN do; False for other paths."""
+    name = handler.path.rsplit("/", 1)[-1]
+    if handler.path.startswith("/cdn/"):  # the CDN: the bytes, and an ETag that is no SHA-256
+        body = CDN_BODIES[name]
+        handler.send_response(200)
+        handler.send_header("ETag", '"' + hashlib.md5(body, usedforsecurity=False).hexdigest() + '"')
+    elif handler.path.startswith("/hf/") and name.endswith(".json"):  # a small file: served directly
+        body = SMALL if "bad" not in name else SMALL.replace(b"depth", b"DEPTH")
+        handler.send_response(200)
+        handler.send_header("X-Repo-Commit", COMMIT)
+        handler.send_header("ETag", f'"{SMALL_GIT}"')
+    elif handler.path.startswith("/hf/"):  # a large (LFS) file: a redirect stating its digest and size
+        handler.send_response(302)
+        handler.send_header("Location", f"http://127.0.0.1:{server.server_port}/cdn/{name}")
+        handler.send_header("X-Repo-Commit", COMMIT)
+        handler.send_header("X-Linked-Etag", f'"{SHA}"')
+        handler.send_header("ETag", f'"{SHA}"')
+        handler.send_header("X-Linked-Size", str(len(PAYLOAD)))
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+        return True
+    else:
+        return False
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+    return True
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -48,6 +89,8 @@ class Handler(BaseHTTPRequestHandler):
             self.send_response(302)
             self.send_header("Location", f"http://localhost:{server.server_port}/file")
             self.end_headers()
+            return
+        if hf_answer(self, server):
             return
         start = 0
         rng = self.headers.get("Range")
@@ -187,11 +230,84 @@ def test_registry_download_into_cache(server, tmp_path, monkeypatch):
     assert len(server.requests) == n
 
 
+def test_hugging_face_download_is_checked_against_x_linked_etag_and_recorded(server, tmp_path):
+    dest = download_file(
+        url(server, "/hf/org/m/resolve/main/w.bin"), tmp_path / "w.bin", allow_http_hosts=LOCAL
+    )
+    assert dest.read_bytes() == PAYLOAD
+    record = read_record(dest)  # written beside the file: digest, size, source, how verified, commit
+    assert record == Record(
+        SHA, len(PAYLOAD), url(server, "/hf/org/m/resolve/main/w.bin"), record.verified, COMMIT
+    )
+    assert record.verified == "server sha256 (X-Linked-Etag)"
+    assert (tmp_path / "w.bin.sha256").read_text().startswith(f"sha256 {SHA}\nsize {len(PAYLOAD)}\n")
+
+
+def test_a_corrupted_body_is_refused_by_the_servers_digest(server, tmp_path):
+    dest = tmp_path / "corrupt.bin"
+    with pytest.raises(
+        DownloadError, match=f"server states sha256 {SHA} in X-Linked-Etag.*partial file was del"
+    ):
+        download_file(url(server, "/hf/org/m/resolve/main/corrupt.bin"), dest, allow_http_hosts=LOCAL)
+    assert not dest.exists() and not (tmp_path / "corrupt.bin.part").exists()
+    assert not (tmp_path / "corrupt.bin.sha256").exists()
+    # the CDN's own ETag (an MD5) is never taken for a checksum: the same bytes without the redirect pass
+    download_file(url(server, "/cdn/corrupt.bin"), dest, allow_http_hosts=LOCAL)
+    assert read_record(dest).verified == "first use, not verified"
+
+
+def test_a_small_hugging_face_file_is_checked_against_its_git_sha1(server, tmp_path):
+    ok = download_file(
+        url(server, "/hf/org/m/resolve/main/config.json"), tmp_path / "c.json", allow_http_hosts=LOCAL
+    )
+    assert ok.read_bytes() == SMALL and read_record(ok).verified == "server git-sha1 (ETag)"
+    with pytest.raises(DownloadError, match=f"git SHA-1 {SMALL_GIT}"):
+        download_file(
+            url(server, "/hf/org/m/resolve/main/bad.json"), tmp_path / "b.json", allow_http_hosts=LOCAL
+        )
+    assert not (tmp_path / "b.json").exists() and not (tmp_path / "b.json.part").exists()
+
+
+def test_a_pinned_size_is_refused_before_any_byte_is_kept(server, tmp_path):
+    with pytest.raises(DownloadError, match=f"offers {len(PAYLOAD)} bytes, expected {len(PAYLOAD) + 1}"):
+        download_file(url(server, "/file"), tmp_path / "s.bin", size=len(PAYLOAD) + 1, allow_http_hosts=LOCAL)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_hugging_face_model_downloads_verified_and_prints_its_pins(server, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(weights, "HF", url(server, "/hf"))
+    spec = ModelSpec("test-hf", "test-hf", "depth", hf_repo="org/m", files=("config.json", "w.bin"))
+    monkeypatch.setitem(REGISTRY, "test-hf", spec)
+    cache = tmp_path / "cache"
+    assert trust("test-hf", cache) == "unverified"
+    path = download("test-hf", cache, allow_http_hosts=LOCAL)
+    assert (path / "w.bin").read_bytes() == PAYLOAD and (path / "config.json").read_bytes() == SMALL
+    assert trust("test-hf", cache) == "recorded" and resolve_weights("test-hf", cache) == path
+    assert cli.main(["models", "--cache", str(cache), "digest", "test-hf"]) == 0
+    out = capsys.readouterr().out
+    small_sha = hashlib.sha256(SMALL).hexdigest()
+    assert f'hf_revision="{COMMIT}",' in out.splitlines()
+    assert f'hf_sha256=(("config.json", "{small_sha}"), ("w.bin", "{SHA}")),' in out.splitlines()
+    pinned = ModelSpec(
+        "test-hf", "test-hf", "depth", hf_repo="org/m", files=("config.json", "w.bin"), hf_revision=COMMIT,
+        hf_sha256=(("config.json", small_sha), ("w.bin", SHA)),
+    )  # fmt: skip
+    monkeypatch.setitem(REGISTRY, "test-hf", pinned)
+    assert trust("test-hf", cache) == "pinned"
+    assert pinned.sources()[1].url == url(server, f"/hf/org/m/resolve/{COMMIT}/w.bin")
+    (path / "w.bin").write_bytes(CORRUPT)  # the same size, one bit changed
+    with pytest.raises(
+        IntegrityError, match=r"w.bin: sha256 \w+, expected .*loc2 models download test-hf --force"
+    ):
+        resolve_weights("test-hf", cache)
+
+
 def test_registry_entries_and_missing_messages(tmp_path, monkeypatch):
     monkeypatch.setenv("LOC2_CACHE", str(tmp_path))
     assert REGISTRY["dinov2-vitl14"].url == (
         "https://dl.fbaipublicfiles.com/dinov2/dinov2_vitl14/dinov2_vitl14_pretrain.pth"
     )
+    assert REGISTRY["dinov2-vitl14"].size == 1_217_586_395
     loc2 = [s for s in REGISTRY.values() if s.kind == "matcher"]
     assert len(loc2) == 6 and all(s.url is None and s.sha256 is None for s in loc2)
     assert all(s.hf_repo.startswith("depth-anything/") for s in REGISTRY.values() if s.kind == "depth")
@@ -206,7 +322,7 @@ def test_registry_entries_and_missing_messages(tmp_path, monkeypatch):
     assert is_present("loc2-kitti-10") and resolve_weights("loc2-kitti-10") == target
     assert download("loc2-kitti-10") == target
     hf = REGISTRY["depth-anything-v2-small"].sources()
-    assert [u for u, _, _ in hf][0] == (
+    assert hf[0].url == (
         "https://huggingface.co/depth-anything/Depth-Anything-V2-Small-hf/resolve/main/config.json"
     )
 
