@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -256,6 +257,15 @@ def test_unwritable_paths_raise_export_error_naming_them(tmp_path):
     a_dir.mkdir()
     with pytest.raises(ExportError, match="folder.gpkg"):
         ResultWriter(a_dir, crs=UTM33)
+
+
+@pytest.mark.skipif(
+    not os.access("/proc/1", os.F_OK) or os.access("/proc/1", os.W_OK), reason="needs Linux /proc"
+)
+def test_a_folder_nobody_may_write_is_refused_even_for_root():
+    """/proc/1 refuses new files to every user, root included (chmod-based tests pass silently as root)."""
+    with pytest.raises(ExportError, match=r"/proc/1/out.gpkg: the folder /proc/1 is not writable"):
+        ResultWriter(Path("/proc/1/out.gpkg"), crs=UTM33)
 
 
 def test_append_refuses_other_crs_or_schema(tmp_path):
