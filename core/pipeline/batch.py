@@ -12,15 +12,13 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
 
-import torch
-
 from ..errors import ModelNotFoundError
 from ..inputs.ortho import Orthophoto
 from ..localizer import Localizer
 from ..model.presets import PRESETS
 from ..output.results import PhotoResult
 from ..types import DEFAULT_GPU_BATCH, MODEL_DEMO, MODELS, JobOptions, PhotoItem
-from .search import Cancelled, failed_result, localize_item
+from .search import Cancelled, failed_result, localize_item, photo_generator
 from .stream import localize_stream
 
 
@@ -107,7 +105,7 @@ def localize_batch(
         for i, item in enumerate(items):
             if is_canceled is not None and is_canceled():
                 break
-            generator = torch.Generator().manual_seed(options.seed)
+            generator = photo_generator(options, localizer.device)
             t0 = time.perf_counter()
             try:
                 stage = None if on_stage is None else partial(on_stage, i)

@@ -113,6 +113,12 @@ def localize_item(
     return solve_stage(localizer, ready, matched, options, generator, stage)
 
 
+def photo_generator(options: JobOptions, device: torch.device) -> torch.Generator:
+    """Each photo's RANSAC generator: seeded with the options' seed, on the model's device (the sampler draws
+    its random numbers where P lies; a CPU generator cannot draw on CUDA)."""
+    return torch.Generator(device=device).manual_seed(options.seed)
+
+
 def read_stage(
     item: PhotoItem,
     ortho: Orthophoto,

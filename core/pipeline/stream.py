@@ -14,6 +14,7 @@ path (``Localizer.ground_views``), so the poses do not depend on the batch size.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections import deque
@@ -32,10 +33,12 @@ from .search import (
     ReadyPhoto,
     failed_result,
     network_stage,
+    photo_generator,
     read_stage,
     solve_stage,
 )
 
+_LOG = logging.getLogger("loc2")
 # Photos read ahead of the networks, in batches.
 READ_AHEAD_BATCHES = 2
 
@@ -57,98 +60,120 @@ def localize_stream(
     ``on_stage(index, stage, fraction)``: ``backbone`` as a photo's batch enters the networks, ``solve`` as
     it is handed to the solver. An exception from ``emit`` (the writer failing) stops everything and rises.
     """
-    crs_wkt = ortho.crs.to_wkt()
-    stop = threading.Event()
-    reader = ThreadPoolExecutor(1, thread_name_prefix="loc2-read")
-    solver = ThreadPoolExecutor(1, thread_name_prefix="loc2-solve")
-    reads: dict[int, Future] = {}
-    pending: deque[tuple[int, Future | PhotoResult]] = deque()
+    _Stream(items, ortho, localizer, options, batch, on_stage).run(emit, is_canceled)
 
-    def read(index: int) -> ReadyPhoto | PhotoResult:
+
+class _Stream:
+    """One :func:`localize_stream` call: its two threads, the photos read ahead (``reads``, by index) and the
+    results not yet emitted (``pending``, in order: a result, or the solver's future of one)."""
+
+    def __init__(self, items, ortho, localizer, options, batch, on_stage):
+        self.items, self.ortho, self.localizer, self.options, self.batch = (
+            items,
+            ortho,
+            localizer,
+            options,
+            batch,
+        )
+        self.on_stage = on_stage or (lambda index, stage, fraction: None)
+        self.crs_wkt = ortho.crs.to_wkt()
+        self.stop = threading.Event()
+        self.reader = ThreadPoolExecutor(1, thread_name_prefix="loc2-read")
+        self.solver = ThreadPoolExecutor(1, thread_name_prefix="loc2-solve")
+        self.handoff = _CudaHandoff(localizer.device)
+        self.reads: dict[int, Future] = {}
+        self.next_read = 0  # the first index not yet taken from ``reads``
+        self.pending: deque[tuple[int, Future | PhotoResult]] = deque()
+
+    def run(self, emit: Callable[[int, PhotoResult], None], is_canceled: Callable[[], bool]) -> None:
+        try:
+            for start in range(0, len(self.items), self.batch):
+                if is_canceled():
+                    break
+                stop_at = min(start + self.batch, len(self.items))
+                self.read_ahead(start + self.batch * (READ_AHEAD_BATCHES + 1))
+                taken = [(index, self.reads.pop(index).result()) for index in range(start, stop_at)]
+                self.next_read = stop_at
+                self.to_solver(taken)
+                _emit_done(self.pending, emit, keep=self.batch)  # at most one batch waits for the solver
+        finally:
+            self.stop.set()
+            self.reader.shutdown(wait=True, cancel_futures=True)
+            try:
+                _emit_done(self.pending, emit, keep=0)  # computed results are kept, even on cancel or error
+            finally:
+                self.solver.shutdown(wait=True, cancel_futures=True)
+
+    def read_ahead(self, until: int) -> None:
+        """Hand the reader every photo up to index ``until`` (excluded) not yet handed to it."""
+        for index in range(self.next_read + len(self.reads), min(until, len(self.items))):
+            self.reads[index] = self.reader.submit(self.read, index)
+
+    def read(self, index: int) -> ReadyPhoto | PhotoResult:
+        """(reader thread) A photo read, or its ``failed`` result."""
+
         def check(stage: str, _fraction: float) -> None:
-            if stop.is_set():
+            if self.stop.is_set():
                 raise Cancelled(stage)
 
         t0 = time.perf_counter()
+        item = self.items[index]
         try:
-            return read_stage(items[index], ortho, localizer.preset, options, check)
+            return read_stage(item, self.ortho, self.localizer.preset, self.options, check)
         except Cancelled:
             raise
         except Exception as exc:  # noqa: BLE001 - a photo's failure must never stop the batch
-            return failed_result(items[index], exc, crs_wkt, options, time.perf_counter() - t0)
+            return failed_result(item, exc, self.crs_wkt, self.options, time.perf_counter() - t0)
 
-    handoff = _CudaHandoff(localizer.device)
-
-    def solve(ready: ReadyPhoto, matched: MatchedPhoto, made: object) -> PhotoResult:
-        try:
-            with handoff.receive(made, matched.matches.probs()):
-                generator = torch.Generator().manual_seed(options.seed)
-                return solve_stage(localizer, ready, matched, options, generator)
-        except Exception as exc:  # noqa: BLE001
-            return failed_result(ready.item, exc, crs_wkt, options, time.perf_counter() - ready.started_s)
-
-    def read_ahead(until: int) -> None:
-        for index in range(len(reads) + next_read[0], min(until, len(items))):
-            reads[index] = reader.submit(read, index)
-
-    def to_solver(taken: list[tuple[int, ReadyPhoto | PhotoResult]]) -> None:
+    def to_solver(self, taken: list[tuple[int, ReadyPhoto | PhotoResult]]) -> None:
+        """The networks on the photos read, then each one's solve handed to the solver, in order."""
         group = [(index, ready) for index, ready in taken if isinstance(ready, ReadyPhoto)]
-        if on_stage is not None:
-            for index, _ in group:
-                on_stage(index, "backbone", 0.1)
-        matched = dict(
-            zip((i for i, _ in group), _networks(localizer, group, batch, crs_wkt, options), strict=True)
+        for index, _ in group:
+            self.on_stage(index, "backbone", 0.1)
+        outcomes = _networks(
+            self.localizer, [ready for _, ready in group], self.batch, self.crs_wkt, self.options
         )
+        matched = dict(zip((index for index, _ in group), outcomes, strict=True))
         for index, ready in taken:  # in the photos' order
             outcome = matched.get(index, ready)
             if isinstance(outcome, PhotoResult):  # failed reading it, or in the networks
-                pending.append((index, outcome))
+                self.pending.append((index, outcome))
                 continue
-            if on_stage is not None:
-                on_stage(index, "solve", 0.8)
-            pending.append((index, solver.submit(solve, ready, outcome, handoff.send())))
+            self.on_stage(index, "solve", 0.8)
+            self.pending.append((index, self.solver.submit(self.solve, ready, outcome, self.handoff.send())))
 
-    next_read = [0]  # the first index not yet taken from ``reads``
-    try:
-        for start in range(0, len(items), batch):
-            if is_canceled():
-                break
-            stop_at = min(start + batch, len(items))
-            read_ahead(start + batch * (READ_AHEAD_BATCHES + 1))
-            taken = [(index, reads.pop(index).result()) for index in range(start, stop_at)]
-            next_read[0] = stop_at
-            to_solver(taken)
-            _emit_done(pending, emit, keep=batch)  # at most one batch waits for the solver
-    finally:
-        stop.set()
-        reader.shutdown(wait=True, cancel_futures=True)
+    def solve(self, ready: ReadyPhoto, matched: MatchedPhoto, made: object) -> PhotoResult:
+        """(solver thread) The photo's result, or its ``failed`` result."""
         try:
-            _emit_done(pending, emit, keep=0)  # computed results are kept, even on cancel or error
-        finally:
-            solver.shutdown(wait=True, cancel_futures=True)
+            with self.handoff.receive(made, matched.matches.probs()):
+                generator = photo_generator(self.options, self.localizer.device)
+                return solve_stage(self.localizer, ready, matched, self.options, generator)
+        except Exception as exc:  # noqa: BLE001 - a photo's failure must never stop the batch
+            runtime_s = time.perf_counter() - ready.started_s
+            return failed_result(ready.item, exc, self.crs_wkt, self.options, runtime_s)
 
 
 def _networks(
-    localizer: Localizer,
-    group: list[tuple[int, ReadyPhoto]],
-    batch: int,
-    crs_wkt: str,
-    options: JobOptions,
-) -> list:
+    localizer: Localizer, photos: list[ReadyPhoto], batch: int, crs_wkt: str, options: JobOptions
+) -> list[MatchedPhoto | PhotoResult]:
     """``network_stage`` on the whole group; when it fails (one odd photo, memory), on each photo alone, so
     that only the photos that fail alone get ``failed`` results."""
-    photos = [ready for _, ready in group]
     if not photos:
         return []
-    try:
-        return network_stage(localizer, photos, batch)
-    except Exception:  # noqa: BLE001 - retried photo by photo below
-        if len(photos) == 1:
-            return [_one_network(localizer, photos[0], crs_wkt, options)]
+    if len(photos) > 1:
+        try:
+            return network_stage(localizer, photos, batch)
+        except Exception as exc:  # noqa: BLE001 - retried photo by photo below
+            _LOG.info(
+                "a batch of %d photos failed in the networks (%s); each is retried alone", len(photos), exc
+            )
     return [_one_network(localizer, ready, crs_wkt, options) for ready in photos]
 
 
-def _one_network(localizer: Localizer, ready: ReadyPhoto, crs_wkt: str, options: JobOptions):
+def _one_network(
+    localizer: Localizer, ready: ReadyPhoto, crs_wkt: str, options: JobOptions
+) -> MatchedPhoto | PhotoResult:
+    """``network_stage`` on one photo, or its ``failed`` result."""
     try:
         return network_stage(localizer, [ready], 1)[0]
     except Exception as exc:  # noqa: BLE001 - a photo's failure must never stop the batch

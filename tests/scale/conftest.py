@@ -4,11 +4,9 @@ EXIF GPS on two orthophoto tiles and a tiny random-weight checkpoint (fast on tw
 from __future__ import annotations
 
 import pytest
+from scale_scene import N_PHOTOS
 
-from loc2.benchmarks.scale import TILE_M, make_scene
-
-N_PHOTOS = 40
-__all__ = ["N_PHOTOS", "TILE_M"]
+from loc2.benchmarks.scale import make_scene
 
 
 @pytest.fixture(scope="session")

@@ -134,7 +134,7 @@ def test_bad_parts_are_named(tmp_path):
 
 
 def test_batches_hold_one_tile_each_in_a_fixed_order(scale_scene):
-    from conftest import TILE_M
+    from scale_scene import TILE_M
 
     items, _ = items_from_images([str(scale_scene / "photos")])
     batches = plan_batches(items, CRS, batch_size=8, tile_m=TILE_M)
@@ -179,7 +179,7 @@ def test_a_parquet_photo_index_gives_the_photos_priors(scale_scene, tmp_path):
 
 
 def test_a_job_plans_from_a_parquet_index_and_skips_the_photos_done(scale_scene, tmp_path):
-    from conftest import N_PHOTOS, TILE_M
+    from scale_scene import N_PHOTOS, TILE_M
 
     from loc2.core.scale.ray_engine import RayConfig, plan_job
     from loc2.core.types import JobOptions, LocalizeRequest, OutputSpec, PhotoSource

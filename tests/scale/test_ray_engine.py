@@ -23,7 +23,7 @@ from loc2.core.types import MODE_APPEND, JobOptions, LocalizeRequest, OutputSpec
 ray = pytest.importorskip("ray", reason="the Ray engine's tests need the ray extra (pip install 'loc2[ray]')")
 pytest.importorskip("ray.data")
 
-from conftest import N_PHOTOS, TILE_M  # noqa: E402
+from scale_scene import N_PHOTOS, TILE_M  # noqa: E402
 from test_parts import assert_same_results  # noqa: E402
 
 
@@ -73,6 +73,8 @@ def test_the_command_line_on_ray_gives_the_single_process_poses(
         "2",
         "--part-size",
         "8",
+        "--batch-size",  # each part through the backbone 4 photos at a time, solved on a thread beside it
+        "4",
         "--tile-size",
         str(TILE_M),
         "--out",
