@@ -3,8 +3,11 @@
 Generates a small city (``tests/servers.py``: 3 panoramas, a 200 m orthophoto at 0.1 m), serves its XYZ
 tiles, WMTS and COG from a loopback HTTP server (a child process), and for each photo reads the search crops
 the demo model reads around its EXIF prior (72 m, 256 px, a ``--radius`` search): first with an empty tile
-cache (cold), then again (cached), and from the local GeoTIFF in the same run as the reference. The server's
-log counts the requests and body bytes; the seconds include opening the source.
+cache (cold: the WMTS's capabilities, the COG's header and the tiles or byte ranges), then again (cached: a
+second run, which should make no request at all), and from the local GeoTIFF in the same run as the
+reference. GDAL's own in-process cache of remote files is off for the server (``CPL_VSIL_CURL_NON_CACHED``),
+so each read sees what a new process would. The server's log counts the requests and body bytes; the
+seconds include opening the source.
 
     python benchmarks/ortho_fetch.py [--radius 10] [--keep DIR]
 """
@@ -60,7 +63,6 @@ def main() -> None:
     if not (work / "site").is_dir():
         make_city_site(work)
     cache = work / "tile-cache"
-    shutil.rmtree(cache, ignore_errors=True)
     os.environ["LOC2_TILE_CACHE"] = str(cache)
     priors = photo_priors(work / "city" / "photos")
     rows = []
@@ -70,9 +72,11 @@ def main() -> None:
             "wmts": f"{server.url}/wmts/WMTSCapabilities.xml",
             "cog": f"{server.url}/cog/ortho.tif",
         }
+        os.environ["CPL_VSIL_CURL_NON_CACHED"] = f"/vsicurl/{server.url}"
         for name, lon, lat in priors:
             local_s = read_search_crops(str(work / "city" / "ortho.tif"), lon, lat, args.radius)
             for kind, url in sources.items():
+                shutil.rmtree(cache, ignore_errors=True)  # cold: nothing of this source cached
                 figures = []
                 for _ in ("cold", "cached"):
                     server.reset_log()
@@ -81,6 +85,7 @@ def main() -> None:
                     figures.append((requests, body, seconds))
                 rows.append((name, kind, *figures, local_s))
     print(f"search radius {args.radius:g} m, demo model crops (72 m, 256 px); tile cache {cache}")
+    print("cold: empty cache (capabilities/header + tiles); cached: the same reads again (a second run)")
     print(
         f"{'photo':14} {'source':5} | {'cold: req':>9} {'kB':>7} {'s':>6} | {'cached: req':>11} {'kB':>5} {'s':>6} | {'local GeoTIFF s':>15}"
     )

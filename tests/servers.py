@@ -314,6 +314,37 @@ def cut_xyz_tiles(ortho: Path, out_dir: Path, zooms: tuple[int, ...], margin_m: 
     return count
 
 
+def write_tile_mosaic(tiles_dir: Path, zoom: int, out: Path) -> Path:
+    """A GeoTIFF (EPSG:3857, RGBA) of every ``zoom/x/y.png`` tile under ``tiles_dir``, pixel for pixel: the
+    local file holding exactly the pixels the tile server serves at ``zoom``."""
+    import numpy as np
+    import rasterio
+    from PIL import Image
+    from rasterio.enums import ColorInterp
+    from rasterio.transform import from_origin
+
+    tiles = {
+        (int(path.parent.name), int(path.stem)): path for path in (tiles_dir / str(zoom)).glob("*/*.png")
+    }
+    xs = [x for x, _ in tiles]
+    ys = [y for _, y in tiles]
+    x0, y0 = min(xs), min(ys)
+    mosaic = np.zeros((4, (max(ys) - y0 + 1) * TILE_PX, (max(xs) - x0 + 1) * TILE_PX), np.uint8)
+    for (x, y), path in tiles.items():
+        rows = slice((y - y0) * TILE_PX, (y - y0 + 1) * TILE_PX)
+        cols = slice((x - x0) * TILE_PX, (x - x0 + 1) * TILE_PX)
+        mosaic[:, rows, cols] = np.moveaxis(np.asarray(Image.open(path).convert("RGBA")), -1, 0)
+    res = tile_resolution_m(zoom)
+    span = TILE_PX * res
+    transform = from_origin(-WEB_MERCATOR_HALF_M + x0 * span, WEB_MERCATOR_HALF_M - y0 * span, res, res)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    profile = dict(driver="GTiff", width=mosaic.shape[2], height=mosaic.shape[1], count=4, dtype="uint8")
+    with rasterio.open(out, "w", crs="EPSG:3857", transform=transform, tiled=True, **profile) as ds:
+        ds.write(mosaic)
+        ds.colorinterp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue, ColorInterp.alpha]
+    return out
+
+
 def write_wmts_capabilities(path: Path, tiles_prefix: str, zooms: tuple[int, ...], bbox_lonlat) -> Path:
     """A WMTS 1.0.0 capabilities document with one layer ``city`` (PNG, RESTful tiles at
     ``{SERVER}/<tiles_prefix>/{TileMatrix}/{TileCol}/{TileRow}.png``) in a Google-Maps-compatible tile
@@ -365,10 +396,15 @@ def write_wmts_capabilities(path: Path, tiles_prefix: str, zooms: tuple[int, ...
 @dataclass
 class TileSite:
     """What a loopback server serves for one city: ``/cog/ortho.tif``, ``/xyz/{z}/{x}/{y}.png`` and
-    ``/wmts/WMTSCapabilities.xml`` (tiles under ``/xyz``)."""
+    ``/wmts/WMTSCapabilities.xml`` (tiles under ``/xyz``); beside them ``mosaic/z<finest>.tif``, a local
+    GeoTIFF of the finest tiles (:func:`write_tile_mosaic`, not fetched by the tests)."""
 
     root: Path
     zooms: tuple[int, ...]
+
+    @property
+    def mosaic(self) -> Path:
+        return self.root / "mosaic" / f"z{max(self.zooms)}.tif"
 
     def cog_url(self, server: LoopbackServer) -> str:
         return f"{server.url}/cog/ortho.tif"
@@ -388,6 +424,7 @@ def make_tile_site(ortho: Path, root: Path, zooms: tuple[int, ...] = (17, 18, 19
     (root / "cog").mkdir(parents=True, exist_ok=True)
     write_cog(ortho, root / "cog" / "ortho.tif")
     cut_xyz_tiles(ortho, root / "xyz", zooms)
+    write_tile_mosaic(root / "xyz", max(zooms), root / "mosaic" / f"z{max(zooms)}.tif")
     with rasterio.open(ortho) as src:
         bbox = transform_bounds(src.crs, "EPSG:4326", *src.bounds)
     margin_deg = 0.001  # about 100 m: the layer's extent covers the tiles' margin

@@ -24,16 +24,27 @@ import cv2
 import numpy as np
 import pyproj
 import rasterio
+from affine import Affine
 from pyproj.crs import ProjectedCRS
-from rasterio.enums import ColorInterp, Resampling
+from rasterio.coords import BoundingBox
+from rasterio.enums import Resampling
 from rasterio.errors import RasterioError
+from rasterio.transform import array_bounds
 from rasterio.windows import Window
 
 from ..errors import OrthoError, OrthoFetchError
 from ..geometry.cameras import pixel_to_aerial_xy
 from ..geometry.frames import WGS84, aerial_to_local_en, horizontal_crs, local_frame_crs
 from .crop import AerialCrop
-from .ortho_sources import OrthoSource, WindowCache, fetch_failure, gdal_http_env, resolve_source
+from .ortho_sources import (
+    HeaderCache,
+    OrthoSource,
+    WindowCache,
+    fetch_failure,
+    gdal_http_env,
+    resolve_source,
+)
+from .raster_header import RasterHeader, read_header
 
 # Percentile stretch of rasters that are not 8-bit (QGIS's default "cumulative count cut").
 STRETCH_PERCENTILES = (2.0, 98.0)
@@ -68,21 +79,23 @@ class Orthophoto:
     is held between crops, and crops from several threads do not share a GDAL handle.
     """
 
-    def __init__(self, source: OrthoSource, dataset: rasterio.io.DatasetReader, crs: pyproj.CRS) -> None:
+    def __init__(self, source: OrthoSource, header: RasterHeader, crs: pyproj.CRS | None = None) -> None:
+        """``crs``: the header's CRS when the caller has it (a local file); else parsed from its WKT."""
         self.source = source
         self.path = Path(source.text)
         self.name = source.service  # how messages name it: the file, or the service's URL
         self._cache = WindowCache() if source.remote else None
-        self.crs = crs
-        self._width = dataset.width
-        self._height = dataset.height
-        self._transform = dataset.transform
-        self._bounds = dataset.bounds
-        self._dtypes = tuple(dataset.dtypes)
-        self._has_overviews = bool(dataset.overviews(1))
-        self._to_wgs84 = pyproj.Transformer.from_crs(crs, WGS84, always_xy=True)
-        self._to_geodetic = pyproj.Transformer.from_crs(crs, crs.geodetic_crs, always_xy=True)
-        self._bands = _plan_bands(dataset)
+        self.crs = crs if crs is not None else pyproj.CRS.from_wkt(header.crs_wkt)
+        self._width = header.width
+        self._height = header.height
+        self._transform = Affine.from_gdal(*header.geotransform)
+        self._bounds = BoundingBox(*array_bounds(header.height, header.width, self._transform))
+        self._dtypes = header.dtypes
+        self._has_overviews = header.has_overviews
+        self._to_wgs84 = pyproj.Transformer.from_crs(self.crs, WGS84, always_xy=True)
+        self._to_geodetic = pyproj.Transformer.from_crs(self.crs, self.crs.geodetic_crs, always_xy=True)
+        palette = None if header.palette is None else np.array(header.palette, np.uint8)
+        self._bands = _BandPlan(header.band_indexes, palette, header.stretch)
         self._stretch_cache: tuple[np.ndarray, np.ndarray] | None = None
         self.closed = False
 
@@ -95,15 +108,23 @@ class Orthophoto:
         (:func:`.ortho_sources.resolve_source`).
         """
         source = resolve_source(path)
+        headers = HeaderCache() if source.remote else None
+        header = headers.get(source) if headers is not None else None
+        if header is not None:  # a remote source opened lately: no request (see ortho_sources)
+            return cls(source, header)
         try:
             with gdal_http_env(), rasterio.open(source.gdal_path) as dataset:
                 crs = cls._check(source.service, dataset)
-                return cls(source, dataset, crs)
+                header = read_header(dataset, crs)
         except (RasterioError, OSError, ValueError) as exc:
             failure = fetch_failure(source, exc)
             if failure is not None:
                 raise OrthoFetchError(failure) from exc
             raise OrthoError(f"{source.service}: cannot be read as a raster ({exc})") from exc
+        if headers is None:
+            return cls(source, header, crs)
+        headers.put(source, header)
+        return cls(source, header)  # the CRS from the WKT, as when the header comes from the cache
 
     def _dataset(self) -> rasterio.io.DatasetReader:
         """A fresh read handle (close it after use: closing drops its blocks from GDAL's cache); use it
@@ -428,31 +449,6 @@ class Orthophoto:
 def _valid_lonlat(lon: float, lat: float) -> bool:
     """True for a finite WGS84 position: |lon| ≤ 180°, |lat| ≤ 90° (degrees)."""
     return math.isfinite(lon) and math.isfinite(lat) and abs(lon) <= 180.0 and abs(lat) <= 90.0
-
-
-def _plan_bands(ds: rasterio.io.DatasetReader) -> _BandPlan:
-    """Which bands form the RGB image (colour interpretation first), palette and stretch needs."""
-    interp = list(ds.colorinterp)
-    non_alpha = [i + 1 for i, ci in enumerate(interp) if ci != ColorInterp.alpha] or [1]
-    uint8 = ds.dtypes[non_alpha[0] - 1] == "uint8"
-    rgb = [ColorInterp.red, ColorInterp.green, ColorInterp.blue]
-    if all(ci in interp for ci in rgb):
-        return _BandPlan(tuple(interp.index(ci) + 1 for ci in rgb), None, not uint8)
-    if len(non_alpha) >= 3:
-        return _BandPlan(tuple(non_alpha[:3]), None, not uint8)
-    band = non_alpha[0]
-    if interp[band - 1] == ColorInterp.palette and uint8:
-        try:
-            cmap = ds.colormap(band)
-        except ValueError:
-            cmap = None
-        if cmap:
-            lut = np.zeros((256, 3), np.uint8)
-            for k, rgba in cmap.items():
-                if 0 <= k < 256:
-                    lut[k] = rgba[:3]
-            return _BandPlan((band,), lut, False)
-    return _BandPlan((band,), None, not uint8)
 
 
 def _linear_weights(x: np.ndarray, nodes: np.ndarray) -> np.ndarray:

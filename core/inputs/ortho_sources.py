@@ -15,14 +15,31 @@ What ``--ortho`` accepts (:func:`resolve_source`):
 
 GDAL chooses the zoom level (overview) of a web service for each decimated read: the coarsest level still at
 least as fine as the resolution the crop needs.
+
+The cache folder (:func:`cache_folder`) keeps, for remote sources only:
+
+* ``windows/``: each window read (:class:`WindowCache`), under a digest of the source and the read; never
+  stale by age (a service's published pixels are taken as fixed), least recently used files go first when
+  the folder exceeds ``LOC2_TILE_CACHE_MB`` (default :data:`CACHE_DEFAULT_MB`);
+* ``headers/``: what opening the source reads over the network (a WMTS's or WMS's capabilities document, a
+  COG's header) reduced to the raster's description: size, geotransform, CRS, bands, overviews
+  (:class:`HeaderCache`), under a digest of the URL (without credentials). An entry is used for
+  ``LOC2_HEADER_CACHE_HOURS`` (default :data:`HEADER_MAX_AGE_H`) after it was fetched, then fetched again,
+  so a service that changes its capabilities is seen within a day; 0 disables it. At most
+  :data:`HEADER_CACHE_MAX_BYTES`, least recently used first out.
+
+A second run over the same area therefore opens no connection: the header and every window come from the
+cache.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import tempfile
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +47,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import numpy as np
 import rasterio
+
+from .raster_header import RasterHeader
 
 XYZ_DEFAULT_ZMAX = 19  # about 0.3 m per pixel at the equator: the finest level most aerial services offer
 WEB_MERCATOR_HALF_M = 20037508.342789244  # half the side of the Web Mercator square, metres
@@ -41,8 +60,13 @@ HTTP_DEFAULTS = {
     "GDAL_HTTP_TIMEOUT": "30",  # seconds for one whole request
     "GDAL_HTTP_CONNECTTIMEOUT": "10",  # seconds to connect
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",  # a COG over HTTP: no directory listing
+    # GDAL's WMS/WMTS tile cache (~/.cache/gdalwmscache) off: the window cache below is the one cache, bounded
+    # and in the cache folder
+    "GDAL_ENABLE_WMS_CACHE": "NO",
 }
 CACHE_DEFAULT_MB = 1024  # size bound of the window cache (LOC2_TILE_CACHE_MB overrides; 0 disables it)
+HEADER_MAX_AGE_H = 24.0  # hours a cached header is used before it is fetched again (LOC2_HEADER_CACHE_HOURS)
+HEADER_CACHE_MAX_BYTES = 4 * 1024 * 1024  # size bound of the header cache (a header is 1-8 kB)
 _STATUS = re.compile(r"HTTP (?:status|response) code\s*:?\s*(\d{3})", re.IGNORECASE)
 _TIMEOUT = re.compile(r"timed out|timeout", re.IGNORECASE)
 _STATUS_WORDS = {
@@ -106,6 +130,11 @@ def _public(url: str) -> str:
         netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
         return parts._replace(netloc=netloc).geturl()
     return url
+
+
+def _no_credentials(text: str) -> str:
+    """``text`` (a URL or a GDAL name holding URLs) without the ``user:password@`` of any URL in it."""
+    return re.sub(r"(://)[^/@\s]+@", r"\1", text)
 
 
 def xyz_description(url: str, zmax: int, folder: Path | None = None) -> Path:
@@ -251,19 +280,76 @@ class WindowCache:
 
     def trim(self) -> None:
         """Remove the least recently used files until the folder is within its size bound."""
-        files = []
-        for path in self.folder.glob("*/*.npz"):
-            try:
-                stat = path.stat()
-            except OSError:
-                continue
-            files.append((stat.st_mtime, stat.st_size, path))
-        total = sum(size for _, size, _ in files)
-        for _, size, path in sorted(files):
-            if total <= self.limit_bytes:
-                break
-            path.unlink(missing_ok=True)
-            total -= size
+        _trim(self.folder.glob("*/*.npz"), self.limit_bytes)
+
+
+def header_max_age_s() -> float:
+    """Seconds a cached header stays in use (``LOC2_HEADER_CACHE_HOURS``, default :data:`HEADER_MAX_AGE_H`)."""
+    try:
+        hours = float(os.environ.get("LOC2_HEADER_CACHE_HOURS", HEADER_MAX_AGE_H))
+    except ValueError:
+        hours = HEADER_MAX_AGE_H
+    return max(0.0, hours * 3600.0)
+
+
+class HeaderCache:
+    """Remote sources' :class:`RasterHeader` as JSON files keyed by a digest of the URL (see the module
+    docstring: an entry expires :func:`header_max_age_s` after it was fetched; size-bounded, LRU)."""
+
+    def __init__(self, folder: Path | None = None, max_age_s: float | None = None) -> None:
+        self.folder = (folder or cache_folder()) / "headers"
+        self.max_age_s = header_max_age_s() if max_age_s is None else max_age_s
+
+    def _path(self, source: OrthoSource) -> Path:
+        digest = hashlib.sha256(_no_credentials(source.gdal_path).encode()).hexdigest()
+        return self.folder / f"{digest}.json"
+
+    def get(self, source: OrthoSource) -> RasterHeader | None:
+        """The header of ``source`` fetched less than ``max_age_s`` ago, or None."""
+        if self.max_age_s <= 0:
+            return None
+        path = self._path(source)
+        try:
+            entry = json.loads(path.read_text(encoding="utf-8"))
+            if not 0 <= time.time() - float(entry["fetched"]) < self.max_age_s:
+                return None
+            header = RasterHeader.from_json(entry["header"])
+            os.utime(path)  # recently used (the age is the stored fetch time, not the file's)
+            return header
+        except (OSError, KeyError, TypeError, ValueError):
+            return None
+
+    def put(self, source: OrthoSource, header: RasterHeader) -> None:
+        """Store the header of ``source`` (fetched now), then trim the folder to its size bound."""
+        if self.max_age_s <= 0:
+            return
+        entry = json.dumps(
+            {"url": _no_credentials(source.gdal_path), "fetched": time.time(), "header": header.to_json()}
+        )
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            _write_atomically(self._path(source), entry.encode())
+            _trim(self.folder.glob("*.json"), HEADER_CACHE_MAX_BYTES)
+        except OSError:
+            return  # a cache that cannot be written only costs time
+
+
+def _trim(paths, limit_bytes: int) -> None:
+    """Remove the least recently used (oldest modification time) of ``paths`` until they total at most
+    ``limit_bytes``."""
+    files = []
+    for path in paths:
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        files.append((stat.st_mtime, stat.st_size, path))
+    total = sum(size for _, size, _ in files)
+    for _, size, path in sorted(files):
+        if total <= limit_bytes:
+            break
+        path.unlink(missing_ok=True)
+        total -= size
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
