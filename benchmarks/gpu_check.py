@@ -102,7 +102,7 @@ def backbone_fraction(device: str, quick: bool) -> dict:
            "fraction_of_matmul_limit": limit / seconds}  # fmt: skip
     text = (
         f"backbone ViT-L at {h}×{w} ({tokens} tokens), batch {batch}, {dtype}: {seconds:.4f} s, "
-        f"{achieved / 1e12:.2f} TFLOP/s = {100 * limit / seconds:.0f} % of the same matrix products measured alone"
+        f"{achieved / 1e12:.2f} TFLOP/s = {100 * limit / seconds:.0f} % of its FLOPs at the matrix-product rate measured now"
     )
     if dev.type == "cuda":
         gpu = torch.cuda.get_device_name(dev)

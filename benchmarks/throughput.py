@@ -11,9 +11,9 @@ memory is its own: peak RSS (Linux ``ru_maxrss``, model weights included) and, o
     python -m loc2.benchmarks.throughput [--configs vigor kitti vigor-half kitti-half] [--device auto]
         [--repeats 1] [--warmup 0] [--batch 1] [--threads N]
 
-The limit: each ViT-L backbone stage against the same forward's matrix products timed alone at the same
-shapes in the same process (``benchmarks/limits.py``: FLOPs ÷ this machine's measured matmul rate), and the
-achieved fraction of it. CPU: use ``--repeats 1`` (a published-size VIGOR photo takes minutes on two cores). GPU: e.g.
+The limit: each ViT-L backbone stage against its FLOPs run at this machine's matrix-product rate, measured
+in the same process at the forward's weight-product shapes (``benchmarks/limits.py``), and the achieved
+fraction of it. CPU: use ``--repeats 1`` (a published-size VIGOR photo takes minutes on two cores). GPU: e.g.
 ``--repeats 10 --warmup 2 --batch 8`` (backbone and heads batched, solver per photo).
 """
 
@@ -127,9 +127,8 @@ def run_config(name: str, device: str, repeats: int, warmup: int, batch: int, th
 
 
 def backbone_limits(ground_hw, aerial_px: int, batch: int, device, measured: dict) -> dict:
-    """The limit of each backbone stage (the ViT-L forward's matrix products timed alone at the same
-    shapes, in this process, now: ``limits.matmul_limit_s``), seconds per photo, and the achieved fraction
-    of it (limit / measured). fp16 on CUDA, as the backbone runs there."""
+    """The limit of each backbone stage (its FLOPs at the matrix-product rate measured in this process, now:
+    ``limits.matmul_limit_s``), seconds per photo, and the achieved fraction of it (limit / measured). fp16 on CUDA, as the backbone runs there."""
     import torch
 
     from loc2.benchmarks.limits import matmul_limit_s, tokens_of

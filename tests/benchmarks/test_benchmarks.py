@@ -25,7 +25,7 @@ def test_gpu_check_runs_on_the_cpu_and_its_poses_agree():
     assert run.returncode == 0, run.stdout + run.stderr
     out = run.stdout
     assert "batch 1:" in out and "batch 2:" in out and "photos/s" in out
-    assert "of the same matrix products measured alone" in out
+    assert "of its FLOPs at the matrix-product rate measured now" in out
     assert "poses device vs CPU on 3 photos: largest difference 0.000 m, 0.000° (agree" in out
 
 

@@ -73,6 +73,26 @@ def test_processing_localizes_a_folder_on_a_wmts_layer(city, server, wmts):
     assert 0 < requests < 150  # the tiles around three photos (cached ones are not fetched again)
 
 
+def test_a_broken_engine_on_a_wmts_layer_is_named_not_taken_for_photos_without_gps(
+    city, server, wmts, monkeypatch
+):
+    """The priors of a web layer's windows come from the engine's ``inspect``: an engine that cannot start
+    must fail the run with its own message (it once read as "no photo prior to read a window around")."""
+    from loc2.ui.engine.client import shutdown_shared_worker
+
+    monkeypatch.setenv("LOC2_ENGINE_PYTHON", "/usr/bin/python3")  # QGIS's Python: no torch
+    shutdown_shared_worker()
+    params = {"ORTHOPHOTO": wmts, "PHOTOS": str(city / "city" / "photos"), "POSES": "TEMPORARY_OUTPUT"}
+    try:
+        with pytest.raises(Exception) as raised:  # noqa: PT011 - QgsProcessingException or processing's own
+            processing.run(ALG, {**params, "CHECKPOINT": str(DEMO_CHECKPOINT), "DEVICE": 2})
+    finally:
+        shutdown_shared_worker()
+    message = str(raised.value)
+    assert "The Loc2 engine could not read" in message and "/usr/bin/python3" in message, message
+    assert "no photo prior" not in message
+
+
 def test_the_dialog_localizes_a_photo_on_a_wmts_layer(city, server, wmts, tmp_path):
     dlg = Loc2Dialog(StubIface())
     dlg.inputs.ortho_combo.setLayer(wmts)

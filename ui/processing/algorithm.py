@@ -53,7 +53,13 @@ from ...core.types import (
     PhotoSource,
 )
 from ...core.worker import protocol
-from ..engine.client import OUTCOME_CANCELLED, OUTCOME_CRASHED, OUTCOME_DONE, shared_worker
+from ..engine.client import (
+    OUTCOME_CANCELLED,
+    OUTCOME_CRASHED,
+    OUTCOME_DONE,
+    OUTCOME_NO_ENGINE,
+    shared_worker,
+)
 from ..engine.environment import find_engine
 from ..icon import plugin_icon
 from ..jobs import progress_text
@@ -328,10 +334,14 @@ class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(str(exc)) from None
 
     def _inspect(self, photo: str, feedback) -> dict | None:
-        """The engine's ``inspect`` of one photo (its EXIF prior), None when it cannot be read."""
+        """The engine's ``inspect`` of one photo (its EXIF prior), None when the photo cannot be read (the
+        localization reports it); QgsProcessingException when the engine itself could not run, so that an
+        engine that cannot start is not mistaken for photos without a position."""
         outcome = shared_worker().run_job(
             self._engine, protocol.CMD_INSPECT, {"photo": photo}, None, feedback.isCanceled
         )
+        if outcome.status in (OUTCOME_NO_ENGINE, OUTCOME_CRASHED):
+            raise QgsProcessingException(f"The Loc2 engine could not read {photo}: {outcome.message}")
         return outcome.summary if outcome.ok else None
 
     def _options(self, parameters, context) -> JobOptions:
