@@ -164,16 +164,22 @@ class Localizer:
     @torch.inference_mode()
     def features(self, image: torch.Tensor) -> torch.Tensor:
         """Backbone features (B, C, rows, cols) float32 of images (B, 3, H, W) in [0, 1]: on CUDA through the
-        fp16 backbone (``fp16_backbone``) or under fp16 autocast; float32 elsewhere.
-
-        Returned contiguous, so that one image's slice of a batch is laid out as that image alone: the heads'
-        convolutions choose their CPU kernel (and so their rounding) by the memory layout."""
+        fp16 backbone (``fp16_backbone``) or under fp16 autocast; float32 elsewhere."""
         if self.fp16_backbone:
-            return self.backbone(image.half()).float().contiguous()
+            return self.backbone(image.half()).float()
         if self.device.type == "cuda":
             with torch.autocast("cuda", dtype=torch.float16):
-                return self.backbone(image).float().contiguous()
-        return self.backbone(image).float().contiguous()
+                return self.backbone(image).float()
+        return self.backbone(image).float()
+
+    @property
+    def batches_photos(self) -> bool:
+        """Whether several photos (or aerial crops) share a backbone pass: on a GPU, yes; on the CPU, no. A CPU
+        gains nothing from it (every core is busy with one image), and an image's features in a batch are not
+        always bit-identical to its features alone (the demo-size CNN's differ after the first image; the
+        heads' convolutions pick their kernel by the memory layout of a batch's slice), which would make a
+        pose depend on the batch size."""
+        return self.device.type != "cpu"
 
     def token_shifts(self, camera: Camera, dense: bool) -> tuple[tuple[float, float], ...]:
         """The token grids to run (``geometry.cameras.TOKEN_SHIFTS``): all four for a panorama when ``dense`` and
@@ -210,11 +216,13 @@ class Localizer:
 
     @torch.inference_mode()
     def ground_views(self, inputs: Sequence[GroundInput]) -> list[GroundView]:
-        """The backbone on several ground images in one forward pass per input size, then each one's
-        descriptors and lifted tokens. The CPU backbone gives each image the same bits as alone; the heads run
-        per image (batched, they would not)."""
+        """The backbone on several ground images, in one forward pass per input size where the device batches
+        photos (:attr:`batches_photos`; else one by one), then each one's descriptors and lifted tokens."""
         views: list[GroundView | None] = [None] * len(inputs)
-        for size, group in _groups_by_size([g.image for g in inputs]):
+        groups = _groups_by_size([g.image for g in inputs])
+        if not self.batches_photos:
+            groups = [(size, [i]) for size, group in groups for i in group]
+        for size, group in groups:
             t0 = time.perf_counter()
             feats = self.features(torch.cat([inputs[i].image for i in group]))  # (Σ grids, C, rows, cols)
             share = (time.perf_counter() - t0) / len(group)
@@ -253,8 +261,8 @@ class Localizer:
 
     @torch.inference_mode()
     def aerial_features(self, aerial_rgbs: Sequence[np.ndarray], aerial_footprint_m: float) -> torch.Tensor:
-        """Backbone features (N, C, rows, cols) of N aerial crops in one forward pass (each with the same bits
-        as alone on the CPU); ImageError for a crop that is not a square RGB image."""
+        """Backbone features (N, C, rows, cols) of N aerial crops in one forward pass (callers batch crops only
+        where :attr:`batches_photos`); ImageError for a crop that is not a square RGB image."""
         size = self.preset.aerial_size_px
         images = [
             image_tensor(

@@ -146,7 +146,8 @@ def network_stage(
     stage: Callable[[str, float], None] = lambda name, fraction: None,
 ) -> list[MatchedPhoto]:
     """The backbone on the photos' ground images (one forward pass per input size), on their search crops
-    (``aerial_batch`` crops per pass) and the matcher on every (photo, crop) pair. ``stage`` is told
+    (``aerial_batch`` crops per pass), both only where the device batches photos (``Localizer.batches_photos``),
+    and the matcher on every (photo, crop) pair. ``stage`` is told
     ``backbone`` once and ``match`` before each crop's matching."""
     stage("backbone", 0.1)
     inputs = [
@@ -163,6 +164,7 @@ def network_stage(
     ]
     pairs = [(i, crop) for i, p in enumerate(photos) if views[i].desc_ground is not None for crop in p.crops]
     footprint = localizer.preset.aerial_footprint_m
+    aerial_batch = aerial_batch if localizer.batches_photos else 1
     for start in range(0, len(pairs), aerial_batch):
         chunk = pairs[start : start + aerial_batch]
         t0 = time.perf_counter()

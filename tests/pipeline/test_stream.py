@@ -6,6 +6,7 @@ import threading
 
 import numpy as np
 import pytest
+import torch
 from pipeline_scene import lonlat
 
 from loc2.core.pipeline import search, stream
@@ -62,7 +63,7 @@ def test_batches_give_the_one_by_one_results_bit_for_bit_in_order(scene):
         assert np.array_equal(np.asarray(a.inliers_xy_crs), np.asarray(b.inliers_xy_crs))
 
 
-def test_the_networks_run_once_per_batch_and_the_solver_beside_them(scene, monkeypatch):
+def test_each_batch_goes_to_the_networks_together_and_the_solver_beside_them(scene, monkeypatch):
     sizes, threads = [], set()
     real_net, real_solve = stream.network_stage, stream.solve_stage
 
@@ -137,3 +138,33 @@ def test_a_failing_writer_stops_the_stream_after_what_was_written(scene):
 def test_a_bad_batch_size_is_refused_with_its_name(bad):
     with pytest.raises(OptionsError, match="batch size"):
         JobOptions(batch_size=bad)
+
+
+def test_where_the_device_batches_photos_each_gets_its_own_features_and_matches(scene, monkeypatch):
+    """The GPU's batched path, run on the CPU: the photos' ground images in one backbone pass, their crops
+    four at a time, and each photo's P as computed alone (to rounding: batched, the bits may differ)."""
+    from loc2.core.inputs.ortho import Orthophoto
+    from loc2.core.localizer import Localizer
+    from loc2.core.pipeline.batch import load_localizer
+
+    options = _options(scene)
+    localizer = load_localizer(options)
+    items = [it for it in _items(scene) if it.path.name in ("a.jpg", "d.jpg")]
+    with Orthophoto.open(scene / "ortho.tif") as ortho:
+        ready = [search.read_stage(it, ortho, localizer.preset, options) for it in items]
+    alone = [search.network_stage(localizer, [r])[0] for r in ready]
+    passes = []
+    real = Localizer.features
+    monkeypatch.setattr(Localizer, "batches_photos", property(lambda self: True))
+    monkeypatch.setattr(
+        Localizer, "features", lambda self, image: passes.append(len(image)) or real(self, image)
+    )
+    together = search.network_stage(localizer, ready, 4)
+    crops = [len(r.crops) for r in ready]
+    assert sum(crops) > 4  # a 20 m search: several crops each
+    aerial_passes = [min(4, sum(crops) - k) for k in range(0, sum(crops), 4)]
+    assert passes == [len(ready), *aerial_passes]  # one ground pass (one grid each), then the crops
+    for a, b in zip(alone, together, strict=True):
+        assert a.matches.count == b.matches.count and np.array_equal(a.view.valid, b.view.valid)
+        [pa], [pb] = a.matches.probs(), b.matches.probs()
+        assert pa.shape == pb.shape and torch.allclose(pa, pb, rtol=1e-4, atol=1e-7)
