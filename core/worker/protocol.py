@@ -33,7 +33,8 @@ Events (worker → parent):
 * ``{"event": "info", "job": J, "info": {...}}`` — the answer to ``inspect`` or ``describe``.
 * ``{"event": "failed", "job": J, "kind": K, "message": M, "detail": D}`` — the job ended without doing
   its work: ``kind`` is ``input`` (bad input: ``message`` says which and what is wrong), ``busy``
-  (another job is running), ``internal`` (a bug: ``detail`` holds the traceback).
+  (another job is running), ``engine`` (the engine's Python lacks a package: no job can run until it is
+  installed), ``internal`` (a bug: ``detail`` holds the traceback).
 * ``{"event": "error", "kind": "protocol", "message": M}`` — a line that is not a valid request (no job
   ended); the worker goes on reading.
 * ``{"event": "bye"}`` — last, before the worker exits.
@@ -74,6 +75,7 @@ KIND_INPUT = "input"
 KIND_BUSY = "busy"
 KIND_INTERNAL = "internal"
 KIND_PROTOCOL = "protocol"
+KIND_ENGINE = "engine"  # the engine's Python cannot run jobs (a package missing): nothing else can work
 
 MAX_LINE_BYTES = 16 * 1024 * 1024  # a longer line is refused, not parsed
 

@@ -139,7 +139,7 @@ class Worker:
             check_engine_imports()
             terminal = {"event": p.EVENT_DONE, "job": job, "summary": target(job, message)}
         except Loc2Error as exc:
-            terminal = {"event": p.EVENT_FAILED, "job": job, "kind": p.KIND_INPUT, "message": str(exc)}
+            terminal = {"event": p.EVENT_FAILED, "job": job, "kind": _failure_kind(exc), "message": str(exc)}
         except Exception as exc:  # noqa: BLE001 - a bug must end the job, not the worker
             terminal = {
                 "event": p.EVENT_FAILED,
@@ -157,7 +157,7 @@ class Worker:
             check_engine_imports()
             info = self._inspect(message) if cmd == p.CMD_INSPECT else self.describe(message)
         except Loc2Error as exc:
-            self.emit(p.EVENT_FAILED, job=job, kind=p.KIND_INPUT, message=str(exc))
+            self.emit(p.EVENT_FAILED, job=job, kind=_failure_kind(exc), message=str(exc))
             return
         except Exception as exc:  # noqa: BLE001
             self.emit(
@@ -253,6 +253,14 @@ class Worker:
         self.emit(p.EVENT_BYE)
 
 
+class EngineSetupError(Loc2Error):
+    """The engine's Python cannot run jobs (a package missing): reported with kind ``engine``."""
+
+
+def _failure_kind(exc: Loc2Error) -> str:
+    return p.KIND_ENGINE if isinstance(exc, EngineSetupError) else p.KIND_INPUT
+
+
 def check_engine_imports() -> None:
     """Import everything a job needs now; a package missing from the engine's Python is a Loc2Error that
     names it and the interpreter (the plugin shows it with what to do)."""
@@ -260,7 +268,7 @@ def check_engine_imports() -> None:
         from ..pipeline import job  # noqa: F401 - pulls in torch, rasterio, pyproj, shapely, geopandas, cv2, PIL
     except ImportError as exc:
         missing = exc.name or str(exc)
-        raise Loc2Error(
+        raise EngineSetupError(
             f"the engine's Python ({sys.executable}) cannot import {missing!r} ({exc}): install the engine's "
             "packages into it (the Loc2 dialog's Install engine does), or choose another engine Python"
         ) from exc

@@ -36,7 +36,7 @@ STDERR_LINES = 200
 OUTCOME_DONE = "done"
 OUTCOME_CANCELLED = "cancelled"
 OUTCOME_FAILED = "failed"  # the engine refused the job: bad input, busy, a bug
-OUTCOME_NO_ENGINE = "no_engine"  # no engine interpreter, or it could not start
+OUTCOME_NO_ENGINE = "no_engine"  # no engine interpreter, it could not start, or it lacks a package
 OUTCOME_CRASHED = "crashed"  # the worker process died during the job
 
 
@@ -287,7 +287,8 @@ class EngineWorker:
                 return JobOutcome(OUTCOME_DONE, "", event.get("info") or {}, results)
             if kind == p.EVENT_FAILED:
                 detail = event.get("detail") or ""
-                return JobOutcome(OUTCOME_FAILED, str(event.get("message")), {}, results, detail)
+                status = OUTCOME_NO_ENGINE if event.get("kind") == p.KIND_ENGINE else OUTCOME_FAILED
+                return JobOutcome(status, str(event.get("message")), {}, results, detail)
 
     def _crashed(self, job: str, results: list[dict[str, Any]], reason: str = "") -> JobOutcome:
         process = self._process
