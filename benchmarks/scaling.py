@@ -179,13 +179,13 @@ def draw(results: dict[str, list[dict]], path: Path, title: str) -> None:
         ax.plot(x, [r["per_photo_s"] for r in rows], "o-", color="tab:blue")
         ax.set_xlabel(labels[name])
         ax.set_ylabel("seconds per photo", color="tab:blue")
-        ax.set_ylim(bottom=0)
+        ax.set_ylim(0, 1.15 * max(r["per_photo_s"] for r in rows))  # room above the highest point
         if name != "radius_m":
             ax.set_xscale("log")
         twin = ax.twinx()
         twin.plot(x, [r["peak_rss_mb"] for r in rows], "s--", color="tab:red")
         twin.set_ylabel("peak RSS (MB)", color="tab:red")
-        twin.set_ylim(bottom=0)
+        twin.set_ylim(0, 1.15 * max(r["peak_rss_mb"] for r in rows))
     fig.suptitle(title, fontsize=10)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
