@@ -145,10 +145,10 @@ def network_stage(
     aerial_batch: int = 1,
     stage: Callable[[str, float], None] = lambda name, fraction: None,
 ) -> list[MatchedPhoto]:
-    """The backbone on the photos' ground images (one forward pass per input size), on their search crops
-    (``aerial_batch`` crops per pass), both only where the device batches photos (``Localizer.batches_photos``),
-    and the matcher on every (photo, crop) pair. ``stage`` is told
-    ``backbone`` once and ``match`` before each crop's matching."""
+    """The backbone on the photos' ground images (one forward pass per input size) and on their search crops
+    (``aerial_batch`` crops per pass), both batched only where the device batches photos
+    (``Localizer.batches_photos``), and the matcher on every (photo, crop) pair. ``stage`` is told
+    ``backbone`` once and ``match`` before each pass over crops (a cancel is heard there)."""
     stage("backbone", 0.1)
     inputs = [
         localizer.ground_input(p.photo.rgb, p.depth_map, p.photo.camera, dense=p.config.dense_grids)
@@ -167,12 +167,12 @@ def network_stage(
     aerial_batch = aerial_batch if localizer.batches_photos else 1
     for start in range(0, len(pairs), aerial_batch):
         chunk = pairs[start : start + aerial_batch]
+        first = chunk[0][0]
+        stage("match", 0.4 + 0.4 * out[first].matches.count / len(photos[first].crops))
         t0 = time.perf_counter()
         feats = localizer.aerial_features([crop.image for _, crop in chunk], footprint)
         share = (time.perf_counter() - t0) / len(chunk)
         for (i, crop), feat in zip(chunk, feats.split(1), strict=True):
-            done = out[i].matches.count
-            stage("match", 0.4 + 0.4 * done / len(photos[i].crops))
             timings = out[i].timings_s
             timings["backbone_aerial"] = timings.get("backbone_aerial", 0.0) + share
             out[i].matches.add(
