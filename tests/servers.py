@@ -28,8 +28,6 @@ from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import pytest
-
 WEB_MERCATOR_HALF_M = 20037508.342789244  # half the side of the Web Mercator square, metres
 TILE_PX = 256
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
@@ -465,19 +463,6 @@ def qgis_wmts_uri(server: LoopbackServer) -> str:
         "contextualWMSLegend=0&crs=EPSG:3857&dpiMode=7&featureCount=10&format=image/png&layers=city"
         f"&styles=default&tileMatrixSet=gm&url={server.url}/wmts/WMTSCapabilities.xml"
     )
-
-
-@pytest.fixture(scope="module", name="city")
-def city_fixture(tmp_path_factory) -> Path:
-    """The city and its served files (:func:`make_city_site`), once per test module."""
-    return make_city_site(tmp_path_factory.mktemp("city-site"))
-
-
-@pytest.fixture(scope="module", name="server")
-def server_fixture(city: Path):
-    """A :class:`LoopbackServer` serving the city's site, once per test module."""
-    with LoopbackServer(city / "site") as running:
-        yield running
 
 
 if __name__ == "__main__":  # the child process of LoopbackServer: serve the folder given

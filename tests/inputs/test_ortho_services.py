@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pyproj
 import pytest
-from servers import Behaviour, LoopbackServer, city_fixture, server_fixture  # noqa: F401 - the module's fixtures
+from server_fixtures import city_fixture, server_fixture  # noqa: F401 - the module's fixtures
+from servers import Behaviour, LoopbackServer
 
 from loc2.core.errors import OrthoFetchError
 from loc2.core.inputs.ortho import Orthophoto

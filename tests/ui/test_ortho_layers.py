@@ -11,7 +11,8 @@ import pyproj
 import pytest
 from qgis.core import Qgis, QgsProject, QgsRasterLayer
 from qgis_helpers import StubIface, clear_project, loc2_processing_provider, process_events_until, qgis_app
-from servers import city_fixture, qgis_wmts_uri, server_fixture  # noqa: F401 - the module's fixtures
+from server_fixtures import city_fixture, server_fixture  # noqa: F401 - the module's fixtures
+from servers import qgis_wmts_uri
 
 qgis_app()
 

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from qgis.core import QgsProject, QgsRasterLayer
 from qgis_helpers import qgis_app
-from servers import LoopbackServer, city_fixture, qgis_wmts_uri, server_fixture  # noqa: F401 - the module's fixtures
+from server_fixtures import city_fixture, server_fixture  # noqa: F401 - the module's fixtures
+from servers import qgis_wmts_uri
 
 qgis_app()
 
