@@ -13,7 +13,19 @@ from engine_fixtures import EngineMissing, engine_python
 from harness import REPO_ROOT
 from servers import LoopbackServer, qgis_wmts_uri
 
-MAKE_SITE = "import sys; sys.path.insert(0, sys.argv[1]); from pathlib import Path; import servers; servers.make_city_site(Path(sys.argv[2]))"
+# run by the engine's Python, which may not hold ``loc2``: the repository registered as it, as core/__main__.py does
+MAKE_SITE = """
+import importlib.util, sys
+from pathlib import Path
+root = Path(sys.argv[1])
+spec = importlib.util.spec_from_file_location("loc2", root / "__init__.py", submodule_search_locations=[str(root)])
+package = importlib.util.module_from_spec(spec)
+sys.modules["loc2"] = package
+spec.loader.exec_module(package)
+sys.path.insert(0, str(root / "tests"))
+import servers
+servers.make_city_site(Path(sys.argv[2]))
+"""
 
 PROCESSING_ON_WMTS = """
 import processing
@@ -37,7 +49,7 @@ def site(tmp_path_factory) -> Path:
         pytest.fail(str(exc))
     root = tmp_path_factory.mktemp("web-ortho")
     done = subprocess.run(  # nosec B603 - the engine's Python, fixed arguments
-        [engine, "-c", MAKE_SITE, str(REPO_ROOT / "tests"), str(root)],
+        [engine, "-I", "-c", MAKE_SITE, str(REPO_ROOT), str(root)],
         capture_output=True,
         text=True,
         timeout=300,
