@@ -98,8 +98,7 @@ def localize_batch(
     batch = batch_size_for(options, localizer)
     with Orthophoto.open(ortho_path) as ortho:
         if batch > 1:
-            canceled = is_canceled or (lambda: False)
-            localize_stream(items, ortho, localizer, options, batch, emit, canceled, on_stage)
+            localize_stream(items, ortho, localizer, options, batch, emit, is_canceled, on_stage)
             return results
         crs_wkt = ortho.crs.to_wkt()
         for i, item in enumerate(items):

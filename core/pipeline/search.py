@@ -113,6 +113,10 @@ def localize_item(
     return solve_stage(localizer, ready, matched, options, generator, stage)
 
 
+def no_stage(name: str, fraction: float) -> None:
+    """The ``stage`` callback of a caller that neither reports stages nor cancels."""
+
+
 def photo_generator(options: JobOptions, device: torch.device) -> torch.Generator:
     """Each photo's RANSAC generator: seeded with the options' seed, on the model's device (the sampler draws
     its random numbers where P lies; a CPU generator cannot draw on CUDA)."""
@@ -124,7 +128,7 @@ def read_stage(
     ortho: Orthophoto,
     preset: Preset,
     options: JobOptions,
-    stage: Callable[[str, float], None] = lambda name, fraction: None,
+    stage: Callable[[str, float], None] = no_stage,
 ) -> ReadyPhoto:
     """Read a photo, its prior, its depth map and its search crops (no network runs here); PhotoError when
     the photo cannot be read or its prior lies outside the orthophoto."""
@@ -143,7 +147,7 @@ def network_stage(
     localizer: Localizer,
     photos: Sequence[ReadyPhoto],
     aerial_batch: int = 1,
-    stage: Callable[[str, float], None] = lambda name, fraction: None,
+    stage: Callable[[str, float], None] = no_stage,
 ) -> list[MatchedPhoto]:
     """The backbone on the photos' ground images (one forward pass per input size) and on their search crops
     (``aerial_batch`` crops per pass), both batched only where the device batches photos
@@ -187,7 +191,7 @@ def solve_stage(
     matched: MatchedPhoto,
     options: JobOptions,
     generator: torch.Generator | None = None,
-    stage: Callable[[str, float], None] = lambda name, fraction: None,
+    stage: Callable[[str, float], None] = no_stage,
 ) -> PhotoResult:
     """One pose from the photo's matches on all its crops (:func:`joint_pose`), as a PhotoResult in the
     orthophoto's CRS, and its match figure when the options ask for figures."""

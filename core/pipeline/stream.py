@@ -50,7 +50,7 @@ def localize_stream(
     options: JobOptions,
     batch: int,
     emit: Callable[[int, PhotoResult], None],
-    is_canceled: Callable[[], bool] = lambda: False,
+    is_canceled: Callable[[], bool] | None = None,
     on_stage: Callable[[int, str, float], None] | None = None,
 ) -> None:
     """Localize ``items`` ``batch`` photos at a time, calling ``emit(index, result)`` in order.
@@ -60,7 +60,7 @@ def localize_stream(
     ``on_stage(index, stage, fraction)``: ``backbone`` as a photo's batch enters the networks, ``solve`` as
     it is handed to the solver. An exception from ``emit`` (the writer failing) stops everything and rises.
     """
-    _Stream(items, ortho, localizer, options, batch, on_stage).run(emit, is_canceled)
+    _Stream(items, ortho, localizer, options, batch, on_stage).run(emit, is_canceled or (lambda: False))
 
 
 class _Stream:
