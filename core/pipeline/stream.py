@@ -68,13 +68,11 @@ class _Stream:
     results not yet emitted (``pending``, in order: a result, or the solver's future of one)."""
 
     def __init__(self, items, ortho, localizer, options, batch, on_stage):
-        self.items, self.ortho, self.localizer, self.options, self.batch = (
-            items,
-            ortho,
-            localizer,
-            options,
-            batch,
-        )
+        self.items = items
+        self.ortho = ortho
+        self.localizer = localizer
+        self.options = options
+        self.batch = batch
         self.on_stage = on_stage or (lambda index, stage, fraction: None)
         self.crs_wkt = ortho.crs.to_wkt()
         self.stop = threading.Event()
