@@ -57,3 +57,12 @@ def test_vit_flops_and_token_counts():
     n, d = 5203, 1024
     assert vit_flops(n) == pytest.approx(24 * (24 * n * d * d + 4 * n * n * d), rel=0.01)
     assert json.dumps(vit_flops(10))  # a plain number
+
+
+def test_vit_block_benchmark_prints_its_breakdown_and_the_gelu_keeps_its_bits(capsys):
+    from loc2.benchmarks import vit_block
+
+    out = vit_block.main(["--tokens", "65", "--repeats", "1"])
+    assert out["gelu_same_bits"] is True  # the in-place GELU is the plain formula, bit for bit
+    assert out["block_s"] > 0 and out["matmul_gflops"] > 0 and out["sdpa_gflops"] > 0
+    assert "mlp_chunks_1024_same_bits" in out and "one ViT-L/14 block at 65 tokens" in capsys.readouterr().out
