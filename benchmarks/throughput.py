@@ -6,14 +6,15 @@ backbone on the ground image, backbone on the aerial image, matcher heads (descr
 solver (RANSAC as published: 20 × 8,192 samples, 2,000 hypotheses; and the direct solve without RANSAC).
 Depth comes from a precomputed map (not timed). Each configuration runs in its own process so that its peak
 memory is its own: peak RSS (Linux ``ru_maxrss``, model weights included) and, on CUDA,
-``torch.cuda.max_memory_allocated``. On CUDA the backbone runs in fp16 autocast, as the published pipeline.
+``torch.cuda.max_memory_allocated``. The backbone runs in each ``--precisions`` (``auto``: float32 on the
+CPU, fp16 on CUDA as the published pipeline; ``bfloat16``), one after the other in the same run.
 
     python -m loc2.benchmarks.throughput [--configs vigor kitti vigor-half kitti-half] [--device auto]
-        [--repeats 1] [--warmup 0] [--batch 1] [--threads N]
+        [--repeats 1] [--warmup 0] [--batch 1] [--threads N] [--precisions auto bfloat16]
 
 The limit: each ViT-L backbone stage against its FLOPs run at this machine's matrix-product rate, measured
-in the same process at the forward's weight-product shapes (``benchmarks/limits.py``), and the achieved
-fraction of it. CPU: use ``--repeats 1`` (a published-size VIGOR photo takes minutes on two cores). GPU: e.g.
+in the same process at the forward's weight-product shapes and in the backbone's precision
+(``benchmarks/limits.py``), and the achieved fraction of it. CPU: use ``--repeats 1`` (a published-size VIGOR photo takes minutes on two cores). GPU: e.g.
 ``--repeats 10 --warmup 2 --batch 8`` (backbone and heads batched, solver per photo).
 """
 
@@ -25,6 +26,8 @@ import platform
 import resource
 import time
 import traceback
+
+from loc2.core.types import PRECISIONS
 
 CONFIGS: dict[str, tuple[str, tuple[int, int], int]] = {
     "vigor": ("vigor", (714, 1428), 630),
@@ -68,22 +71,32 @@ def _samples(preset, batch: int, seed: int = 0):
     return out
 
 
-def run_config(name: str, device: str, repeats: int, warmup: int, batch: int, threads: int | None) -> dict:
+def run_config(
+    name: str,
+    device: str,
+    repeats: int,
+    warmup: int,
+    batch: int,
+    threads: int | None,
+    precision: str = "auto",
+) -> dict:
     """Time one configuration in this process; returns seconds per photo per stage and peak memory."""
     import torch
 
     from loc2.core.evaluation.inference import match_batch, solve_sample
     from loc2.core.localizer import Localizer
     from loc2.core.model.presets import get_preset
+    from loc2.core.model.runtime import keep_freed_memory
     from loc2.core.solver.config import PUBLISHED
 
+    keep_freed_memory()  # as the engine's processes run (``loc2`` and its worker)
     if threads:
         torch.set_num_threads(threads)
     base, ground_hw, aerial_px = CONFIGS[name]
     preset = get_preset(base).replace(ground_size_hw=ground_hw, aerial_size_px=aerial_px)
     t0 = time.perf_counter()
     torch.manual_seed(0)
-    loc = Localizer.from_preset(preset, device=device)
+    loc = Localizer.from_preset(preset, device=device, precision=precision)
     build_s = time.perf_counter() - t0
     samples = _samples(preset, batch)
     if loc.device.type == "cuda":
@@ -109,6 +122,7 @@ def run_config(name: str, device: str, repeats: int, warmup: int, batch: int, th
         "ground_hw": ground_hw,
         "aerial_px": aerial_px,
         "device": str(loc.device),
+        "precision": loc.precision,
         "batch": batch,
         "repeats": repeats,
         "threads": torch.get_num_threads(),
@@ -122,24 +136,30 @@ def run_config(name: str, device: str, repeats: int, warmup: int, batch: int, th
     if loc.device.type == "cuda":
         out["gpu"] = torch.cuda.get_device_name(loc.device)
     if preset.backbone == "dinov2_vitl14":
-        out.update(backbone_limits(ground_hw, aerial_px, batch, loc.device, mean))
+        out.update(backbone_limits(ground_hw, aerial_px, batch, loc.device, mean, loc.precision))
     return out
 
 
-def backbone_limits(ground_hw, aerial_px: int, batch: int, device, measured: dict) -> dict:
-    """The limit of each backbone stage (its FLOPs at the matrix-product rate measured in this process, now:
-    ``limits.matmul_limit_s``), seconds per photo, and the achieved fraction of it (limit / measured). fp16 on CUDA, as the backbone runs there."""
+def backbone_limits(ground_hw, aerial_px: int, batch: int, device, measured: dict, precision: str) -> dict:
+    """The limit of each backbone stage (its FLOPs at the matrix-product rate measured in this process, now,
+    in the backbone's ``precision``: ``limits.matmul_limit_s``), seconds per photo, and the achieved fraction
+    of it (limit / measured)."""
+    import contextlib
+
     import torch
 
     from loc2.benchmarks.limits import matmul_limit_s, tokens_of
+    from loc2.core.model.runtime import onednn_enabled
 
-    dtype = torch.float16 if device.type == "cuda" else torch.float32
+    dtype = {"float16": torch.float16, "bfloat16": torch.bfloat16}.get(precision, torch.float32)
+    bf16_cpu = dtype == torch.bfloat16 and device.type == "cpu"
     out = {}
     for stage, tokens in (
         ("backbone_ground", tokens_of(*ground_hw)),
         ("backbone_aerial", tokens_of(aerial_px, aerial_px)),
     ):
-        limit = matmul_limit_s(tokens, batch, device, dtype) / batch
+        with onednn_enabled() if bf16_cpu else contextlib.nullcontext():  # as Localizer.features runs bf16
+            limit = matmul_limit_s(tokens, batch, device, dtype) / batch
         out[f"{stage}_limit"] = limit
         out[f"{stage}_fraction"] = limit / measured[stage]
     return out
@@ -168,10 +188,10 @@ def run_isolated(name: str, *args) -> dict:
 def table(rows: list[dict]) -> str:
     """Markdown table: seconds per photo per stage, photos/s end to end (with RANSAC), peak memory."""
     head = (
-        "| config | ground H×W | aerial | device | batch | backbone ground s | backbone aerial s | heads s "
+        "| config | ground H×W | aerial | device | precision | batch | backbone ground s | backbone aerial s | heads s "
         "| solver s (RANSAC) | solver s (direct) | s/photo | photos/s | peak RSS MB | peak GPU MB "
         "| ground limit s (fraction) | aerial limit s (fraction) |\n"
-        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     )
     lines = [head]
     for r in rows:
@@ -181,7 +201,7 @@ def table(rows: list[dict]) -> str:
         total = r["backbone_ground"] + r["backbone_aerial"] + r["heads"] + r["solver"]
         gpu = f"{r['peak_gpu_mb']:.0f}" if r.get("peak_gpu_mb") else "–"
         lines.append(
-            f"| {r['config']} | {r['ground_hw'][0]}×{r['ground_hw'][1]} | {r['aerial_px']} | {r['device']} | "
+            f"| {r['config']} | {r['ground_hw'][0]}×{r['ground_hw'][1]} | {r['aerial_px']} | {r['device']} | {r['precision']} | "
             f"{r['batch']} | {r['backbone_ground']:.3f} | {r['backbone_aerial']:.3f} | {r['heads']:.3f} | "
             f"{r['solver']:.3f} | {r['solver_direct']:.3f} | {total:.3f} | {1 / total:.3f} | "
             f"{r['peak_rss_mb']:.0f} | {gpu} | {_limit(r, 'backbone_ground')} | {_limit(r, 'backbone_aerial')} |"
@@ -205,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=0)
     parser.add_argument("--batch", type=int, default=1, help="photos per batch (backbone and heads batched)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument(
+        "--precisions", nargs="+", choices=PRECISIONS, default=["auto"], help="the backbone's, one row each"
+    )
     args = parser.parse_args(argv)
     print(
         f"# Loc2 throughput — {platform.processor() or platform.machine()}, random ViT-L/14 weights",
@@ -212,13 +235,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     rows = []
     for name in args.configs:
-        row = run_isolated(name, args.device, args.repeats, args.warmup, args.batch, args.threads)
-        rows.append(row)
-        if "error" in row:
-            print(f"{name}: {row['error']}", flush=True)
-        else:
-            total = sum(row[k] for k in STAGES[:4])
-            print(f"{name}: {total:.2f} s/photo (model built in {row['build_s']:.1f} s)", flush=True)
+        for precision in args.precisions:
+            row = run_isolated(
+                name, args.device, args.repeats, args.warmup, args.batch, args.threads, precision
+            )
+            rows.append(row)
+            if "error" in row:
+                print(f"{name} ({precision}): {row['error']}", flush=True)
+            else:
+                total = sum(row[k] for k in STAGES[:4])
+                print(
+                    f"{name} ({row['precision']}): {total:.2f} s/photo (model built in {row['build_s']:.1f} s)",
+                    flush=True,
+                )
     print(table(rows))
     return 0
 

@@ -48,6 +48,12 @@ def aerial_crop(model: str) -> tuple[float, float]:
 # The demo model shipped with the plugin (trained on synthetic cities only).
 DEMO_CHECKPOINT = Path(__file__).resolve().parent.parent / "resources" / "models" / "loc2_demo.pt"
 DEVICES = ("auto", "cuda", "mps", "cpu")
+# The backbone's arithmetic (JobOptions.precision; model/runtime.py resolve_precision). ``auto``: float32 on the
+# CPU (the same poses at any thread count), float16 on a GPU as the release runs it. ``bfloat16``: on a GPU,
+# or on a CPU with bf16 instructions (AMX or AVX512-BF16), about 3× faster there; the poses then depend on
+# the machine and the thread count, as on a GPU.
+PRECISION_AUTO, PRECISION_FLOAT32, PRECISION_BFLOAT16 = "auto", "float32", "bfloat16"
+PRECISIONS = (PRECISION_AUTO, PRECISION_FLOAT32, PRECISION_BFLOAT16)
 DEPTH_FLAT = "flat"
 # Files taken for photos (and depth-model inputs) when a folder is given, by suffix (lower case).
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp")
@@ -117,6 +123,7 @@ class JobOptions:
         search_radius_m: prior uncertainty to search, metres; None = the photo's EXIF horizontal error,
             else ``DEFAULT_SEARCH_RADIUS_M``.
         device: ``auto``, ``cuda``, ``mps`` or ``cpu``.
+        precision: the backbone's arithmetic, ``auto``, ``float32`` or ``bfloat16`` (``PRECISIONS``).
         figures_dir: where to write one match figure PNG per photo (None: no figures).
         hfov_deg: horizontal field of view of pinhole photos whose EXIF has no focal length, degrees.
         camera_height_m: camera height above the ground for flat-ground depth, metres.
@@ -142,6 +149,7 @@ class JobOptions:
     seed: int = 0
     include_matches: bool = False
     batch_size: int | None = None
+    precision: str = PRECISION_AUTO
 
     def __post_init__(self) -> None:
         self.model = str(self.model)
@@ -157,6 +165,8 @@ class JobOptions:
             raise OptionsError(f"depth must be 'flat' or a folder path, got {self.depth!r}")
         if self.device not in DEVICES:
             raise OptionsError(f"unknown device {self.device!r} (use one of {', '.join(DEVICES)})")
+        if self.precision not in PRECISIONS:
+            raise OptionsError(f"unknown precision {self.precision!r} (use one of {', '.join(PRECISIONS)})")
         if self.solver not in SOLVERS:
             raise OptionsError(f"unknown solver {self.solver!r} (use one of {', '.join(SOLVERS)})")
         _check_range("search radius", self.search_radius_m, 0.0, MAX_SEARCH_RADIUS_M, "m", optional=True)

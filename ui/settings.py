@@ -9,7 +9,7 @@ from pathlib import Path
 
 from qgis.core import QgsApplication, QgsSettings
 
-from ..core.types import MODEL_DEMO, MODEL_KITTI, MODEL_VIGOR, MODELS
+from ..core.types import MODEL_DEMO, MODEL_KITTI, MODEL_VIGOR, MODELS, PRECISIONS
 
 SETTINGS_PREFIX = "loc2"
 MODEL_CHECKPOINT = "checkpoint"  # a Loc2 checkpoint file chosen by the user
@@ -22,6 +22,17 @@ MODEL_LABELS = {
 }
 DEVICE_CHOICES = ("auto", "cuda", "cpu")
 DEVICE_LABELS = ("Auto (CUDA GPU if available)", "CUDA GPU", "CPU")
+PRECISION_CHOICES = PRECISIONS  # the backbone's arithmetic (JobOptions.precision)
+PRECISION_LABELS = (
+    "Automatic (float32 on the CPU, float16 on a GPU)",
+    "float32 (exact: the same poses at any thread count)",
+    "bfloat16 (about 3× faster on CPUs with AMX; GPUs)",
+)
+PRECISION_HELP = (
+    "The backbone's arithmetic. float32 gives the same poses on the CPU at any thread count. bfloat16 runs "
+    "about three times faster on CPUs with AMX (recent Intel Xeon) and on GPUs; its poses then depend on the "
+    "machine and the thread count. A CPU without bf16 instructions refuses it."
+)
 RESULTS_FOLDER = "loc2-results"  # default, in the QGIS profile folder
 
 

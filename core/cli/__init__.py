@@ -52,11 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        from ..model.runtime import make_cpu_reproducible
+        from ..model.runtime import keep_freed_memory, make_cpu_reproducible
     except ImportError:  # no torch in this Python: the commands that need it say so (``worker --check``)
         pass
     else:
         make_cpu_reproducible()  # before any torch computation: MKL reads MKL_CBWR at its first call
+        keep_freed_memory()
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown and not isinstance(getattr(args, "func", None), partial):

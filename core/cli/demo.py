@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..types import MODEL_DEMO
+from ..types import MODEL_DEMO, PRECISION_AUTO, PRECISIONS
 
 DEMO_SEED = 1001  # never used in training (training cities: seeds below 1000; see the model sidecar)
 
@@ -32,6 +32,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--prior-sigma", type=float, default=5.0, help="GNSS noise of the EXIF priors, metres")
     p.add_argument("--model", default=MODEL_DEMO, help=f"{MODEL_DEMO} (default) or a checkpoint file")
     p.add_argument("--device", default="auto")
+    p.add_argument(
+        "--precision", default=PRECISION_AUTO, choices=PRECISIONS, help="the backbone's arithmetic"
+    )
     p.add_argument(
         "--city-only", action="store_true", help="only generate the city (orthophoto, photos, truth)"
     )
@@ -87,7 +90,7 @@ def run(args) -> int:
     argv = [
         "localize", "--ortho", str(city_dir / "ortho.tif"), "--images", str(city_dir / "photos"),
         "--model", args.model, "--depth", "flat", "--out", str(results), "--figures", str(out / "figures"),
-        "--device", args.device, "--overwrite",
+        "--device", args.device, "--precision", args.precision, "--overwrite",
     ]  # fmt: skip
     status = cli_main(argv)
     if status != 0:

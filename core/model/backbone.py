@@ -40,9 +40,11 @@ def gelu(x: torch.Tensor) -> torch.Tensor:
     """The exact GELU, x·(1 + erf(x/√2))/2. On the CPU it is computed from ``erf`` and arithmetic because
     ``F.gelu`` finishes each thread's share with a scalar loop that rounds differently from its vector
     loop, so its result depends on the thread count (``model/runtime.py``); as fast on the CPU. Elsewhere
-    ``F.gelu`` (one fused kernel, and one rounding under fp16 autocast). In place where it can be: the same
-    bits as ``x * 0.5 * (1 + erf(x/√2))`` with two buffers instead of five (4 % of a ViT-L forward)."""
-    if x.device.type != "cpu":
+    ``F.gelu`` (one fused kernel, and one rounding under fp16 autocast), and for bfloat16 on the CPU too,
+    whose results depend on the thread count anyway (``model/runtime.py``): there the five passes through
+    memory took 14 % of a ViT-L forward. In place where it can be: the same bits as
+    ``x * 0.5 * (1 + erf(x/√2))`` with two buffers instead of five (4 % of a float32 ViT-L forward)."""
+    if x.device.type != "cpu" or x.dtype != torch.float32:
         return F.gelu(x)
     if x.requires_grad and torch.is_grad_enabled():  # autograd needs erf's input kept
         return x * 0.5 * (1.0 + torch.erf(x * (1 / math.sqrt(2))))

@@ -24,16 +24,28 @@ The remaining sources are individual operators and are avoided where they are us
 ``solver/ransac.py``, ``solver/procrustes.py``, ``solver/refine.py``): softmax over a non-last
 dimension, element-wise kernels with a scalar tail loop (``elu``, ``sigmoid``), and reductions of a large tensor to one number.
 GPU inference is not affected by any of this (nor made reproducible across GPUs by it).
+
+The backbone's precision (:func:`resolve_precision`) can trade that promise for speed: ``bfloat16`` on a CPU
+with bf16 instructions runs oneDNN's kernels (:func:`onednn_enabled`), about 3× faster than float32 for the
+ViT-L backbone, and its results depend on the thread count (oneDNN splits its work by it) and the CPU.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
+import platform
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 
 from ..errors import Loc2Error
-from ..types import DEVICES
+from ..types import DEVICES, PRECISION_AUTO, PRECISION_BFLOAT16, PRECISIONS
+
+# resolve_precision's answers besides the asked names: CUDA's ``auto`` (fp16, as the release runs it)
+PRECISION_FLOAT16 = "float16"
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -67,6 +79,90 @@ def describe_device(device: str = "auto") -> str:
     if dev.type == "mps":
         return "Apple MPS"
     return "CPU — slow for the published weights"
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 in hardware (AMX tiles or AVX512-BF16). Only there do oneDNN's
+    bf16 kernels beat float32; elsewhere they emulate bf16 and are slower."""
+    checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")  # private in torch 2.x, hence getattr
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """The backbone's arithmetic for ``precision`` (``types.PRECISIONS``) on ``device``: ``float32``,
+    ``float16`` (``auto`` on CUDA, as the release runs it) or ``bfloat16``. Loc2Error, saying what to choose
+    instead, where the device has no fast bfloat16."""
+    if precision not in PRECISIONS:
+        raise Loc2Error(f"unknown precision {precision!r} (use one of {', '.join(PRECISIONS)})")
+    if precision == PRECISION_AUTO:
+        return PRECISION_FLOAT16 if device.type == "cuda" else "float32"
+    if precision == PRECISION_BFLOAT16:
+        if device.type == "mps":
+            raise Loc2Error(
+                "bfloat16 runs on CUDA GPUs and on CPUs with bf16 instructions, not on Apple MPS: "
+                "choose the precision auto or float32"
+            )
+        if device.type == "cpu" and not cpu_has_native_bf16():
+            raise Loc2Error(
+                "this CPU has no bf16 instructions (AMX or AVX512-BF16), so bfloat16 would be slower than "
+                "float32 here: choose the precision auto or float32"
+            )
+        if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            raise Loc2Error(
+                f"{torch.cuda.get_device_name(device)} has no bfloat16: choose the precision auto"
+            )
+    return precision
+
+
+@contextmanager
+def onednn_enabled() -> Iterator[None]:
+    """oneDNN on inside the block, as it was after. :func:`make_cpu_reproducible` turns it off for the
+    process, but torch's fast bf16 CPU kernels are oneDNN's (without it a bf16 ViT-L forward is 4× slower
+    than float32). Set for the process, not the thread: float32 work on other threads meanwhile (the solver)
+    runs no oneDNN kernel (its products are MKL's either way)."""
+    before = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = True
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.enabled = before
+
+
+# mallopt parameters (glibc's malloc.h) and how much freed memory a process keeps for reuse
+_M_TRIM_THRESHOLD, _M_MMAP_MAX, _M_ARENA_MAX = -1, -4, -8
+KEEP_FREED_BYTES = 1 << 30
+
+
+def _glibc() -> ctypes.CDLL | None:
+    if sys.platform != "linux" or platform.libc_ver()[0] != "glibc":
+        return None
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+
+
+def keep_freed_memory() -> bool:
+    """Make this process reuse the memory it frees instead of handing it back to the system at once (Linux,
+    glibc; the engine's own processes call it: the CLI and the worker). Returns whether it took effect.
+
+    glibc serves every block over 32 MB with a fresh mapping and unmaps it when freed, so each of a ViT-L
+    forward's large activations arrives as new pages the kernel must fault in and zero: 1.7 million page
+    faults and 3 s of system time per VIGOR-size forward on the CPU. With mappings off, one arena for all
+    threads and up to ``KEEP_FREED_BYTES`` kept, the same forward faults in no page. The numbers do not
+    change; :func:`release_freed_memory` gives the kept memory back."""
+    libc = _glibc()
+    if libc is None:
+        return False
+    settings = ((_M_MMAP_MAX, 0), (_M_ARENA_MAX, 1), (_M_TRIM_THRESHOLD, KEEP_FREED_BYTES))
+    return all(libc.mallopt(param, value) == 1 for param, value in settings)
+
+
+def release_freed_memory() -> None:
+    """Hand the freed memory :func:`keep_freed_memory` kept back to the system (a worker between jobs)."""
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
 # torch.backends.cpu.get_cpu_capability() → the MKL code branch pinned by strict CNR mode

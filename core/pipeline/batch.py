@@ -16,6 +16,7 @@ from ..errors import ModelNotFoundError
 from ..inputs.ortho import Orthophoto
 from ..localizer import Localizer
 from ..model.presets import PRESETS
+from ..model.runtime import resolve_device, resolve_precision
 from ..output.results import PhotoResult
 from ..types import DEFAULT_GPU_BATCH, MODEL_DEMO, MODELS, JobOptions, PhotoItem
 from .search import Cancelled, failed_result, localize_item, photo_generator
@@ -32,17 +33,20 @@ def _file_stamp(path: str) -> tuple:
 
 
 def model_key(options: JobOptions) -> tuple:
-    """What identifies the model ``options`` ask for (files by path, size and modification time): two jobs
-    with the same key can share one loaded Localizer."""
+    """What identifies the model ``options`` ask for (files by path, size and modification time, device and
+    precision): two jobs with the same key can share one loaded Localizer."""
     weights = tuple(_file_stamp(w) for w in options.weights) if options.weights else None
     model = options.model if options.model in MODELS else _file_stamp(options.model)
-    return (model, weights, options.device)
+    return (model, weights, options.device, options.precision)
 
 
 def load_localizer(options: JobOptions) -> Localizer:
-    """The Localizer the options ask for; ModelNotFoundError says which weights are missing and where."""
+    """The Localizer the options ask for; ModelNotFoundError says which weights are missing and where, and
+    Loc2Error a precision the device cannot run (before any weights are read)."""
+    resolve_precision(options.precision, resolve_device(options.device))
+    kwargs = {"device": options.device, "precision": options.precision}
     if options.model == MODEL_DEMO:
-        return Localizer.demo(options.device)
+        return Localizer.demo(**kwargs)
     if options.model in PRESETS:
         if not options.weights:
             raise ModelNotFoundError(
@@ -53,8 +57,8 @@ def load_localizer(options: JobOptions) -> Localizer:
         from ..model.weights import resolve_weights
 
         backbone, matcher = (resolve_weights(w) for w in options.weights)  # files or `loc2 models` names
-        return Localizer.from_preset(options.model, backbone, matcher, device=options.device)
-    return Localizer.from_checkpoint(options.model, device=options.device)
+        return Localizer.from_preset(options.model, backbone, matcher, **kwargs)
+    return Localizer.from_checkpoint(options.model, **kwargs)
 
 
 def batch_size_for(options: JobOptions, localizer: Localizer) -> int:

@@ -148,6 +148,7 @@ class Worker:
                 "message": f"internal error: {type(exc).__name__}: {exc}",
                 "detail": traceback.format_exc(),
             }
+        _release_memory()
         self._last_activity = time.monotonic()
         self._running.clear()
         self.emit(terminal.pop("event"), **terminal)
@@ -278,6 +279,15 @@ def _free_gpu_memory() -> None:
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_available():
         torch.cuda.empty_cache()
+
+
+def _release_memory() -> None:
+    """Between jobs, the freed memory the process kept for reuse goes back to the system (``runtime``)."""
+    try:
+        from ..model.runtime import release_freed_memory
+    except ImportError:  # no torch in this Python: the job failed saying so
+        return
+    release_freed_memory()
 
 
 def _read_lines(fd: int, lines: queue.Queue) -> None:

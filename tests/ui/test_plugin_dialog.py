@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from plugin_fixtures import CRS, lonlat_at, make_city, write_ortho
+from plugin_fixtures import CRS, cpu_has_bf16_instructions, lonlat_at, make_city, write_ortho
 from qgis.core import (
     Qgis,
     QgsCoordinateReferenceSystem,
@@ -181,6 +181,18 @@ def test_published_solver_choice_reaches_the_job(iface, city, project, tmp_path)
     assert job.options.solver == "published"
     _run(dlg)
     assert dlg.last_result and dlg.last_result["ok"], dlg.last_message
+
+
+def test_precision_choice_reaches_the_job(iface, city, project, tmp_path):
+    """bfloat16 runs on a CPU with bf16 instructions; elsewhere the engine's refusal is shown, saying why."""
+    dlg = _dialog(iface, city, results=tmp_path)
+    dlg.model.precision_combo.setCurrentIndex(2)
+    assert dlg.collect_job().options.precision == "bfloat16"
+    _run(dlg)
+    if cpu_has_bf16_instructions():
+        assert dlg.last_result and dlg.last_result["ok"], dlg.last_message
+    else:
+        assert dlg.last_message[0] == Qgis.Critical and "no bf16 instructions" in dlg.last_message[1]
 
 
 def test_cancel_adds_nothing(iface, city, project, tmp_path):

@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 
 import pytest
-from plugin_fixtures import CRS, make_city, write_ortho
+from plugin_fixtures import CRS, cpu_has_bf16_instructions, make_city, write_ortho
 from qgis.core import (
     QgsCoordinateReferenceSystem,
     QgsProcessingException,
@@ -179,6 +179,24 @@ def test_import_geotagged_photos_then_shapefile_outputs(city, tmp_path):
         assert (f["prior_lon"], f["prior_lat"]) == pytest.approx(city.positions[name], abs=1e-6)
         if f["status"] == "ok":
             assert f["depth"] == f"file:{Path(name).stem}.png"  # the depth map named like the photo
+
+
+def test_bfloat16_precision_reaches_the_engine(city, folder_run):
+    """PRECISION bfloat16: on a CPU with bf16 instructions the same photos are localized as in float32, the
+    panorama within half a metre of its pose (the small pinhole photo's pose is loosely determined, and any
+    last-bit change moves it, by 1.7 m here); elsewhere the engine refuses it, saying why."""
+    params = _params(city, PHOTOS=str(city.photos_dir), PRECISION=2)
+    if not cpu_has_bf16_instructions():
+        _fails_with(params, "no bf16 instructions", "float32")
+        return
+    results = processing.run(ALG, params, feedback=RecordingFeedback())
+    float32 = {f["photo"]: f for f in folder_run[0]["POSES"].getFeatures()}
+    bfloat16 = {f["photo"]: f for f in results["POSES"].getFeatures()}
+    assert results["LOCALIZED_COUNT"] == folder_run[0]["LOCALIZED_COUNT"] >= 1
+    assert [f["status"] for f in bfloat16.values()] == [float32[photo]["status"] for photo in bfloat16]
+    panorama = next(photo for photo in bfloat16 if Path(photo).name == "pano_000.jpg")
+    assert bfloat16[panorama]["status"] == "ok"
+    assert bfloat16[panorama].geometry().distance(float32[panorama].geometry()) < 0.5
 
 
 def test_cancel_stops_the_batch_and_keeps_what_was_done(city):

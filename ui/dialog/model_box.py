@@ -1,4 +1,4 @@
-"""The dialog's "Model" box: the model and its weights, depth, search radius, pose solver, device, the
+"""The dialog's "Model" box: the model and its weights, depth, search radius, pose solver, device, precision, the
 optional matches layer and the results folder; it turns them into the engine's :class:`JobOptions`."""
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ from ..settings import (
     MODEL_CHECKPOINT,
     MODEL_CHOICES,
     MODEL_LABELS,
+    PRECISION_CHOICES,
+    PRECISION_HELP,
+    PRECISION_LABELS,
     default_results_folder,
     set_settings_value,
     settings_value,
@@ -93,6 +96,10 @@ class ModelBox(QGroupBox):
         self.device_combo.addItems(list(DEVICE_LABELS))
         self.device_combo.currentIndexChanged.connect(self.device_changed)
         form.addRow("Device", self.device_combo)
+        self.precision_combo = QComboBox(self)
+        self.precision_combo.addItems(list(PRECISION_LABELS))
+        self.precision_combo.setToolTip(PRECISION_HELP)
+        form.addRow("Precision", self.precision_combo)
         self.matches_check = QCheckBox("Add the top matches layer", self)
         form.addRow("", self.matches_check)
         self.results_widget = QgsFileWidget(self)
@@ -147,6 +154,7 @@ class ModelBox(QGroupBox):
                 **self._model_and_weights(),
                 search_radius_m=radius if radius > 0 else None,
                 device=self.device,
+                precision=PRECISION_CHOICES[self.precision_combo.currentIndex()],
                 solver=str(self.solver_combo.currentData()),
                 include_matches=self.matches_check.isChecked(),
             )

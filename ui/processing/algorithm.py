@@ -65,7 +65,14 @@ from ..icon import plugin_icon
 from ..jobs import progress_text
 from ..layers import LayerChoiceError
 from ..ortho_window import WindowError, folder_priors, layer_priors, orthophoto_choice, write_windows
-from ..settings import DEVICE_CHOICES, DEVICE_LABELS, MODEL_LABELS
+from ..settings import (
+    DEVICE_CHOICES,
+    DEVICE_LABELS,
+    MODEL_LABELS,
+    PRECISION_CHOICES,
+    PRECISION_HELP,
+    PRECISION_LABELS,
+)
 from .outputs import copy_outputs
 from .photo_layer import HEADING_FIELD, PHOTO_FIELD, layer_folder, write_photo_layer
 
@@ -88,6 +95,8 @@ Depth: flat ground (no extra weights) or a folder of depth maps named like the p
 Search radius: how far from the prior to look, in metres (0: the photo's EXIF accuracy, else 10 m).
 
 Pose solver: {SOLVER_HELP}
+
+Precision of the backbone (advanced): {PRECISION_HELP}
 
 Outputs, in the orthophoto's CRS: poses (one point per photo, heading in degrees clockwise from true north; \
 a photo without a pose sits at its prior with its status and message), inliers, ground outlines, shifts \
@@ -115,6 +124,7 @@ class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
     DEPTH_FOLDER = "DEPTH_FOLDER"
     SEARCH_RADIUS = "SEARCH_RADIUS"
     DEVICE = "DEVICE"
+    PRECISION = "PRECISION"
     SOLVER = "SOLVER"
     POSES = "POSES"
     INLIERS = "INLIERS"
@@ -277,6 +287,15 @@ class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
                 defaultValue=0,
             )
         )
+        precision = QgsProcessingParameterEnum(
+            self.PRECISION,
+            self.tr("Precision of the backbone"),
+            options=[self.tr(label) for label in PRECISION_LABELS],
+            defaultValue=0,
+        )
+        precision.setHelp(self.tr(PRECISION_HELP))
+        precision.setFlags(precision.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
+        self.addParameter(precision)
 
     def _add_output_parameters(self) -> None:
         """The result layers (only POSES required), the failed photos, the kept engine results, the counts."""
@@ -373,6 +392,7 @@ class LocalizeImagesAlgorithm(QgsProcessingAlgorithm):
                 depth=depth,
                 search_radius_m=radius if radius > 0 else None,
                 device=DEVICE_CHOICES[self.parameterAsEnum(parameters, self.DEVICE, context)],
+                precision=PRECISION_CHOICES[self.parameterAsEnum(parameters, self.PRECISION, context)],
                 solver=SOLVERS[self.parameterAsEnum(parameters, self.SOLVER, context)],
             )
         except OptionsError as exc:
