@@ -35,7 +35,7 @@ from loc2.core.pipeline.batch import load_localizer, localize_batch
 from loc2.core.solver.config import SOLVERS
 from loc2.core.synthetic.city import SyntheticCity
 from loc2.core.synthetic.datasets import errors_against_truth, generate_dataset
-from loc2.core.types import JobOptions
+from loc2.core.types import PRECISION_AUTO, PRECISIONS, JobOptions
 
 RATIO_BINS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.01)
 # an error within this many degrees of a street axis counts as "along the street" (random bearings: 22 %)
@@ -105,6 +105,9 @@ def main() -> None:
     parser.add_argument("--model", default="demo")
     parser.add_argument("--depth", nargs="+", default=["true", "flat"], choices=["true", "flat"])
     parser.add_argument("--solver", choices=SOLVERS, default="precise", help="pose solver (loc2 localize)")
+    parser.add_argument(
+        "--precision", choices=PRECISIONS, default=PRECISION_AUTO, help="the backbone's (loc2 localize)"
+    )
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--csv", type=Path, help="write one row per photo and depth source here")
     parser.add_argument("--work", type=Path, help="keep the generated cities and outputs here")
@@ -206,7 +209,7 @@ def run_city(args: argparse.Namespace, n_cities: int, i: int) -> tuple[int, dict
         )
     if args.generate_only:
         return seed, {}
-    localizer = _localizer(args.model)
+    localizer = _localizer(args.model, args.precision)
     items, _ = items_from_images([city / "photos"])
     crs = localizer_crs(city)
     rows = {}
@@ -217,6 +220,7 @@ def run_city(args: argparse.Namespace, n_cities: int, i: int) -> tuple[int, dict
             search_radius_m=args.search_radius,
             device="cpu",
             solver=args.solver,
+            precision=args.precision,
         )
         out = city / f"results_{d}.gpkg"
         with ResultWriter(out, crs=crs, mode="overwrite") as writer:
@@ -243,9 +247,9 @@ def street_axis_offset_deg(east_m: float, north_m: float, street_bearing: float)
 
 
 @lru_cache(maxsize=1)
-def _localizer(model: str):
+def _localizer(model: str, precision: str):
     """The model, loaded once per process."""
-    return load_localizer(JobOptions(model=model, device="cpu"))
+    return load_localizer(JobOptions(model=model, device="cpu", precision=precision))
 
 
 def localizer_crs(city: Path):

@@ -23,10 +23,10 @@ MODEL_LABELS = {
 DEVICE_CHOICES = ("auto", "cuda", "cpu")
 DEVICE_LABELS = ("Auto (CUDA GPU if available)", "CUDA GPU", "CPU")
 PRECISION_CHOICES = PRECISIONS  # the backbone's arithmetic (JobOptions.precision)
-PRECISION_LABELS = (
-    "Automatic (float32 on the CPU, float16 on a GPU)",
-    "float32 (exact: the same poses at any thread count)",
-    "bfloat16 (about 3× faster on CPUs with AMX; GPUs)",
+PRECISION_LABELS = (  # short enough for the dialog's combo; PRECISION_HELP says the rest
+    "Auto (float32 CPU, float16 GPU)",
+    "float32 (exact)",
+    "bfloat16 (3× faster on AMX CPUs)",
 )
 PRECISION_HELP = (
     "The backbone's arithmetic. float32 gives the same poses on the CPU at any thread count. bfloat16 runs "

@@ -11,6 +11,7 @@ from ..evaluation.inference import evaluate
 from ..localizer import Localizer
 from ..model.depth_models import DepthAnythingV2
 from ..model.weights import resolve_weights
+from ..types import PRECISION_AUTO, PRECISIONS
 from .progress import ProgressBar
 
 
@@ -46,7 +47,14 @@ def add_parser(subparsers) -> None:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="on CUDA, cast the whole backbone to fp16 as the release does (default: on for the published "
-        "models, fp16 autocast for ours); the CPU always runs float32",
+        "models, fp16 autocast for ours); only with the precision auto",
+    )
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=PRECISION_AUTO,
+        help="the backbone's arithmetic: auto (as published: fp16 on CUDA, float32 on the CPU), float32, or "
+        "bfloat16 (CPUs with AMX, GPUs; not the published protocol)",
     )
     p.add_argument("--limit", type=int, help="evaluate only the first N samples")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default 0)")
@@ -70,7 +78,10 @@ def load_localizer_for_eval(args) -> Localizer:
     """The model of ``--checkpoint`` or of the preset with ``--backbone-weights`` and ``--matcher-weights``."""
     if args.checkpoint:
         return Localizer.from_checkpoint(
-            resolve_weights(args.checkpoint), device=args.device, fp16_backbone=args.fp16
+            resolve_weights(args.checkpoint),
+            device=args.device,
+            fp16_backbone=args.fp16,
+            precision=args.precision,
         )
     if not (args.backbone_weights and args.matcher_weights):
         raise Loc2Error("give --checkpoint, or both --backbone-weights and --matcher-weights")
@@ -80,6 +91,7 @@ def load_localizer_for_eval(args) -> Localizer:
         matcher_weights=resolve_weights(args.matcher_weights),
         device=args.device,
         fp16_backbone=args.fp16,
+        precision=args.precision,
     )
 
 
@@ -129,6 +141,7 @@ def run_eval(args) -> int:
             "root": str(args.root),
             "device": str(localizer.device),
             "fp16_backbone": localizer.fp16_backbone,
+            "precision": localizer.precision,
             "resize_filter": preset.resize_filter,
             "checkpoint": args.checkpoint,
             "backbone_weights": args.backbone_weights,
