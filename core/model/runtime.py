@@ -37,7 +37,7 @@ import os
 import platform
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 
 import torch
 
@@ -126,6 +126,29 @@ def onednn_enabled() -> Iterator[None]:
         yield
     finally:
         torch.backends.mkldnn.enabled = before
+
+
+def reduced_precision(device: torch.device, precision: str) -> AbstractContextManager:
+    """Where a network runs in ``precision`` (:func:`resolve_precision`'s answer): autocast to float16 or
+    bfloat16 (with oneDNN's kernels on the CPU), nothing for float32."""
+    if precision == PRECISION_FLOAT16:
+        return torch.autocast(device.type, dtype=torch.float16)
+    if precision != PRECISION_BFLOAT16:
+        return nullcontext()
+    stack = ExitStack()
+    stack.enter_context(torch.autocast(device.type, dtype=torch.bfloat16))
+    if device.type == "cpu":
+        stack.enter_context(onednn_enabled())
+    return stack
+
+
+def cast_products(net: torch.nn.Module, dtype: torch.dtype) -> None:
+    """The weights of ``net``'s linear and convolution layers cast to ``dtype`` once, in place: the same bits
+    as autocast's cast at every call, without its time (5 % of a bf16 ViT-L forward) and in half the memory.
+    Normalisation layers and position embeddings keep float32, as autocast runs them."""
+    for module in net.modules():
+        if isinstance(module, torch.nn.Linear | torch.nn.Conv2d):
+            module.to(dtype)
 
 
 # mallopt parameters (glibc's malloc.h) and how much freed memory a process keeps for reuse

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from engine_fixtures import EngineMissing, engine_python, gpkg_rows, make_demo_city, poses_by_photo
+from plugin_fixtures import cpu_has_bf16_instructions
 
 ALGORITHM = "loc2:localizeimages"
 
@@ -108,6 +109,39 @@ def test_qgis_process_runs_the_demo_city_like_the_cli(demo, engine, qgis_process
     for layer in ("inliers", "outlines"):
         for suffix in (".shp", ".dbf", ".prj"):
             assert (tmp_path / "shp" / f"{layer}{suffix}").stat().st_size > 100
+
+
+@pytest.mark.slow
+def test_qgis_process_runs_the_backbone_in_bfloat16(demo, engine, qgis_process, tmp_path):
+    """``PRECISION=2`` (bfloat16): on a CPU with bf16 instructions all 8 photos are localized and the poses stay
+    near the CLI's float32 poses (a loosely determined photo may move more); elsewhere the run fails, saying
+    why, and writes nothing."""
+    poses = tmp_path / "bf16.gpkg"
+    run = qgis_process(
+        [
+            "--json",
+            "run",
+            ALGORITHM,
+            "--",
+            f"ORTHOPHOTO={demo.ortho}",
+            f"PHOTOS={demo.photos}",
+            f"POSES={poses}",
+        ]
+        + ["DEVICE=2", "PRECISION=2"],
+        env=_engine_env(engine, threads=2),
+        timeout=600,
+    )
+    if not cpu_has_bf16_instructions():
+        assert run.returncode != 0 and not run.crashed and "no bf16 instructions" in run.describe(), (
+            run.describe()
+        )
+        return
+    assert run.returncode == 0 and not run.crashed, run.describe()
+    assert run.json["results"]["LOCALIZED_COUNT"] == 8, run.describe()
+    cli, bf16 = poses_by_photo(demo.results), poses_by_photo(poses, "bf16")
+    shifts = sorted(math.hypot(bf16[n]["x"] - cli[n]["x"], bf16[n]["y"] - cli[n]["y"]) for n in cli)
+    assert shifts[0] > 0 or any(bf16[n]["inliers"] != cli[n]["inliers"] for n in cli)  # bf16 really ran
+    assert shifts[len(shifts) // 2] < 0.2, shifts  # median over the 8 photos, metres
 
 
 # ------------------------------------------------------------------------------------------------ the desktop
