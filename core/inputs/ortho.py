@@ -17,7 +17,10 @@ retries and timeouts; their windows are kept in a size-bounded cache, and a read
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -38,6 +41,7 @@ from ..geometry.frames import WGS84, aerial_to_local_en, horizontal_crs, local_f
 from .crop import AerialCrop
 from .ortho_sources import (
     HeaderCache,
+    KeptHandles,
     OrthoSource,
     WindowCache,
     fetch_failure,
@@ -97,6 +101,7 @@ class Orthophoto:
         palette = None if header.palette is None else np.array(header.palette, np.uint8)
         self._bands = _BandPlan(header.band_indexes, palette, header.stretch)
         self._stretch_cache: tuple[np.ndarray, np.ndarray] | None = None
+        self._kept = KeptHandles() if source.remote else None
         self.closed = False
 
     # ----------------------------------------------------------------------------------------- opening
@@ -113,22 +118,37 @@ class Orthophoto:
         if header is not None:  # a remote source opened lately: no request (see ortho_sources)
             return cls(source, header)
         try:
-            with gdal_http_env(), rasterio.open(source.gdal_path) as dataset:
-                crs = cls._check(source.service, dataset)
-                header = read_header(dataset, crs)
+            with gdal_http_env():
+                dataset = rasterio.open(source.gdal_path)
+                try:
+                    crs = cls._check(source.service, dataset)
+                    header = read_header(dataset, crs)
+                except BaseException:
+                    dataset.close()
+                    raise
         except (RasterioError, OSError, ValueError) as exc:
             failure = fetch_failure(source, exc)
             if failure is not None:
                 raise OrthoFetchError(failure) from exc
             raise OrthoError(f"{source.service}: cannot be read as a raster ({exc})") from exc
         if headers is None:
+            dataset.close()
             return cls(source, header, crs)
         headers.put(source, header)
-        return cls(source, header)  # the CRS from the WKT, as when the header comes from the cache
+        ortho = cls(source, header)  # the CRS from the WKT, as when the header comes from the cache
+        ortho._kept.adopt(dataset)  # this thread's first window then fetches no header again
+        return ortho
+
+    @contextmanager
+    def _reader(self) -> Iterator[rasterio.io.DatasetReader]:
+        """A read handle, inside :func:`.ortho_sources.gdal_http_env`: a file's fresh one, closed after use
+        (closing drops its blocks from GDAL's cache); a remote source's kept one (:class:`KeptHandles`)."""
+        handle = self._dataset if self._kept is None else partial(self._kept.reader, self._dataset)
+        with gdal_http_env(), handle() as ds:  # entered in turn: the handle opens inside the environment
+            yield ds
 
     def _dataset(self) -> rasterio.io.DatasetReader:
-        """A fresh read handle (close it after use: closing drops its blocks from GDAL's cache); use it
-        inside :func:`.ortho_sources.gdal_http_env`."""
+        """A fresh read handle (close it after use); use it inside :func:`.ortho_sources.gdal_http_env`."""
         if self.closed:
             raise OrthoError(f"{self.name}: the orthophoto was closed")
         try:
@@ -173,8 +193,10 @@ class Orthophoto:
         return crs
 
     def close(self) -> None:
-        """Mark the orthophoto closed (no file handle is held between crops)."""
+        """Mark the orthophoto closed; close a remote source's kept handles (a file holds none)."""
         self.closed = True
+        if self._kept is not None:
+            self._kept.close()
 
     def __enter__(self) -> Orthophoto:
         return self
@@ -363,7 +385,7 @@ class Orthophoto:
             if cached is not None:
                 return cached[0], cached[1] > 0
         try:
-            with gdal_http_env(), self._dataset() as ds:
+            with self._reader() as ds:
                 data = ds.read(
                     indexes, window=window, out_shape=(len(indexes), *out_hw), resampling=resampling
                 )
@@ -435,7 +457,7 @@ class Orthophoto:
             windows = [Window(int(c), int(r), side, side) for r in rows for c in cols]
             shape = (side, side)
         parts: list[list[np.ndarray]] = [[] for _ in idx]
-        with gdal_http_env(), self._dataset() as ds:
+        with self._reader() as ds:
             for w in windows:
                 data = ds.read(idx, window=w, out_shape=(len(idx), *shape), resampling=Resampling.nearest)
                 mask = ds.dataset_mask(window=w, out_shape=shape) > 0

@@ -29,7 +29,8 @@ The cache folder (:func:`cache_folder`) keeps, for remote sources only:
   :data:`HEADER_CACHE_MAX_BYTES`, least recently used first out.
 
 A second run over the same area therefore opens no connection: the header and every window come from the
-cache.
+cache. Within a run, the handle that read the header stays open (:class:`KeptHandles`), so a window not in the
+cache fetches only its tiles or byte ranges, not the capabilities or the header again.
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ import json
 import os
 import re
 import tempfile
+import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +50,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import numpy as np
 import rasterio
+from rasterio.io import DatasetReader
 
 from .raster_header import RasterHeader
 
@@ -281,6 +285,46 @@ class WindowCache:
     def trim(self) -> None:
         """Remove the least recently used files until the folder is within its size bound."""
         _trim(self.folder.glob("*/*.npz"), self.limit_bytes)
+
+
+class KeptHandles:
+    """The open read handles of one remote source, one per thread, kept until :meth:`close`: opening a WMTS or
+    WMS again fetches its capabilities again, and a COG its header, once per window read. GDAL's block cache
+    bounds the tiles they keep. A failed read drops the thread's handle, so the next read opens it afresh. One
+    per thread because a GDAL dataset must not be read by two threads at once."""
+
+    def __init__(self) -> None:
+        self._handles: dict[int, DatasetReader] = {}
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def reader(self, open_dataset: Callable[[], DatasetReader]) -> Iterator[DatasetReader]:
+        """This thread's handle, opened by ``open_dataset`` the first time."""
+        thread = threading.get_ident()
+        with self._lock:
+            dataset = self._handles.get(thread)
+        if dataset is None:
+            dataset = open_dataset()
+            with self._lock:
+                self._handles[thread] = dataset
+        try:
+            yield dataset
+        except BaseException:
+            with self._lock:
+                self._handles.pop(thread, None)
+            dataset.close()
+            raise
+
+    def adopt(self, dataset: DatasetReader) -> None:
+        """Keep ``dataset``, just opened by this thread (to read the header), as this thread's handle."""
+        with self._lock:
+            self._handles[threading.get_ident()] = dataset
+
+    def close(self) -> None:
+        with self._lock:
+            handles, self._handles = list(self._handles.values()), {}
+        for dataset in handles:
+            dataset.close()
 
 
 def header_max_age_s() -> float:

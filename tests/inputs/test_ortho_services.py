@@ -9,8 +9,10 @@ naming the service and the status.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import pyproj
@@ -212,6 +214,30 @@ def test_tiles_are_fetched_at_the_zoom_nearest_the_model_and_once(city, server, 
         again = ortho.crop(centre, FOOTPRINT_M, CROP_PX)  # the same window: from the cache
     assert server.fetched() == (0, 0) and again.valid.all()
     assert list((cache / "windows").glob("*/*.npz"))
+
+
+def test_a_service_is_opened_once_however_many_windows_are_read(city, server, cache, monkeypatch):
+    """A WMTS's capabilities and a COG's header are fetched once per thread, not once per window: the handle
+    opened to read the header is kept and reused (``KeptHandles``); another thread opens its own, once."""
+    monkeypatch.setenv("CPL_VSIL_CURL_NON_CACHED", f"/vsicurl/{server.url}")  # as a new process: no GDAL cache
+    lon, lat = _city_centre(city)
+    url = _sources(server)["wmts"]
+    capabilities = urlsplit(url).path
+    server.reset_log()
+    with Orthophoto.open(url) as ortho:
+        centre = ortho.lonlat_to_crs(lon, lat)
+        for step_m in (0, 15, 30, 45):  # four windows none of which is in the window cache
+            crop = ortho.crop((centre[0] + step_m, centre[1]), FOOTPRINT_M, CROP_PX)
+            assert crop.valid.all()
+        assert server.fetched(capabilities)[0] == 1, server.log
+        crops = []
+        other = threading.Thread(
+            target=lambda: crops.append(ortho.crop((centre[0], centre[1] + 20), FOOTPRINT_M, CROP_PX))
+        )
+        other.start()
+        other.join()
+        assert len(crops) == 1 and crops[0].valid.all()
+        assert server.fetched(capabilities)[0] == 2, server.log
 
 
 def test_a_service_that_needs_a_password_says_so_and_takes_one(city, server, cache, monkeypatch):
