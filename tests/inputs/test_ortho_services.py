@@ -219,7 +219,9 @@ def test_tiles_are_fetched_at_the_zoom_nearest_the_model_and_once(city, server, 
 def test_a_service_is_opened_once_however_many_windows_are_read(city, server, cache, monkeypatch):
     """A WMTS's capabilities and a COG's header are fetched once per thread, not once per window: the handle
     opened to read the header is kept and reused (``KeptHandles``); another thread opens its own, once."""
-    monkeypatch.setenv("CPL_VSIL_CURL_NON_CACHED", f"/vsicurl/{server.url}")  # as a new process: no GDAL cache
+    monkeypatch.setenv(
+        "CPL_VSIL_CURL_NON_CACHED", f"/vsicurl/{server.url}"
+    )  # as a new process: no GDAL cache
     lon, lat = _city_centre(city)
     url = _sources(server)["wmts"]
     capabilities = urlsplit(url).path
