@@ -69,6 +69,7 @@ HTTP_DEFAULTS = {
     "GDAL_ENABLE_WMS_CACHE": "NO",
 }
 CACHE_DEFAULT_MB = 1024  # size bound of the window cache (LOC2_TILE_CACHE_MB overrides; 0 disables it)
+KEPT_HANDLE_READS = 32  # window reads through one kept handle of a remote source (KeptHandles)
 HEADER_MAX_AGE_H = 24.0  # hours a cached header is used before it is fetched again (LOC2_HEADER_CACHE_HOURS)
 HEADER_CACHE_MAX_BYTES = 4 * 1024 * 1024  # size bound of the header cache (a header is 1-8 kB)
 _STATUS = re.compile(r"HTTP (?:status|response) code\s*:?\s*(\d{3})", re.IGNORECASE)
@@ -288,42 +289,45 @@ class WindowCache:
 
 
 class KeptHandles:
-    """The open read handles of one remote source, one per thread, kept until :meth:`close`: opening a WMTS or
-    WMS again fetches its capabilities again, and a COG its header, once per window read. GDAL's block cache
-    bounds the tiles they keep. A failed read drops the thread's handle, so the next read opens it afresh. One
+    """The open read handles of one remote source, one per thread, kept for up to ``reads`` reads and until
+    :meth:`close`: opening a WMTS or WMS again fetches its capabilities again, and a COG its header, once per
+    window read. Closing a handle drops the tiles GDAL keeps for it, so ``reads`` bounds that memory (a window
+    is about 0.7 MB of tiles). A failed read drops the thread's handle, so the next read opens it afresh. One
     per thread because a GDAL dataset must not be read by two threads at once."""
 
-    def __init__(self) -> None:
-        self._handles: dict[int, DatasetReader] = {}
+    def __init__(self, reads: int = KEPT_HANDLE_READS) -> None:
+        self.reads = reads
+        self._handles: dict[int, tuple[DatasetReader, int]] = {}  # thread → (handle, reads so far)
         self._lock = threading.Lock()
 
     @contextmanager
     def reader(self, open_dataset: Callable[[], DatasetReader]) -> Iterator[DatasetReader]:
-        """This thread's handle, opened by ``open_dataset`` the first time."""
+        """This thread's handle, opened by ``open_dataset`` when it has none."""
         thread = threading.get_ident()
         with self._lock:
-            dataset = self._handles.get(thread)
+            dataset, count = self._handles.pop(thread, (None, 0))
         if dataset is None:
-            dataset = open_dataset()
-            with self._lock:
-                self._handles[thread] = dataset
+            dataset, count = open_dataset(), 0
         try:
             yield dataset
         except BaseException:
-            with self._lock:
-                self._handles.pop(thread, None)
             dataset.close()
             raise
+        if count + 1 >= self.reads:
+            dataset.close()
+        else:
+            with self._lock:
+                self._handles[thread] = (dataset, count + 1)
 
     def adopt(self, dataset: DatasetReader) -> None:
         """Keep ``dataset``, just opened by this thread (to read the header), as this thread's handle."""
         with self._lock:
-            self._handles[threading.get_ident()] = dataset
+            self._handles[threading.get_ident()] = (dataset, 0)
 
     def close(self) -> None:
         with self._lock:
             handles, self._handles = list(self._handles.values()), {}
-        for dataset in handles:
+        for dataset, _ in handles:
             dataset.close()
 
 

@@ -17,12 +17,20 @@ from urllib.parse import urlsplit
 import numpy as np
 import pyproj
 import pytest
+import rasterio
+from plugin_fixtures import write_ortho
 from server_fixtures import city_fixture, server_fixture  # noqa: F401 - the module's fixtures
 from servers import Behaviour, LoopbackServer
 
 from loc2.core.errors import OrthoFetchError
 from loc2.core.inputs.ortho import Orthophoto
-from loc2.core.inputs.ortho_sources import HeaderCache, WindowCache, fetch_failure, resolve_source
+from loc2.core.inputs.ortho_sources import (
+    HeaderCache,
+    KeptHandles,
+    WindowCache,
+    fetch_failure,
+    resolve_source,
+)
 from loc2.core.inputs.raster_header import RasterHeader
 from loc2.core.output.formats import read_poses
 from loc2.core.output.results import PhotoResult
@@ -240,6 +248,30 @@ def test_a_service_is_opened_once_however_many_windows_are_read(city, server, ca
         other.join()
         assert len(crops) == 1 and crops[0].valid.all()
         assert server.fetched(capabilities)[0] == 2, server.log
+
+
+def test_kept_handles_are_reopened_after_their_reads_and_after_a_failure(tmp_path):
+    """A kept handle serves ``reads`` reads, then is closed (its tiles leave GDAL's cache) and reopened; a read
+    that fails closes it; close() closes every thread's handle."""
+    path = write_ortho(tmp_path / "small.tif")
+    opened = []
+
+    def open_dataset():
+        opened.append(rasterio.open(path))
+        return opened[-1]
+
+    kept = KeptHandles(reads=3)
+    for _ in range(7):
+        with kept.reader(open_dataset) as ds:
+            assert ds.read(1).shape == (ds.height, ds.width)
+    assert len(opened) == 3 and [ds.closed for ds in opened] == [True, True, False]
+    with pytest.raises(RuntimeError), kept.reader(open_dataset):
+        raise RuntimeError("a failed read")
+    assert len(opened) == 3 and opened[-1].closed
+    with kept.reader(open_dataset):
+        pass
+    kept.close()
+    assert len(opened) == 4 and all(ds.closed for ds in opened)
 
 
 def test_a_service_that_needs_a_password_says_so_and_takes_one(city, server, cache, monkeypatch):
