@@ -56,26 +56,20 @@ def _same_pose(a: dict, b: dict, what: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ qgis_process
+def _localize_demo(qgis_process, demo, engine: str, threads: int, **params):
+    """``qgis_process --json run loc2:localizeimages`` on the demo city with ``params``, the engine at
+    ``threads`` threads."""
+    argv = ["--json", "run", ALGORITHM, "--", f"ORTHOPHOTO={demo.ortho}", f"PHOTOS={demo.photos}"]
+    argv += [f"{name}={value}" for name, value in params.items()]
+    return qgis_process(argv, env=_engine_env(engine, threads=threads), timeout=600)
+
+
 @pytest.mark.slow
 def test_qgis_process_runs_the_demo_city_like_the_cli(demo, engine, qgis_process, tmp_path):
     """``qgis_process run loc2:localizeimages``: only POSES given (the other outputs are optional), then every
     output as GeoPackage and Shapefile; exit status 0 after the run; the poses are the CLI's, bit for bit."""
-    env = _engine_env(engine, threads=2)
     only_poses = tmp_path / "only_poses.gpkg"
-    run = qgis_process(
-        [
-            "--json",
-            "run",
-            ALGORITHM,
-            "--",
-            f"ORTHOPHOTO={demo.ortho}",
-            f"PHOTOS={demo.photos}",
-            f"POSES={only_poses}",
-            "DEVICE=2",
-        ],
-        env=env,
-        timeout=600,
-    )
+    run = _localize_demo(qgis_process, demo, engine, 2, POSES=only_poses, DEVICE=2)
     assert run.returncode == 0 and not run.crashed, run.describe()
     assert run.json is not None and run.json["results"]["LOCALIZED_COUNT"] == 8, run.describe()
     cli = poses_by_photo(demo.results)
@@ -92,12 +86,7 @@ def test_qgis_process_runs_the_demo_city_like_the_cli(demo, engine, qgis_process
         "FAILED": tmp_path / "failed.gpkg",
     }
     (tmp_path / "shp").mkdir()
-    run = qgis_process(
-        ["--json", "run", ALGORITHM, "--", f"ORTHOPHOTO={demo.ortho}", f"PHOTOS={demo.photos}", "DEVICE=2"]
-        + [f"{k}={v}" for k, v in outputs.items()],
-        env=_engine_env(engine, threads=16),
-        timeout=600,
-    )
+    run = _localize_demo(qgis_process, demo, engine, 16, DEVICE=2, **outputs)
     assert run.returncode == 0 and not run.crashed, run.describe()
     for name, path in outputs.items():
         assert Path(path).is_file(), (name, run.describe())
@@ -117,20 +106,7 @@ def test_qgis_process_runs_the_backbone_in_bfloat16(demo, engine, qgis_process, 
     near the CLI's float32 poses (a loosely determined photo may move more); elsewhere the run fails, saying
     why, and writes nothing."""
     poses = tmp_path / "bf16.gpkg"
-    run = qgis_process(
-        [
-            "--json",
-            "run",
-            ALGORITHM,
-            "--",
-            f"ORTHOPHOTO={demo.ortho}",
-            f"PHOTOS={demo.photos}",
-            f"POSES={poses}",
-        ]
-        + ["DEVICE=2", "PRECISION=2"],
-        env=_engine_env(engine, threads=2),
-        timeout=600,
-    )
+    run = _localize_demo(qgis_process, demo, engine, 2, POSES=poses, DEVICE=2, PRECISION=2)
     if not cpu_has_bf16_instructions():
         assert run.returncode != 0 and not run.crashed and "no bf16 instructions" in run.describe(), (
             run.describe()
