@@ -28,16 +28,6 @@ SIZE_PX = 240
 GPS = ExifTags.GPS
 
 
-def cpu_has_bf16_instructions() -> bool:
-    """Whether this CPU has AMX or AVX512-BF16 (Linux: /proc/cpuinfo's flags), as the engine judges the
-    ``bfloat16`` precision (``model/runtime.cpu_has_native_bf16``), without importing torch."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text().split()
-    except OSError:
-        return False
-    return "amx_tile" in flags or "avx512_bf16" in flags
-
-
 def write_ortho(path: Path, seed: int = 0, crs: str | None = CRS) -> Path:
     """A 3-band uint8 GeoTIFF of coloured blocks and noise (no CRS when ``crs`` is None)."""
     rng = np.random.default_rng(seed)

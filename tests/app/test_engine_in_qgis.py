@@ -16,8 +16,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from cpu import cpu_has_bf16_instructions
 from engine_fixtures import EngineMissing, engine_python, gpkg_rows, make_demo_city, poses_by_photo
-from plugin_fixtures import cpu_has_bf16_instructions
 
 ALGORITHM = "loc2:localizeimages"
 

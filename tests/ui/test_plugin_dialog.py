@@ -11,7 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from plugin_fixtures import CRS, cpu_has_bf16_instructions, lonlat_at, make_city, write_ortho
+from cpu import cpu_has_bf16_instructions
+from plugin_fixtures import CRS, lonlat_at, make_city, write_ortho
 from qgis.core import (
     Qgis,
     QgsCoordinateReferenceSystem,

@@ -13,7 +13,8 @@ import math
 from pathlib import Path
 
 import pytest
-from plugin_fixtures import CRS, cpu_has_bf16_instructions, make_city, write_ortho
+from cpu import cpu_has_bf16_instructions
+from plugin_fixtures import CRS, make_city, write_ortho
 from qgis.core import (
     QgsCoordinateReferenceSystem,
     QgsProcessingException,
