@@ -83,7 +83,7 @@ def describe_device(device: str = "auto") -> str:
 
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU multiplies bfloat16 in hardware (AMX tiles or AVX512-BF16). Only there do oneDNN's
-    bf16 kernels beat float32; elsewhere they emulate bf16 and are slower."""
+    bf16 kernels beat float32; elsewhere they emulate bf16 in float32 arithmetic (not measured here)."""
     checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")  # private in torch 2.x, hence getattr
     return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
 
@@ -104,8 +104,8 @@ def resolve_precision(precision: str, device: torch.device) -> str:
             )
         if device.type == "cpu" and not cpu_has_native_bf16():
             raise Loc2Error(
-                "this CPU has no bf16 instructions (AMX or AVX512-BF16), so bfloat16 would be slower than "
-                "float32 here: choose the precision auto or float32"
+                "this CPU has no bf16 instructions (AMX or AVX512-BF16), so bfloat16 would only be emulated "
+                "here, with no gain over float32: choose the precision auto or float32"
             )
         if device.type == "cuda" and not torch.cuda.is_bf16_supported():
             raise Loc2Error(
