@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from pipeline_scene import TINY
 
 from loc2.core.errors import CheckpointError, DepthError, ImageError, ModelNotFoundError
 from loc2.core.geometry.cameras import TOKEN_SHIFTS, Equirectangular
@@ -11,13 +12,8 @@ from loc2.core.geometry.pose import Similarity2D
 from loc2.core.inputs.depth import DepthMap, FlatGroundDepth
 from loc2.core.localizer import GroundView, Localizer
 from loc2.core.model.checkpoints import read_checkpoint, save_checkpoint
-from loc2.core.model.presets import VIGOR
 from loc2.core.model.runtime import describe_device, resolve_device
 from loc2.core.types import STATUS_NO_VALID_DEPTH
-
-TINY = VIGOR.replace(
-    name="tiny", backbone="dinov2_vits14", embed_dim=384, ground_size_hw=(84, 168), aerial_size_px=84
-)
 
 
 @pytest.fixture(scope="module")

@@ -7,17 +7,14 @@ import copy
 
 import pytest
 import torch
+from pipeline_scene import TINY
 
 from loc2.core.errors import Loc2Error
 from loc2.core.localizer import Localizer
 from loc2.core.model import runtime
-from loc2.core.model.presets import VIGOR
 from loc2.core.pipeline.batch import load_localizer
 from loc2.core.types import JobOptions, OptionsError
 
-TINY = VIGOR.replace(
-    name="tiny", backbone="dinov2_vits14", embed_dim=384, ground_size_hw=(84, 168), aerial_size_px=84
-)
 NATIVE_BF16 = runtime.cpu_has_native_bf16()
 needs_bf16 = pytest.mark.skipif(
     not NATIVE_BF16, reason="this CPU has no bf16 instructions (AMX, AVX512-BF16)"
