@@ -170,11 +170,11 @@ def keep_freed_memory() -> bool:
     glibc; the engine's own processes call it: the CLI and the worker). Returns whether it took effect.
 
     glibc serves every block over 32 MB with a fresh mapping and unmaps it when freed, so each of a ViT-L
-    forward's large activations arrives as new pages the kernel must fault in and zero: 1.9 million page
-    faults and 3 s of system time per VIGOR-size float32 forward. With mappings off, one arena for all
-    threads and up to ``KEEP_FREED_BYTES`` kept, the same forward faults 23,000 times (5 % faster, 0.3 GB
-    more peak memory; docs/experiments.md). The numbers do not change; :func:`release_freed_memory` gives
-    the kept memory back."""
+    forward's large activations arrives as new pages the kernel must fault in and zero: 1.8 million page
+    faults and 3.4 s of system time per VIGOR-size float32 forward. With mappings off, one arena for all
+    threads and up to ``KEEP_FREED_BYTES`` kept, the same forward faults 18,000–125,000 times (3 % faster,
+    0.1–0.2 GB more peak memory: ``benchmarks/backbone_profile.py``). The numbers do not change;
+    :func:`release_freed_memory` gives the kept memory back."""
     libc = _glibc()
     if libc is None:
         return False

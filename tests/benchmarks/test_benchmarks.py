@@ -66,3 +66,16 @@ def test_vit_block_benchmark_prints_its_breakdown_and_the_gelu_keeps_its_bits(ca
     assert out["gelu_same_bits"] is True  # the in-place GELU is the plain formula, bit for bit
     assert out["block_s"] > 0 and out["matmul_gflops"] > 0 and out["sdpa_gflops"] > 0
     assert "mlp_chunks_1024_same_bits" in out and "one ViT-L/14 block at 65 tokens" in capsys.readouterr().out
+
+
+def test_backbone_profile_runs_both_memory_modes_with_the_same_features():
+    """benchmarks/backbone_profile.py at a small size: one plain and one memory-reusing process, each a
+    forward with its figures, and the same features from both (the memory settings change no bit)."""
+    from loc2.benchmarks.backbone_profile import main
+
+    rows = main(["--size", "112", "224", "--pairs", "1", "--profile"])
+    assert [r["mode"] for r in rows] == ["plain", "keep"]
+    assert not rows[0]["kept"] and rows[1]["kept"]
+    assert rows[0]["checksum"] == rows[1]["checksum"]
+    assert all(r["seconds"] > 0 and r["page_faults"] >= 0 for r in rows)
+    assert "scaled_dot_product" in rows[1]["profile"]
