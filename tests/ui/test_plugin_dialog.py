@@ -20,6 +20,7 @@ from qgis.core import (
     QgsPointXY,
     QgsProject,
     QgsRasterLayer,
+    QgsSettings,
     QgsVectorLayer,
     QgsWkbTypes,
 )
@@ -74,7 +75,11 @@ def _dialog(iface, city, photo=None, results=None) -> Loc2Dialog:
     dlg.inputs.photo_widget.setFilePath(str(photo or city.located[0]))
     dlg.model.model_combo.setCurrentIndex(dlg.model.model_combo.findData("checkpoint"))
     dlg.model.checkpoint_widget.setFilePath(str(SHIPPED_MODEL))
-    dlg.model.device_combo.setCurrentIndex(2)  # CPU
+    # Every choice set, since a run remembers them for the next dialog
+    dlg.model.device_combo.setCurrentIndex(dlg.model.device_combo.findData("cpu"))
+    dlg.model.precision_combo.setCurrentIndex(dlg.model.precision_combo.findData("auto"))
+    dlg.model.solver_combo.setCurrentIndex(dlg.model.solver_combo.findData("precise"))
+    dlg.model.matches_check.setChecked(False)
     dlg.model.radius_spin.setValue(1.0)
     if results is not None:
         dlg.model.results_widget.setFilePath(str(results))
@@ -362,3 +367,38 @@ def test_weight_paths_are_remembered(iface, city, tmp_path):
     assert again.model.backbone_widget.filePath() == str(backbone)
     assert again.model.matcher_widget.filePath() == str(matcher)
     assert again.model.checkpoint_widget.filePath() == str(SHIPPED_MODEL)
+
+
+@pytest.fixture
+def no_remembered_choices():
+    """The run choices forgotten before and after (other tests' dialogs start from the defaults)."""
+    keys = ("model", "solver", "device", "precision", "search_radius_m", "include_matches")
+    for key in keys:
+        QgsSettings().remove(f"loc2/{key}")
+    yield
+    for key in keys:
+        QgsSettings().remove(f"loc2/{key}")
+
+
+def test_a_runs_choices_are_the_next_dialogs(iface, city, project, tmp_path, no_remembered_choices):
+    """Model, solver, device, precision, radius and the matches layer come back as the last run left them."""
+    dlg = _dialog(iface, city, results=tmp_path)
+    dlg.model.solver_combo.setCurrentIndex(dlg.model.solver_combo.findData("published"))
+    dlg.model.precision_combo.setCurrentIndex(dlg.model.precision_combo.findData("float32"))
+    dlg.model.radius_spin.setValue(7.5)
+    dlg.model.matches_check.setChecked(True)
+    unrun = Loc2Dialog(iface)  # choices are remembered by a run, not by touching the combos
+    assert unrun.model.solver_combo.currentData() == "precise"
+    _run(dlg)
+    assert dlg.last_result and dlg.last_result["ok"], dlg.last_message
+    again = Loc2Dialog(iface)
+    options = again.model.options()
+    assert (options.model, options.solver, options.device, options.precision) == (
+        str(SHIPPED_MODEL),
+        "published",
+        "cpu",
+        "float32",
+    )
+    assert (options.search_radius_m, options.include_matches) == (7.5, True)
+    for dialog in (dlg, unrun, again):
+        dialog.close()

@@ -30,10 +30,12 @@ from .job import DEPTH_FILE, InputError
 
 DEPTH_FILTER = "Depth maps (*.png *.npy *.tif *.tiff);;All files (*)"
 WEIGHTS_FILTER = "PyTorch weights (*.pt *.pth *.bin *.ckpt);;All files (*)"
+RADIUS_KEY = "search_radius_m"  # 0: automatic
+MATCHES_KEY = "include_matches"
 
 
 class ModelBox(QGroupBox):
-    """What runs and how; remembers the weights, the model and the results folder in QGIS's settings.
+    """What runs and how; remembers the weights, the results folder and the last run's choices in QGIS's settings.
 
     Signals: ``changed()`` when an input that can make a run fail changed; ``device_changed()``.
     """
@@ -93,11 +95,13 @@ class ModelBox(QGroupBox):
         form.addRow("Pose solver", self.solver_combo)
 
         self.device_combo = QComboBox(self)
-        self.device_combo.addItems(list(DEVICE_LABELS))
+        for key, label in zip(DEVICE_CHOICES, DEVICE_LABELS, strict=True):
+            self.device_combo.addItem(label, key)
         self.device_combo.currentIndexChanged.connect(self.device_changed)
         form.addRow("Device", self.device_combo)
         self.precision_combo = QComboBox(self)
-        self.precision_combo.addItems(list(PRECISION_LABELS))
+        for key, label in zip(PRECISION_CHOICES, PRECISION_LABELS, strict=True):
+            self.precision_combo.addItem(label, key)
         self.precision_combo.setToolTip(PRECISION_HELP)
         form.addRow("Precision", self.precision_combo)
         self.matches_check = QCheckBox("Add the top matches layer", self)
@@ -113,7 +117,7 @@ class ModelBox(QGroupBox):
         return widget
 
     def _restore_settings(self) -> None:
-        """Weight paths, the model choice and the results folder of the last session (``loc2/...``)."""
+        """Weight paths, the results folder and the last run's choices (``loc2/...``)."""
         weights = {
             "weights/backbone": self.backbone_widget,
             "weights/matcher": self.matcher_widget,
@@ -122,8 +126,15 @@ class ModelBox(QGroupBox):
         for key, widget in weights.items():
             widget.setFilePath(settings_value(key))
             widget.fileChanged.connect(partial(set_settings_value, key))  # remembered from now on
-        model = settings_value("model", MODEL_DEMO)
-        self.model_combo.setCurrentIndex(max(self.model_combo.findData(model), 0))
+        for key, combo in self._remembered_combos().items():
+            index = combo.findData(settings_value(key))
+            if index >= 0:  # not found (never run, or a choice this version lacks): the combo's default
+                combo.setCurrentIndex(index)
+        try:
+            self.radius_spin.setValue(float(settings_value(RADIUS_KEY, "0") or 0.0))
+        except ValueError:
+            self.radius_spin.setValue(0.0)
+        self.matches_check.setChecked(settings_value(MATCHES_KEY) == "true")
         self.results_widget.setFilePath(settings_value("results_folder", str(default_results_folder())))
         self.results_widget.fileChanged.connect(partial(set_settings_value, "results_folder"))
 
@@ -140,10 +151,23 @@ class ModelBox(QGroupBox):
 
     @property
     def device(self) -> str:
-        return DEVICE_CHOICES[self.device_combo.currentIndex()]
+        return str(self.device_combo.currentData())
 
-    def remember_model(self) -> None:
-        set_settings_value("model", self.model_key)
+    def _remembered_combos(self) -> dict[str, QComboBox]:
+        """The combos a run remembers, by settings key; each item's data is its engine key."""
+        return {
+            "model": self.model_combo,
+            "solver": self.solver_combo,
+            "device": self.device_combo,
+            "precision": self.precision_combo,
+        }
+
+    def remember_choices(self) -> None:
+        """Called when a run starts: the next dialog, in this session or the next, starts from these."""
+        for key, combo in self._remembered_combos().items():
+            set_settings_value(key, str(combo.currentData()))
+        set_settings_value(RADIUS_KEY, repr(float(self.radius_spin.value())))
+        set_settings_value(MATCHES_KEY, "true" if self.matches_check.isChecked() else "false")
 
     # ------------------------------------------------------------------ checked values
     def options(self) -> JobOptions:
@@ -154,7 +178,7 @@ class ModelBox(QGroupBox):
                 **self._model_and_weights(),
                 search_radius_m=radius if radius > 0 else None,
                 device=self.device,
-                precision=PRECISION_CHOICES[self.precision_combo.currentIndex()],
+                precision=str(self.precision_combo.currentData()),
                 solver=str(self.solver_combo.currentData()),
                 include_matches=self.matches_check.isChecked(),
             )

@@ -213,7 +213,7 @@ class Loc2Dialog(QDialog):
         except Loc2Error as exc:
             self.show_message(str(exc), Qgis.MessageLevel.Critical)
             return None
-        self.model.remember_model()
+        self.model.remember_choices()
         self._workdirs.append(job.workdir)
         task = LocalizePhotoTask(job)
         task.engine_event.connect(self._task_event)  # a slot of this dialog: queued to the main thread
