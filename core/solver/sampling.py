@@ -251,11 +251,7 @@ class CorrespondenceSampler:
                 break
             # the light arrivals on each new stretch of time are independent of those before it
             start, end = torch.where(active, end, start), torch.where(active, 2 * end, end)
-        order = torch.sort(time, stable=True).indices
-        order = order[torch.sort(rows[order], stable=True).indices]  # by round, each in arrival order
-        first = torch.cumsum(have, 0) - have
-        pick = (first[:, None] + torch.arange(k, device=keys.device)).reshape(-1)
-        idx = index[order[pick]].view(rounds, k)
+        idx = _earliest_per_round(rows, index, time, have, k)
         return idx // self.shape[1], idx % self.shape[1]
 
     def _light_arrivals(
@@ -359,6 +355,32 @@ def _first_arrivals(
     first.scatter_reduce_(0, inverse, light_time, reduce="amin")
     rows = torch.cat([heavy_rows, uniq // numel])
     return rows, torch.cat([heavy[heavy_at], uniq % numel]), torch.cat([keys[early], first])
+
+
+def _earliest_per_round(
+    rows: torch.Tensor, index: torch.Tensor, time: torch.Tensor, have: torch.Tensor, k: int
+) -> torch.Tensor:
+    """The ``k`` earliest arrivals of each round, in arrival order: row-major indices (rounds, k).
+
+    ``rows`` comes in two ascending runs (the heavy arrivals, then the light ones); each round's arrivals
+    are laid out in a row in their given order and sorted stably by time, so ties keep that order."""
+    rounds = len(have)
+    runs = (rows[1:] < rows[:-1]).nonzero()[:, 0] + 1  # where the second run starts (if both are there)
+    split = int(runs[0]) if len(runs) else len(rows)
+    column = torch.empty_like(rows)
+    taken = torch.zeros(rounds, dtype=torch.long, device=rows.device)
+    for run in (slice(0, split), slice(split, len(rows))):
+        r = rows[run]
+        count = torch.bincount(r, minlength=rounds)
+        first = torch.cumsum(count, 0) - count  # where each round starts within the run
+        column[run] = taken[r] + torch.arange(len(r), device=rows.device) - first[r]
+        taken += count
+    times = torch.full((rounds, int(have.max())), math.inf, dtype=time.dtype, device=time.device)
+    times[rows, column] = time
+    at = torch.full_like(times, -1, dtype=torch.long)
+    at[rows, column] = index
+    order = torch.sort(times, dim=1, stable=True).indices[:, :k]
+    return at.gather(1, order)
 
 
 def sample_correspondences(
