@@ -1,6 +1,6 @@
 """Where one ViT-L/14 block's time goes on this CPU, at a token count (default VIGOR's ground image, 5,203):
-attention (and `scaled_dot_product_attention` alone) and the MLP, against a plain weight product's rate; the
-GELU in place against the plain formula; the MLP over token chunks, and whether each variant keeps the bits.
+attention (and `scaled_dot_product_attention` alone; contiguous heads against 0.14's strided views) and the
+MLP, against a plain weight product's rate; the GELU in place against the plain formula; the MLP over token chunks, and whether each variant keeps the bits.
 
     .venv/bin/python benchmarks/vit_block.py [--tokens 5203] [--repeats 3]
 
@@ -32,6 +32,14 @@ def _best(fn, repeats: int) -> float:
     return best
 
 
+def _strided_attention(attn: backbone.Attention, x: torch.Tensor) -> torch.Tensor:
+    """The attention as 0.14 ran it: q, k and v as strided views of the qkv projection."""
+    b, n, c = x.shape
+    qkv = attn.qkv(x).reshape(b, n, 3, attn.num_heads, c // attn.num_heads).permute(2, 0, 3, 1, 4)
+    out = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])
+    return attn.proj(out.transpose(1, 2).reshape(b, n, c))
+
+
 def _plain_gelu(x: torch.Tensor) -> torch.Tensor:
     return x * 0.5 * (1.0 + torch.erf(x * (1 / math.sqrt(2))))
 
@@ -55,6 +63,8 @@ def main(argv: list[str] | None = None) -> dict:
         "sdpa_gflops": 4 * n * n * DIM / _best(lambda: F.scaled_dot_product_attention(q, q, q), r) / 1e9,
         "block_s": _best(lambda: block(x), r),
         "attention_s": _best(lambda: block.attn(x), r),
+        "attention_strided_s": _best(lambda: _strided_attention(block.attn, x), r),
+        "attention_strided_same_bits": torch.equal(block.attn(x), _strided_attention(block.attn, x)),
         "mlp_s": _best(lambda: block.mlp(x), r),
         "gelu_plain_s": _best(lambda: _plain_gelu(hidden), r),
         "gelu_in_place_s": _best(lambda: backbone.gelu(hidden), r),
