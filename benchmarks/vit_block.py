@@ -65,14 +65,16 @@ def main(argv: list[str] | None = None) -> dict:
         "attention_s": _best(lambda: block.attn(x), r),
         "attention_strided_s": _best(lambda: _strided_attention(block.attn, x), r),
         "attention_strided_same_bits": torch.equal(block.attn(x), _strided_attention(block.attn, x)),
-        "mlp_s": _best(lambda: block.mlp(x), r),
+        "mlp_s": _best(lambda: block.mlp(x), r),  # in chunks of backbone.MLP_CHUNK_TOKENS
+        "mlp_whole_s": _best(lambda: block.mlp._forward(x), r),
+        "mlp_whole_same_bits": torch.equal(block.mlp(x), block.mlp._forward(x)),
         "gelu_plain_s": _best(lambda: _plain_gelu(hidden), r),
         "gelu_in_place_s": _best(lambda: backbone.gelu(hidden), r),
         "gelu_same_bits": torch.equal(_plain_gelu(hidden), backbone.gelu(hidden)),
     }
-    whole = block.mlp(x)
+    whole = block.mlp._forward(x)
     for size in (256, 512, 1024, 2048):
-        chunked = lambda size=size: torch.cat([block.mlp(c) for c in x.split(size, dim=1)], dim=1)  # noqa: E731
+        chunked = lambda size=size: torch.cat([block.mlp._forward(c) for c in x.split(size, dim=1)], dim=1)  # noqa: E731
         out[f"mlp_chunks_{size}_s"] = _best(chunked, r)
         out[f"mlp_chunks_{size}_same_bits"] = torch.equal(whole, chunked())
     print(f"# one ViT-L/14 block at {n} tokens, {torch.get_num_threads()} threads")

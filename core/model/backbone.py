@@ -59,8 +59,17 @@ def silu(x: torch.Tensor) -> torch.Tensor:
     return x / (1.0 + torch.exp(-x))
 
 
+MLP_CHUNK_TOKENS = 1024  # float32 CPU: the MLP runs on this many tokens at a time
+
+
 class Mlp(nn.Module):
-    """Linear → GELU → Linear."""
+    """Linear → GELU → Linear.
+
+    In float32 on the CPU, over chunks of ``MLP_CHUNK_TOKENS`` tokens: the 4×-wide hidden layer of a chunk
+    stays in the cache (about 9 % faster at 5,203 tokens, `benchmarks/vit_block.py`) and a fifth of the
+    memory. The same bits as the whole: under MKL's strict reproducible mode (``make_cpu_reproducible``) a
+    row of a matrix product does not depend on the rows computed with it.
+    """
 
     def __init__(self, dim: int, hidden: int):
         super().__init__()
@@ -68,6 +77,11 @@ class Mlp(nn.Module):
         self.fc2 = nn.Linear(hidden, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type == "cpu" and x.dtype == torch.float32 and x.shape[-2] > MLP_CHUNK_TOKENS:
+            return torch.cat([self._forward(part) for part in x.split(MLP_CHUNK_TOKENS, dim=-2)], dim=-2)
+        return self._forward(x)
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(gelu(self.fc1(x)))
 
 

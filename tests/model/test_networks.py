@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from layouts import dinov2_vitl14_layout, random_state, read_layout
 
 from loc2.core.errors import CheckpointError
-from loc2.core.model.backbone import DinoV2
+from loc2.core.model.backbone import MLP_CHUNK_TOKENS, Attention, DinoV2, Mlp
 from loc2.core.model.checkpoints import load_into
 from loc2.core.model.matcher import CrossViewMatcher, linear_attention, sinusoidal_encoding_2d
 
@@ -176,3 +176,30 @@ def test_efficientnet_lite0_loads_the_packaged_imagenet_weights():
         out = net(torch.rand(1, 3, 100, 164))
     assert out.shape == (1, 152, 12, 20)  # cropped top-left to 96 × 160, stride 8
     assert torch.isfinite(out).all() and out.std() > 0
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_mlp_in_token_chunks_gives_the_bits_of_the_whole(threads):
+    """float32 on the CPU runs the MLP a chunk of tokens at a time (faster): the same bits as all at once."""
+    torch.manual_seed(0)
+    mlp = Mlp(384, 1536).eval()
+    x = torch.randn(1, 2 * MLP_CHUNK_TOKENS + 117, 384)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with torch.inference_mode():
+            assert torch.equal(mlp(x), mlp._forward(x))
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_attention_on_contiguous_heads_gives_the_bits_of_the_strided_views():
+    """The CPU copies q, k and v to contiguous heads (faster): the same bits as the projection's views."""
+    torch.manual_seed(0)
+    attn = Attention(384, 6).eval()
+    x = torch.randn(1, 700, 384)
+    with torch.inference_mode():
+        qkv = attn.qkv(x).reshape(1, 700, 3, 6, 64).permute(2, 0, 3, 1, 4)
+        strided = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])
+        expected = attn.proj(strided.transpose(1, 2).reshape(1, 700, 384))
+        assert torch.equal(attn(x), expected)
