@@ -59,16 +59,17 @@ def silu(x: torch.Tensor) -> torch.Tensor:
     return x / (1.0 + torch.exp(-x))
 
 
-MLP_CHUNK_TOKENS = 1024  # float32 CPU: the MLP runs on this many tokens at a time
+MLP_CHUNK_TOKENS = 1024  # on the CPU the MLP runs on this many tokens at a time (see Mlp)
 
 
 class Mlp(nn.Module):
     """Linear → GELU → Linear.
 
-    In float32 on the CPU, over chunks of ``MLP_CHUNK_TOKENS`` tokens: the 4×-wide hidden layer of a chunk
-    stays in the cache (about 9 % faster at 5,203 tokens, `benchmarks/vit_block.py`) and a fifth of the
-    memory. The same bits as the whole: under MKL's strict reproducible mode (``make_cpu_reproducible``) a
-    row of a matrix product does not depend on the rows computed with it.
+    float32 input on the CPU (also under bfloat16 autocast, whose layer norm gives float32) runs over chunks
+    of ``MLP_CHUNK_TOKENS`` tokens: a chunk's 4×-wide hidden layer stays in the cache (11 % faster at 5,203
+    tokens, `benchmarks/vit_block.py`) and takes a fifth of the memory. In float32 the bits are the whole's:
+    under MKL's strict reproducible mode (``make_cpu_reproducible``) a row of a matrix product does not
+    depend on the rows computed with it.
     """
 
     def __init__(self, dim: int, hidden: int):
