@@ -182,6 +182,11 @@ class JobOptions:
         """The model's short name: ``demo``, ``vigor``, ``kitti`` or a checkpoint file's stem."""
         return self.model if self.model in MODELS else Path(self.model).stem
 
+    def result_labels(self) -> dict[str, str]:
+        """What every result row of a job records of how it was made: the model's short name, the solver
+        and the precision asked for (a located photo records the precision its backbone ran in)."""
+        return {"model": self.model_name, "solver": self.solver, "precision": self.precision}
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready values (paths as strings)."""
         out = dataclasses.asdict(self)

@@ -49,7 +49,7 @@ from .formats import (
     table_to_frame,
 )
 from .results import PhotoResult
-from .tables import LAYER_SCHEMAS, Fields, LayerTable, layer_tables
+from .tables import LATER_FIELDS, LAYER_SCHEMAS, Fields, LayerTable, layer_tables
 
 # "Integer" (not "Integer64"): QGIS's delimited-text provider reads .csvt files too and rejects Integer64.
 _CSVT_TYPES = {"str": '"String"', "int": '"Integer"', "float": '"Real"'}
@@ -155,6 +155,7 @@ class ResultWriter:
                 f"{self.path} already holds results ({self._describe(existing)}); choose append (resume) "
                 "or overwrite, or another output"
             )
+        self._absent: dict[str, set[str]] = {}  # per layer: the LATER_FIELDS an older output lacks
         if existing and mode != MODE_OVERWRITE:
             self._check_compatible(existing)
         self._existing = existing
@@ -199,11 +200,12 @@ class ResultWriter:
         if bool(keep.all()):
             return
         geometry_type, fields = LAYER_SCHEMAS[target.name]
+        fields = [(n, kind) for n, kind in fields if n in frame.columns]  # an older output: its own schema
         rows = [
             (frame.geometry.iloc[i], {n: frame[n].iloc[i] for n, _ in fields}) for i in np.flatnonzero(keep)
         ]
-        self._write_empty(target)
-        self._ogr_write(target, LayerTable(target.name, geometry_type, list(fields), rows), append=True)
+        self._write_empty(target, fields)
+        self._ogr_write(target, LayerTable(target.name, geometry_type, fields, rows), append=True)
 
     # -- set-up -------------------------------------------------------------------------------------------
 
@@ -277,9 +279,10 @@ class ResultWriter:
                 if self.format == FORMAT_GEOJSON and info["features"] == 0:
                     continue  # an empty GeoJSON keeps no fields; it is rewritten on the first append
                 have, crs = [str(f) for f in info["fields"]], info["crs"]
-            missing = [n for n, _ in fields if n not in have]
+            missing = [n for n, _ in fields if n not in have and n not in LATER_FIELDS]
             if missing:
                 raise ExportError(f"cannot append to {target.uri}: it lacks the fields {', '.join(missing)}")
+            self._absent[name] = {n for n, _ in fields if n not in have}
             if crs is not None and not _same_crs(pyproj.CRS.from_user_input(crs), self.crs):
                 raise ExportError(
                     f"cannot append to {target.uri}: its CRS {pyproj.CRS.from_user_input(crs).name!r} "
@@ -299,8 +302,10 @@ class ResultWriter:
             if name not in existing:
                 self._write_empty(target)
 
-    def _write_empty(self, target: LayerTarget) -> None:
-        geometry_type, fields = LAYER_SCHEMAS[target.name]
+    def _write_empty(self, target: LayerTarget, fields: Fields | None = None) -> None:
+        """An empty layer with ``fields`` (default: the layer's schema)."""
+        geometry_type, schema = LAYER_SCHEMAS[target.name]
+        fields = schema if fields is None else fields
         if self.format == FORMAT_CSV:
             self._write_csv_new(target.path, fields)
         else:
@@ -382,6 +387,7 @@ class ResultWriter:
             table = tables.get(name)
             if target is None or table is None or not table.rows:
                 continue
+            table = table.without(self._absent.get(name, set()))
             if self.format == FORMAT_CSV:
                 self._csv_append(target.path, table)
             else:
@@ -451,7 +457,8 @@ def convert_output(
             continue  # e.g. an output written before the priors layer existed
         frame = poses if name == LAYER_POSES else read_layer(source, name)
         geometry_type, fields = LAYER_SCHEMAS[name]
-        rows = [(geom, {n: frame[n].iloc[i] for n, _ in fields}) for i, geom in enumerate(frame.geometry)]
+        columns = [n for n, _ in fields if n in frame.columns]  # an older output lacks LATER_FIELDS
+        rows = [(geom, {n: frame[n].iloc[i] for n in columns}) for i, geom in enumerate(frame.geometry)]
         tables[name] = LayerTable(name, geometry_type, list(fields), rows)
     writer.write_tables(tables)
     return writer

@@ -133,6 +133,8 @@ class PhotoResult:
     runtime_s: float = math.nan
     model: str = ""
     depth: str = ""
+    solver: str = ""
+    precision: str = ""
     crs_wkt: str = field(default="", repr=False)
     candidates: list[tuple[float, float, float]] = field(default_factory=list, repr=False)
     inliers_xy_crs: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)), repr=False)
@@ -301,6 +303,8 @@ def photo_result_from_localization(
     prior_heading_deg: float | None = None,
     model: str = "",
     depth: str = "",
+    solver: str = "",
+    precision: str = "",
     runtime_s: float = math.nan,
     candidates: list[tuple[float, float, float]] | None = None,
     top_matches: int = 50,
@@ -320,6 +324,8 @@ def photo_result_from_localization(
         prior_heading_deg=prior_heading_deg,
         model=model,
         depth=depth,
+        solver=solver,
+        precision=precision,
         runtime_s=runtime_s,
         crs_wkt=crs_wkt,
         candidates=list(candidates or []),

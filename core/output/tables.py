@@ -3,8 +3,6 @@
 
 Layers (all coordinates in the orthophoto CRS):
 
-Layers (all coordinates in the orthophoto CRS):
-
 * ``poses`` (Point): one row per photo, failed photos included. An ``ok`` photo is placed at its corrected
   position; a photo without a pose is placed at its PRIOR position (``geom_src`` = ``prior``) so that nothing
   is lost from the table, or has no geometry when even the prior is unknown (``geom_src`` = ``none``).
@@ -65,12 +63,17 @@ POSE_FIELDS: Fields = [
     ("runtime_s", "float"),  # seconds spent on the photo
     ("model", "str"),  # model name
     ("depth", "str"),  # depth source name
+    ("solver", "str"),  # pose solver: published | precise
+    ("precision", "str"),  # the backbone's arithmetic: float32 | bfloat16 | float16 (as asked: failed rows)
     ("n_cand", "int"),  # search crops matched
     (
         "cand_score",
         "str",
     ),  # every search crop: "x y inliers" (its centre in the ortho CRS, the inliers it gave)
 ]
+# Fields that outputs of earlier versions lack (added in 0.15.0): appending to such an output goes on without
+# them, so a run resumed after an upgrade keeps the output's own schema.
+LATER_FIELDS = frozenset({"solver", "precision"})
 INLIER_FIELDS: Fields = [
     ("photo", "str"),
     ("u", "float"),  # ground image column, pixels of the input photo
@@ -135,6 +138,14 @@ class LayerTable:
     def field_names(self) -> list[str]:
         return [n for n, _ in self.fields]
 
+    def without(self, names: set[str] | frozenset[str]) -> LayerTable:
+        """The same rows with the fields ``names`` left out."""
+        if not names:
+            return self
+        return LayerTable(
+            self.name, self.geometry_type, [f for f in self.fields if f[0] not in names], self.rows
+        )
+
 
 def layer_names(include_matches: bool = False) -> list[str]:
     """The names of the output layers, in their usual order."""
@@ -181,6 +192,8 @@ def _pose_row(res: PhotoResult) -> tuple[Point | None, dict[str, Any]]:
         "runtime_s": float(res.runtime_s),
         "model": res.model,
         "depth": res.depth,
+        "solver": res.solver,
+        "precision": res.precision,
         "n_cand": len(res.candidates),
         "cand_score": candidate_summary(res.candidates),
     }

@@ -19,7 +19,7 @@ from ..inputs.priors import collect_items
 from ..output.export import ResultWriter
 from ..output.lock import output_lock
 from ..output.results import PhotoResult
-from ..types import MODE_APPEND, LocalizeRequest
+from ..types import MODE_APPEND, JobOptions, LocalizeRequest
 from .batch import load_localizer, localize_batch
 
 # Share of a job's progress bar taken by loading the model (the rest is shared by the photos).
@@ -74,8 +74,8 @@ def _write_failed_message(exc: ExportError, summary: JobSummary, output: Path) -
     )
 
 
-def _unreadable_result(path: Path, message: str, crs_wkt: str, model: str) -> PhotoResult:
-    return PhotoResult.failed(str(path), message, crs_wkt=crs_wkt, model=model)
+def _unreadable_result(path: Path, message: str, crs_wkt: str, options: JobOptions) -> PhotoResult:
+    return PhotoResult.failed(str(path), message, crs_wkt=crs_wkt, **options.result_labels())
 
 
 def run_localize(
@@ -160,7 +160,7 @@ def _run_job(
         localizer = get_localizer(options)
     writer.create_layers()  # only now: a model that cannot be loaded leaves the output as it was
     for path, message in unreadable:
-        record(_unreadable_result(path, message, crs_wkt, options.model_name))
+        record(_unreadable_result(path, message, crs_wkt, options))
     n_items = len(items)
     if items and not (is_canceled is not None and is_canceled()):
         offset = len(unreadable)

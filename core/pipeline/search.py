@@ -210,8 +210,8 @@ def solve_stage(
         prior_lon=item.lon,
         prior_lat=item.lat,
         prior_heading_deg=item.heading_deg,
-        model=options.model_name,
         depth=ready.depth_name,
+        **{**options.result_labels(), "precision": localizer.precision},
         runtime_s=time.perf_counter() - ready.started_s,
         candidates=[(*c.center_xy_crs, float(n)) for c, n in zip(crops, support, strict=True)],
         confidence_min_ratios=localizer.preset.confidence_min_ratios_for(photo.camera.kind),
@@ -237,8 +237,8 @@ def failed_result(
         prior_lat=item.lat,
         prior_heading_deg=item.heading_deg,
         crs_wkt=crs_wkt,
-        model=options.model_name,
         runtime_s=runtime_s,
+        **options.result_labels(),
     )
 
 

@@ -241,9 +241,12 @@ def init_ray(address: str | None):
     return ray, True
 
 
-def failed_results(unreadable: list[tuple[Path, str]], crs_wkt: str, model: str) -> list[PhotoResult]:
+def failed_results(
+    unreadable: list[tuple[Path, str]], crs_wkt: str, options: JobOptions
+) -> list[PhotoResult]:
     """``failed`` results for photos that could not even be read."""
-    return [PhotoResult.failed(str(p), message, crs_wkt=crs_wkt, model=model) for p, message in unreadable]
+    labels = options.result_labels()
+    return [PhotoResult.failed(str(p), message, crs_wkt=crs_wkt, **labels) for p, message in unreadable]
 
 
 def progress_printer(stream=None, every_s: float = 2.0) -> Callable[[RayProgress], None]:
@@ -313,7 +316,7 @@ def run_localize_ray(
     if unreadable:
         from .parts import batch_id
 
-        failed = failed_results(unreadable, crs_wkt, request.options.model_name)
+        failed = failed_results(unreadable, crs_wkt, request.options)
         write_part(config.parts_dir, batch_id([r.photo for r in failed], "unreadable"), failed, crs_wkt)
         for r in failed:
             count(r.photo, r.status, r.message)

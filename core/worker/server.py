@@ -54,7 +54,7 @@ def result_summary(result: Any, figures_dir: Path | None) -> dict[str, Any]:
     keys = (
         "photo", "status", "message", "x", "y", "lon", "lat", "heading_deg", "shift_m", "scale",
         "num_inliers", "inlier_ratio", "confidence", "prior_lon", "prior_lat", "prior_heading_deg",
-        "runtime_s", "model", "depth",
+        "runtime_s", "model", "depth", "solver", "precision",
     )  # fmt: skip
     return {**{k: getattr(result, k) for k in keys}, "ok": bool(result.ok), "figure": figure}
 

@@ -15,10 +15,10 @@ import pytest
 from shapely.geometry import Point
 
 from loc2.core.errors import ExportError
-from loc2.core.output.export import ResultWriter, write_results
+from loc2.core.output.export import ResultWriter, convert_output, write_results
 from loc2.core.output.formats import infer_format, output_layers, read_layer, read_poses
 from loc2.core.output.results import PhotoResult
-from loc2.core.output.tables import LAYER_SCHEMAS, POSE_FIELDS, layer_tables
+from loc2.core.output.tables import LATER_FIELDS, LAYER_POSES, LAYER_SCHEMAS, POSE_FIELDS, layer_tables
 
 UTM33 = pyproj.CRS.from_epsg(32633)
 OGR_FORMATS = ["gpkg", "shp", "geojson"]
@@ -46,6 +46,8 @@ def _result(i: int, crs: pyproj.CRS = UTM33) -> PhotoResult:
         runtime_s=1.0 / 7,
         model="demo",
         depth="flat",
+        solver="precise",
+        precision="float32",
         crs_wkt=crs.to_wkt(),
         candidates=[(x, y, 1.0)],
         inliers_xy_crs=layout[:12],
@@ -62,7 +64,8 @@ def _result(i: int, crs: pyproj.CRS = UTM33) -> PhotoResult:
 def _failed() -> PhotoResult:
     return PhotoResult.failed(
         "/photos/bad.jpg", "the prior lies outside the orthophoto", prior_lon=15.0, prior_lat=47.85,
-        crs_wkt=UTM33.to_wkt(), runtime_s=0.25, model="demo", depth="flat",
+        crs_wkt=UTM33.to_wkt(), runtime_s=0.25, model="demo", depth="flat", solver="published",
+        precision="auto",
     )  # fmt: skip
 
 
@@ -278,6 +281,56 @@ def test_append_refuses_other_crs_or_schema(tmp_path):
     pyogrio.write_dataframe(gdf, foreign, layer="poses")
     with pytest.raises(ExportError, match="lacks the fields"):
         ResultWriter(foreign, crs=UTM33, mode="append")
+
+
+def _pose_fields_on_disk(path: Path) -> set[str]:
+    target = output_layers(path)[LAYER_POSES]
+    if infer_format(path) == "csv":
+        return set(pd.read_csv(target.path, nrows=0).columns)
+    return {str(f) for f in pyogrio.read_info(target.path, layer=target.layer)["fields"]}
+
+
+@pytest.mark.parametrize("fmt", ALL_FORMATS)
+def test_an_output_from_before_the_solver_and_precision_fields_is_resumed_in_its_own_schema(
+    tmp_path, fmt, monkeypatch
+):
+    """0.14's outputs lack ``solver`` and ``precision``: a resumed run appends without them (no error, no
+    photo lost), drops a crashed photo's detail rows, and the output converts to another format."""
+    path = tmp_path / f"old.{fmt}"
+    old_fields = [f for f in POSE_FIELDS if f[0] not in LATER_FIELDS]
+    with monkeypatch.context() as old_version:
+        old_version.setitem(LAYER_SCHEMAS, LAYER_POSES, ("Point", old_fields))
+        old = ResultWriter(path, crs=UTM33)
+        old.write(_result(1))
+        crashed = layer_tables([_result(2)])
+        del crashed[LAYER_POSES]  # killed after its detail rows, before its poses row
+        old.write_tables(crashed)
+    again = ResultWriter(path, crs=UTM33, mode="append")
+    assert again.done_photos() == {_result(1).photo}
+    again.write(_result(3))
+    again.write(_failed())
+    poses = read_poses(path)
+    assert list(poses["photo"]) == [_result(1).photo, _result(3).photo, "/photos/bad.jpg"]
+    assert not LATER_FIELDS & _pose_fields_on_disk(path)
+    if fmt != "csv":
+        assert set(read_layer(path, "inliers")["photo"]) == {_result(1).photo, _result(3).photo}
+        converted = tmp_path / "converted" / "poses.shp"
+        converted.parent.mkdir()
+        convert_output(path, converted)
+        back = read_poses(converted)
+        assert list(back["solver"]) == ["", "", ""] and list(back["photo"]) == list(poses["photo"])
+
+
+def test_poses_record_the_solver_and_the_precision(tmp_path, results):
+    path = tmp_path / "p.gpkg"
+    write_results(path, results, crs=UTM33)
+    poses = read_poses(path)
+    assert list(zip(poses["solver"], poses["precision"], strict=True)) == [
+        ("precise", "float32"),
+        ("precise", "float32"),
+        ("published", "auto"),
+        ("precise", "float32"),
+    ]
 
 
 def test_geojson_needs_an_epsg_crs(tmp_path):

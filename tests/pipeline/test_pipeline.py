@@ -181,6 +181,10 @@ def test_cli_writes_refuses_resumes_and_survives_an_interrupt(scene, tmp_path, m
     assert by_photo.loc[photos[2], "status"] == "failed"
     assert by_photo.loc[photos[1], "status"] == "ok"
     assert by_photo.loc[photos[1], "prior_head"] == pytest.approx(30.0, abs=1e-6)  # from EXIF
+    # each row records how it was made: a located photo the precision its backbone ran in, a failed one
+    # the options as asked
+    assert list(by_photo.loc[photos[1], ["solver", "precision"]]) == ["precise", "float32"]
+    assert list(by_photo.loc[photos[2], ["solver", "precision"]]) == ["precise", "auto"]
 
 
 def test_cli_exit_status_nonzero_only_when_nothing_localized(scene, tmp_path, capsys):
