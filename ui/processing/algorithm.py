@@ -99,8 +99,9 @@ Pose solver: {SOLVER_HELP}
 Precision of the backbone (advanced): {PRECISION_HELP}
 
 Outputs, in the orthophoto's CRS: poses (one point per photo, heading in degrees clockwise from true north; \
-a photo without a pose sits at its prior with its status and message), inliers, ground outlines, shifts \
-(prior → corrected) and optionally a table of the photos that failed. A photo that fails is reported and \
+a photo without a pose sits at its prior with its status and message; each records the model, depth, \
+solver and precision that made it), inliers, ground outlines, shifts (prior → corrected) and optionally a \
+table of the photos that failed. A photo that fails is reported and \
 the others go on; Cancel keeps the photos already done.
 
 Confidence: each pose's inlier ratio (inl_ratio) gives its class (confidence: high, medium, low), drawn \
