@@ -144,21 +144,18 @@ def backbone_limits(ground_hw, aerial_px: int, batch: int, device, measured: dic
     """The limit of each backbone stage (its FLOPs at the matrix-product rate measured in this process, now,
     in the backbone's ``precision``: ``limits.matmul_limit_s``), seconds per photo, and the achieved fraction
     of it (limit / measured)."""
-    import contextlib
-
     import torch
 
     from loc2.benchmarks.limits import matmul_limit_s, tokens_of
-    from loc2.core.model.runtime import onednn_enabled
+    from loc2.core.model.runtime import reduced_precision
 
     dtype = {"float16": torch.float16, "bfloat16": torch.bfloat16}.get(precision, torch.float32)
-    bf16_cpu = dtype == torch.bfloat16 and device.type == "cpu"
     out = {}
     for stage, tokens in (
         ("backbone_ground", tokens_of(*ground_hw)),
         ("backbone_aerial", tokens_of(aerial_px, aerial_px)),
     ):
-        with onednn_enabled() if bf16_cpu else contextlib.nullcontext():  # as Localizer.features runs bf16
+        with reduced_precision(device, precision):  # the kernels Localizer.features runs (oneDNN for bf16)
             limit = matmul_limit_s(tokens, batch, device, dtype) / batch
         out[f"{stage}_limit"] = limit
         out[f"{stage}_fraction"] = limit / measured[stage]

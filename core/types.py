@@ -182,10 +182,10 @@ class JobOptions:
         """The model's short name: ``demo``, ``vigor``, ``kitti`` or a checkpoint file's stem."""
         return self.model if self.model in MODELS else Path(self.model).stem
 
-    def result_labels(self) -> dict[str, str]:
+    def result_labels(self, precision: str | None = None) -> dict[str, str]:
         """What every result row of a job records of how it was made: the model's short name, the solver
-        and the precision asked for (a located photo records the precision its backbone ran in)."""
-        return {"model": self.model_name, "solver": self.solver, "precision": self.precision}
+        and the precision: ``precision``, the one the backbone ran in, for a located photo; else as asked."""
+        return {"model": self.model_name, "solver": self.solver, "precision": precision or self.precision}
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready values (paths as strings)."""

@@ -42,7 +42,7 @@ from contextlib import AbstractContextManager, ExitStack, contextmanager, nullco
 import torch
 
 from ..errors import Loc2Error
-from ..types import DEVICES, PRECISION_AUTO, PRECISION_BFLOAT16, PRECISIONS
+from ..types import DEVICES, PRECISION_AUTO, PRECISION_BFLOAT16, PRECISION_FLOAT32, PRECISIONS
 
 # resolve_precision's answers besides the asked names: CUDA's ``auto`` (fp16, as the release runs it)
 PRECISION_FLOAT16 = "float16"
@@ -95,7 +95,7 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     if precision not in PRECISIONS:
         raise Loc2Error(f"unknown precision {precision!r} (use one of {', '.join(PRECISIONS)})")
     if precision == PRECISION_AUTO:
-        return PRECISION_FLOAT16 if device.type == "cuda" else "float32"
+        return PRECISION_FLOAT16 if device.type == "cuda" else PRECISION_FLOAT32
     if precision == PRECISION_BFLOAT16:
         if device.type == "mps":
             raise Loc2Error(

@@ -211,7 +211,7 @@ def solve_stage(
         prior_lat=item.lat,
         prior_heading_deg=item.heading_deg,
         depth=ready.depth_name,
-        **{**options.result_labels(), "precision": localizer.precision},
+        **options.result_labels(precision=localizer.precision),
         runtime_s=time.perf_counter() - ready.started_s,
         candidates=[(*c.center_xy_crs, float(n)) for c, n in zip(crops, support, strict=True)],
         confidence_min_ratios=localizer.preset.confidence_min_ratios_for(photo.camera.kind),
